@@ -1,0 +1,495 @@
+"""gwharness - real EPICS processes for the gateway's integration tests.
+
+Starts softIoc and gateway IOC processes on chosen loopback ports, waits
+until they answer, gives the CA client environment that reaches them, and
+stops them by PID. Every CA process runs inside the private network
+namespace that `scripts/netns run` makes; this module refuses to start one
+anywhere else.
+
+Used by test/conftest.py (fixtures) and by the tests themselves.
+"""
+import ctypes
+import itertools
+import os
+import re
+import shlex
+import signal
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+NETNS = TOP / "scripts" / "netns"
+
+# What every CA process of a test gets, whatever the caller's environment says.
+LOOPBACK_ENV = {
+    "EPICS_CA_AUTO_ADDR_LIST": "NO",
+    "EPICS_CA_ADDR_LIST": "127.0.0.1 127.255.255.255",
+    "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1",
+    "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+    "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255",
+    "EPICS_CA_REPEATER_PORT": "5065",
+}
+REMOVED_ENV = ("EPICS_CA_NAME_SERVERS", "EPICS_CAS_IGNORE_ADDR_LIST",
+               "EPICS_CA_SERVER_PORT", "EPICS_CAS_SERVER_PORT",
+               "EPICS_CAS_BEACON_PORT")
+
+CA_PROTO_VERSION = 0
+CA_PROTO_SEARCH = 6
+CA_PROTO_NOT_FOUND = 14
+CA_MINOR_VERSION = 13
+DO_REPLY = 10
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class HarnessError(RuntimeError):
+    """The harness cannot do what a test asked (not a test failure)."""
+
+
+# ---------------------------------------------------------------- namespace
+
+def foreign_interfaces():
+    """Network interfaces of this namespace other than loopback."""
+    out = subprocess.run(["ip", "-o", "link", "show"], check=True,
+                         capture_output=True, text=True).stdout
+    names = [line.split(": ")[1].split("@")[0] for line in out.splitlines()
+             if ": " in line]
+    return [n for n in names if n != "lo"]
+
+
+_namespace_inode = None
+
+
+def require_private_namespace():
+    """Raise HarnessError unless this is a private network namespace.
+
+    The first call remembers the namespace; later calls only check that the
+    process is still in it (tests may add veth interfaces of their own)."""
+    global _namespace_inode
+    inode = os.stat("/proc/self/ns/net").st_ino
+    if _namespace_inode is None:
+        foreign = foreign_interfaces()
+        if foreign:
+            raise HarnessError(
+                "refusing to run CA processes outside a private network "
+                "namespace (interfaces: %s); run the tests through "
+                "scripts/netns run" % " ".join(foreign))
+        _namespace_inode = inode
+    elif inode != _namespace_inode:
+        raise HarnessError("the test process left its private network namespace")
+
+
+def become_subreaper():
+    """Make orphaned descendants (e.g. a caRepeater a client spawned) our
+    children, so the leftover check sees them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise HarnessError("prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+# ---------------------------------------------------------------- locations
+
+def epics_base():
+    base = os.environ.get("EPICS_BASE")
+    if not base:
+        release = TOP / "configure" / "RELEASE.local"
+        if release.exists():
+            for line in release.read_text().splitlines():
+                m = re.match(r"\s*EPICS_BASE\s*=\s*(\S+)", line)
+                if m:
+                    base = m.group(1)
+    if not base or not Path(base).is_dir():
+        raise HarnessError("EPICS Base not found: run scripts/bootstrap or set EPICS_BASE")
+    return Path(base)
+
+
+def host_arch():
+    arch = os.environ.get("EPICS_HOST_ARCH")
+    if not arch:
+        arch = subprocess.run(
+            ["perl", str(epics_base() / "lib" / "perl" / "EpicsHostArch.pl")],
+            check=True, capture_output=True, text=True).stdout.strip()
+    return arch
+
+
+def base_tool(name):
+    path = epics_base() / "bin" / host_arch() / name
+    if not path.exists():
+        raise HarnessError("%s not found in EPICS Base (%s)" % (name, path))
+    return str(path)
+
+
+def module_tool(name):
+    path = TOP / "bin" / host_arch() / name
+    if not path.exists():
+        raise HarnessError("%s not built (%s): run make at the top" % (name, path))
+    return str(path)
+
+
+def ca_environment(extra=None):
+    """The caller's environment with every CA setting forced to loopback."""
+    env = dict(os.environ)
+    for key in REMOVED_ENV:
+        env.pop(key, None)
+    env.update(LOOPBACK_ENV)
+    if extra:
+        env.update(extra)
+    return env
+
+
+# ---------------------------------------------------------------- ports
+
+def _port_free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+_ports = itertools.count(20000)
+
+
+def free_port():
+    """A loopback TCP+UDP port not used before in this test run."""
+    for port in _ports:
+        if port > 60000:
+            break
+        if _port_free(port):
+            return port
+    raise HarnessError("no free loopback port left")
+
+
+# ---------------------------------------------------------------- CA search
+
+def ca_search(name, port, host="127.0.0.1", timeout=0.5):
+    """Send one UDP name search; True when a server answers that it has name."""
+    payload = name.encode() + b"\0"
+    payload += b"\0" * (-len(payload) % 8)
+    message = struct.pack(">HHHHII", CA_PROTO_VERSION, 0, 0, CA_MINOR_VERSION, 0, 0)
+    message += struct.pack(">HHHHII", CA_PROTO_SEARCH, len(payload), DO_REPLY,
+                           CA_MINOR_VERSION, 1, 1) + payload
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(message, (host, port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data, _ = s.recvfrom(4096)
+            except socket.timeout:
+                return False
+            for command, p2 in _headers(data):
+                if command == CA_PROTO_SEARCH and p2 == 1:
+                    return True
+                if command == CA_PROTO_NOT_FOUND:
+                    return False
+    return False
+
+
+def _headers(data):
+    offset = 0
+    while offset + 16 <= len(data):
+        command, size, _, _, _, p2 = struct.unpack_from(">HHHHII", data, offset)
+        yield command, p2
+        offset += 16 + size
+
+
+def udp_port_bound(port):
+    """True when some socket of this namespace is bound to UDP port."""
+    wanted = ":%04X" % port
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        if line.split()[1].endswith(wanted):
+            return True
+    return False
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise HarnessError("timed out after %.1f s waiting for %s" % (timeout, what))
+
+
+# ---------------------------------------------------------------- processes
+
+class Process:
+    """One child process with its output in a log file; stopped by PID."""
+
+    def __init__(self, name, argv, env, log_dir, cwd=None):
+        require_private_namespace()
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.log_path = Path(log_dir) / (name + ".log")
+        self._log = open(self.log_path, "w")
+        self.expect_clean_exit = True
+        self.popen = subprocess.Popen(self.argv, env=env, cwd=cwd, stdin=subprocess.PIPE,
+                                      stdout=self._log, stderr=subprocess.STDOUT,
+                                      text=True, start_new_session=True)
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, lines=30):
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def _graceful(self):
+        """How this kind of process is asked to stop; False when it cannot be."""
+        return False
+
+    def kill(self):
+        """Kill the process at once (a test simulating a crash); no clean exit expected."""
+        self.expect_clean_exit = False
+        if self.alive():
+            self.popen.kill()
+            self.popen.wait()
+
+    def stop(self, timeout=5.0):
+        """Stop the process (politely, then SIGTERM, then SIGKILL); its exit code."""
+        if self.alive() and self._graceful():
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not self.alive():
+                break
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.popen.stdin:
+            try:
+                self.popen.stdin.close()
+            except OSError:
+                pass
+        self._log.close()
+        return self.popen.returncode
+
+
+class Ioc(Process):
+    """An IOC process reading iocsh commands from its stdin."""
+
+    _markers = itertools.count(1)
+
+    def __init__(self, name, argv, env, log_dir, port, cwd=None):
+        super().__init__(name, argv, env, log_dir, cwd)
+        self.port = port
+
+    def command(self, line, timeout=10.0):
+        """Run one iocsh command; return what it printed."""
+        marker = "GW-HARNESS-MARK-%d" % next(self._markers)
+        start = len(self.log())
+        self.popen.stdin.write("%s\necho %s\n" % (line, marker))
+        self.popen.stdin.flush()
+        wait_for(lambda: marker in self.log()[start:] or not self.alive(), timeout,
+                 "%s to run %r" % (self.name, line))
+        if not self.alive():
+            raise HarnessError("%s exited while running %r:\n%s" % (self.name, line, self.tail()))
+        text = self.log()[start:]
+        return text[:text.index(marker)]
+
+    def _graceful(self):
+        try:
+            self.popen.stdin.write("exit\n")
+            self.popen.stdin.flush()
+            return True
+        except (BrokenPipeError, ValueError, OSError):
+            return False
+
+    def client_env(self):
+        """CA client settings that reach this IOC (and only it)."""
+        return {"EPICS_CA_ADDR_LIST": "127.0.0.1:%d" % self.port,
+                "EPICS_CA_AUTO_ADDR_LIST": "NO"}
+
+
+def _expand_macros(text, macros):
+    def one(m):
+        name, equals, default = m.group(1).partition("=")
+        if name in macros:
+            return macros[name]
+        return default if equals else m.group(0)
+    return re.sub(r"\$\(([^)]*)\)", one, text)
+
+
+def first_record(db_path, macros):
+    text = _expand_macros(Path(db_path).read_text(), macros)
+    m = re.search(r'record\s*\(\s*\w+\s*,\s*"([^"]+)"', text)
+    if not m:
+        raise HarnessError("no record in %s" % db_path)
+    return m.group(1)
+
+
+def _macro_string(macros):
+    return ",".join("%s=%s" % kv for kv in sorted(macros.items()))
+
+
+class Harness:
+    """What one test starts; everything is stopped at the end of the test."""
+
+    def __init__(self, log_dir):
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes = []
+        self._names = itertools.count(1)
+
+    def _name(self, kind):
+        return "%s%d" % (kind, next(self._names))
+
+    def softioc(self, *dbs, port=None, ready_pv=None, timeout=15.0):
+        """Start Base's softIoc serving the given (db file, macros) pairs.
+
+        Each db is a path, or a (path, {macro: value}) pair. Returns when a
+        CA search for ready_pv (default: the first record) is answered."""
+        require_private_namespace()
+        port = port or free_port()
+        argv = [base_tool("softIoc")]
+        records = []
+        for db in dbs:
+            path, macros = (db, {}) if isinstance(db, (str, Path)) else db
+            if macros:
+                argv += ["-m", _macro_string(macros)]
+            argv += ["-d", str(path)]
+            records.append(first_record(path, macros))
+        env = ca_environment({"EPICS_CAS_SERVER_PORT": str(port)})
+        ioc = Ioc(self._name("softIoc"), argv, env, self.log_dir, port)
+        self.processes.append(ioc)
+        pv = ready_pv or records[0]
+        self._wait_answering(ioc, pv, timeout)
+        return ioc
+
+    def gateway(self, commands_after_init=(), commands_before_init=(), records=(),
+                port=None, timeout=15.0, extra_env=None):
+        """Start the gateway IOC with a generated st.cmd.
+
+        records: (db path, macros) pairs loaded before iocInit. The IOC's own
+        RSRV listens on `port`. Returns when the st.cmd has run."""
+        require_private_namespace()
+        port = port or free_port()
+        lines = ['dbLoadDatabase "%s"' % (TOP / "dbd" / "gatewayIoc.dbd"),
+                 "gatewayIoc_registerRecordDeviceDriver pdbbase"]
+        for db in records:
+            path, macros = (db, {}) if isinstance(db, (str, Path)) else db
+            lines.append('dbLoadRecords "%s", "%s"' % (path, _macro_string(macros)))
+        lines += list(commands_before_init) + ["iocInit"] + list(commands_after_init)
+        ready = "GW-HARNESS-STARTED"
+        lines.append("echo %s" % ready)
+        name = self._name("gateway")
+        stcmd = self.log_dir / (name + ".cmd")
+        stcmd.write_text("\n".join(lines) + "\n")
+        env = ca_environment({"EPICS_CAS_SERVER_PORT": str(port)})
+        env.update(extra_env or {})
+        ioc = Ioc(name, [module_tool("gateway"), stcmd], env, self.log_dir, port)
+        self.processes.append(ioc)
+        wait_for(lambda: ready in ioc.log() or not ioc.alive(), timeout,
+                 "%s to run its st.cmd" % name)
+        if not ioc.alive():
+            raise HarnessError("%s exited during start-up:\n%s" % (name, ioc.tail()))
+        return ioc
+
+    def _wait_answering(self, ioc, pv, timeout):
+        def answering():
+            if not ioc.alive():
+                raise HarnessError("%s exited during start-up:\n%s" % (ioc.name, ioc.tail()))
+            return ca_search(pv, ioc.port, timeout=0.2)
+        wait_for(answering, timeout, "%s to answer a search for %s" % (ioc.name, pv))
+
+    def client_env(self, *iocs, extra=None):
+        """Environment for a CA client that reaches the given IOCs."""
+        env = ca_environment({
+            "EPICS_CA_ADDR_LIST": " ".join("127.0.0.1:%d" % i.port for i in iocs),
+            "EPICS_CA_AUTO_ADDR_LIST": "NO"})
+        env.update(extra or {})
+        return env
+
+    def run(self, argv, env, timeout=30.0):
+        """Run a client program to completion (bounded in time)."""
+        require_private_namespace()
+        return subprocess.run([str(a) for a in argv], env=env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    def caget(self, env, *pvs, args=(), timeout=30.0):
+        return self.run([base_tool("caget"), "-w", "5", *args, *pvs], env, timeout)
+
+    def stop_all(self):
+        """Stop every process, newest first; the ones that did not exit
+        cleanly (exit code 0 on request) although they were expected to."""
+        unclean = []
+        for proc in reversed(self.processes):
+            code = proc.stop()
+            if proc.expect_clean_exit and code != 0:
+                unclean.append("%s exited with %s" % (proc.name, code))
+        return unclean
+
+    def logs(self, lines=40):
+        return "\n".join("---- %s (%s) ----\n%s" % (p.name, " ".join(map(shlex.quote, p.argv)),
+                                                    p.tail(lines))
+                         for p in self.processes)
+
+
+# ---------------------------------------------------------------- leftovers
+
+def _proc_table():
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), fields[0], comm)
+    return table
+
+
+def descendants(root=None):
+    """[(pid, state, command name)] of every process below root (default: us)."""
+    root = root or os.getpid()
+    table = _proc_table()
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, state, comm) in table.items():
+            if ppid == parent:
+                found.append((pid, state, comm))
+                frontier.append(pid)
+    return found
+
+
+def reap_zombies():
+    for pid, state, _ in descendants():
+        if state == "Z":
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def leftover_processes(allowed=()):
+    """Live processes below us other than the allowed PIDs."""
+    reap_zombies()
+    return [(pid, comm) for pid, state, comm in descendants()
+            if pid not in allowed and state != "Z"]
+
+
+def kill_processes(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.05)
+    reap_zombies()
