@@ -4,7 +4,8 @@
  *
  * Pure, thread-agnostic code: no state, no locks, no allocation; any
  * thread. Byte order is converted by Base's caNetConvert (libca), which
- * also swaps the structure fields of STS/TIME/GR/CTRL types.
+ * also swaps the structure fields of STS/TIME/GR/CTRL types; always in
+ * place (see fillPayload).
  *
  * String hygiene: every string field of a DBR this file writes (values of
  * the string types, GR/CTRL units, enum state strings) has all bytes after
@@ -149,15 +150,22 @@ gwCodecStatus gwCodecDecodeValue(const gwCaChannelRequest *put, void *dst, size_
     return GW_CODEC_OK;
 }
 
-/* Convert the host value into the payload area; zero what it leaves. */
+/* Copy the host value into the payload area and convert it there. In
+ * place on purpose: Base 7.0.3.1's caNetConvert converts DBR_STS_LONG and
+ * DBR_TIME_LONG arrays from destination to source when they differ (RSRV
+ * and libca only ever convert in place). Padding fields of the DBR
+ * structures (RISC_pad) pass through as the host value holds them. */
 static int fillPayload(unsigned char *out, const gwCaDataReply *r, size_t payload)
 {
     size_t data = gwCodecDbrSize(r->dataType, r->count);
-    size_t prefix = r->value && r->count ? dbr_value_offset[r->dataType] : data;
+    size_t copied = r->value ? data : 0;
 
-    memset(out, 0, prefix);
-    memset(out + data, 0, payload - data);
-    if (r->value && caNetConvert(r->dataType, r->value, out, 1, r->count) != ECA_NORMAL)
+    if (r->value && r->count == 0)
+        copied = dbr_value_offset[r->dataType];
+    if (copied)
+        memcpy(out, r->value, copied);
+    memset(out + copied, 0, payload - copied);
+    if (caNetConvert(r->dataType, out, out, 1, r->count) != ECA_NORMAL)
         return 0;
     cleanStrings(r->dataType, r->count, out);
     return 1;
