@@ -28,6 +28,26 @@
  * below 9. They never write past cap. Data-carrying builders need buf
  * 8-byte aligned (malloc'd buffers are; every message is a multiple of 8
  * bytes, so messages appended one after another stay aligned).
+ *
+ * Rules a server author must know:
+ * - Framing refuses payloads over maxPayload and payload sizes that are
+ *   not a multiple of 8 (RSRV and libca do too); both end the stream. The
+ *   extended header is accepted for any size.
+ * - PV names (SEARCH, CREATE_CHAN) must be 1..GW_CA_NAME_MAX characters
+ *   with their NUL inside the payload; CLIENT_NAME/HOST_NAME may be empty
+ *   (even an empty payload), else NUL-terminated, at most
+ *   GW_CA_CLIENT_NAME_MAX characters. Nothing is truncated silently.
+ * - Reads and subscriptions: any DBR type but PUT_ACKT/PUT_ACKS; count 0
+ *   only from clients with minor version >= 13. Whether the count fits
+ *   the channel or the buffers is the server's check
+ *   (gwCodecDataReplySize, ECA_BADCOUNT / ECA_TOLARGE).
+ * - Writes: DBR types 0..PUT_ACKS (not STSACK_STRING, CLASS_NAME), count
+ *   >= 1, payload at least dbr_size_n(type, count); one DBR_STRING may
+ *   come shorter (libca sends just the string and its NUL).
+ * - Strings in DBRs the codec writes (replies and decoded puts) have
+ *   zeros after their NUL and always a NUL; see gwCodecDbr.c.
+ * - EVENT_ADD masks are passed on as sent; a mask of 0 is the server's
+ *   to refuse.
  */
 #ifndef INC_gwCodec_H
 #define INC_gwCodec_H
