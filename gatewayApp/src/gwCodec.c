@@ -403,9 +403,12 @@ size_t gwCodecBuildError(void *buf, size_t cap, const gwCaHeader *request,
     unsigned char *p = buf;
     unsigned char copy[GW_CA_EXTENDED_HEADER_SIZE];
     size_t copyLen = gwCodecWriteHeader(copy, sizeof copy, request, GW_CA_MINOR_VERSION);
-    size_t textLen = strlen(message);
+    size_t textLen;
     size_t payload;
 
+    if (!message)
+        message = "";
+    textLen = strlen(message);
     if (textLen > GW_CA_ERROR_TEXT_MAX)
         textLen = GW_CA_ERROR_TEXT_MAX;
     payload = CA_MESSAGE_ALIGN(copyLen + textLen + 1u);

@@ -125,7 +125,8 @@ gwCodecStatus gwCodecCheckValue(unsigned dataType, epicsUInt32 count, const void
         return GW_CODEC_BAD_COUNT;
     if (valueSize >= gwCodecDbrSize(dataType, count))
         return GW_CODEC_OK;
-    if (dataType == DBR_STRING && count == 1 && memchr(value, '\0', valueSize))
+    if (dataType == DBR_STRING && count == 1 && valueSize > 0 &&
+        memchr(value, '\0', valueSize))
         return GW_CODEC_OK;
     return GW_CODEC_BAD_COUNT;
 }

@@ -64,7 +64,8 @@ static void testStatusText(void)
 
     for (s = GW_CODEC_OK; s <= GW_CODEC_BAD_BUFFER; s++)
         for (t = GW_CODEC_OK; t < s; t++)
-            if (strcmp(gwCodecStatusText((gwCodecStatus)s), gwCodecStatusText((gwCodecStatus)t)) == 0)
+            if (strcmp(gwCodecStatusText((gwCodecStatus)s),
+                       gwCodecStatusText((gwCodecStatus)t)) == 0)
                 distinct = 0;
     testOk(distinct, "every status has its own text");
     testOk(gwCodecStatusText((gwCodecStatus)99) != NULL, "an unknown status still has a text");
@@ -267,13 +268,16 @@ static const decodeCase decodeCases[] = {
     {"WRITE short unterminated string", 4, DBR_STRING, 1, "abcdefgh", 8, D_WRITE, 13,
      GW_CODEC_BAD_COUNT},
     {"WRITE string, no payload", 4, DBR_STRING, 1, "", 0, D_WRITE, 13, GW_CODEC_BAD_COUNT},
-    {"WRITE 2 strings in 8 bytes", 4, DBR_STRING, 2, "abc\0\0\0\0", 8, D_WRITE, 13, GW_CODEC_BAD_COUNT},
+    {"WRITE 2 strings in 8 bytes", 4, DBR_STRING, 2, "abc\0\0\0\0", 8, D_WRITE, 13,
+     GW_CODEC_BAD_COUNT},
     {"WRITE_NOTIFY 2 longs", 19, DBR_LONG, 2, Z8, 8, D_WRITE, 13, GW_CODEC_OK},
     {"WRITE_NOTIFY 3 longs in 8 bytes", 19, DBR_LONG, 3, Z8, 8, D_WRITE, 13, GW_CODEC_BAD_COUNT},
     {"CLEAR_CHANNEL", 12, 0, 0, "", 0, D_CLEAR, 13, GW_CODEC_OK},
     {"VERSION decoder given ECHO", 23, 0, 0, "", 0, D_VERSION, 13, GW_CODEC_BAD_COMMAND},
-    {"SEARCH decoder given CREATE_CHAN", 18, 0, 0, "abc\0\0\0\0", 8, D_SEARCH, 13, GW_CODEC_BAD_COMMAND},
-    {"CREATE_CHAN decoder given SEARCH", 6, 5, 13, "abc\0\0\0\0", 8, D_CREATE, 13, GW_CODEC_BAD_COMMAND},
+    {"SEARCH decoder given CREATE_CHAN", 18, 0, 0, "abc\0\0\0\0", 8, D_SEARCH, 13,
+     GW_CODEC_BAD_COMMAND},
+    {"CREATE_CHAN decoder given SEARCH", 6, 5, 13, "abc\0\0\0\0", 8, D_CREATE, 13,
+     GW_CODEC_BAD_COMMAND},
     {"name decoder given SEARCH", 6, 5, 13, "abc\0\0\0\0", 8, D_NAME, 13, GW_CODEC_BAD_COMMAND},
     {"READ decoder given READ (3)", 3, DBR_DOUBLE, 1, "", 0, D_READ, 13, GW_CODEC_BAD_COMMAND},
     {"EVENT_ADD decoder given CANCEL", 2, 6, 1, MASK5, 16, D_EVENT_ADD, 13,
@@ -594,6 +598,8 @@ static void testErrorMessage(void)
            strlen((const char *)m.payload + 16) == GW_CA_ERROR_TEXT_MAX &&
            m.header.payloadSize == CA_MESSAGE_ALIGN(16 + GW_CA_ERROR_TEXT_MAX + 1),
            "ERROR: a 999-character text is cut to %u", GW_CA_ERROR_TEXT_MAX);
+    n = gwCodecBuildError(out.bytes, BIG, &createRequest, 7, ECA_INTERNAL, NULL);
+    testOk(n == 16 + 24 && out.bytes[16 + 16] == 0, "ERROR without a text: empty text");
 }
 
 /* ---- DBR payloads ----------------------------------------------------- */
@@ -932,13 +938,15 @@ static void testDbrEdges(void)
     put.count = 0;
     testOk(gwCodecDecodeValue(&put, back.bytes, 100) == GW_CODEC_BAD_COUNT,
            "put decode of count 0: BAD_COUNT");
+    testOk(gwCodecCheckValue(DBR_STRING, 1, NULL, 0) == GW_CODEC_BAD_COUNT,
+           "no value at all for one string: BAD_COUNT");
 }
 
 MAIN(gwCodecTest)
 {
     (void)argc; /* MAIN() names them; this test takes no arguments */
     (void)argv;
-    testPlan(306);
+    testPlan(308);
     testStatusText();
     testParseExactBytes();
     testParseShortBuffers();
