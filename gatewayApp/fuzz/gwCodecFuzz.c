@@ -158,6 +158,31 @@ static void onOther(const gwCaMessage *m)
                    &m->header);
 }
 
+/* The builders whose fields come from the server: feed them fuzzed ones. */
+static void onAnyFields(const gwCaHeader *h)
+{
+    epicsUInt16 t = h->dataType, c = (epicsUInt16)h->count;
+    epicsUInt32 p1 = h->parameter1, p2 = h->parameter2;
+    gwCaHeader want = expect(CA_PROTO_VERSION, t, c, p1, 0);
+    size_t cap = sizeof reply.bytes;
+
+    checkBuilt(gwCodecBuildVersion(reply.bytes, cap, t, c, p1), &want);
+    want = expect(CA_PROTO_SEARCH, t, 0, p1, p2);
+    checkBuilt(gwCodecBuildSearchReply(reply.bytes, cap, t, p1, p2, c), &want);
+    want = expect(CA_PROTO_ACCESS_RIGHTS, 0, 0, p1, p2);
+    checkBuilt(gwCodecBuildAccessRights(reply.bytes, cap, p1, p2), &want);
+    want = expect(CA_PROTO_CREATE_CH_FAIL, 0, 0, p1, 0);
+    checkBuilt(gwCodecBuildCreateChannelFail(reply.bytes, cap, p1), &want);
+    want = expect(CA_PROTO_ECHO, 0, 0, 0, 0);
+    checkBuilt(gwCodecBuildEcho(reply.bytes, cap), &want);
+    want = expect(CA_PROTO_CLEAR_CHANNEL, 0, 0, p1, p2);
+    checkBuilt(gwCodecBuildClearChannel(reply.bytes, cap, p1, p2), &want);
+    want = expect(CA_PROTO_SERVER_DISCONN, 0, 0, p1, 0);
+    checkBuilt(gwCodecBuildServerDisconnect(reply.bytes, cap, p1), &want);
+    want = expect(CA_PROTO_RSRV_IS_UP, t, c, p1, p2);
+    checkBuilt(gwCodecBuildBeacon(reply.bytes, cap, t, c, p1, p2), &want);
+}
+
 static void onMessage(const gwCaMessage *m)
 {
     switch (m->header.command) {
@@ -178,6 +203,7 @@ static void onMessage(const gwCaMessage *m)
         break;
     }
     onOther(m);
+    onAnyFields(&m->header);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
