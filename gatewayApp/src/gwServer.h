@@ -78,6 +78,9 @@ const gwServerConfig *gwServerGetConfig(const gwServer *server);
 /* The TCP port actually listened on (network order is NOT used: host order). */
 unsigned short gwServerTcpPort(const gwServer *server);
 
+/* Number of channels and clients (circuits) now. Any thread. */
+void gwServerStats(gwServer *server, unsigned *channels, unsigned *clients);
+
 /* Print a report (level 0: one line; 1: circuits; 2: channels). */
 void gwServerReport(const gwServer *server, unsigned level);
 

@@ -1,0 +1,534 @@
+/* gwCircuit.c - one TCP circuit of the CA server: its requests, channels,
+ * subscriptions and output.
+ *
+ * Threads: the circuit's I/O loop thread reads and handles requests, sends
+ * output, and closes the circuit. Provider callbacks (gets, puts, updates,
+ * rights changes, disconnects) arrive on any thread and only queue output.
+ *
+ * Locks: circuit->lock guards the output buffer, the ready list of
+ * subscriptions with an unsent update, the channel table and lists, and
+ * the rights/disconnect work lists. It is taken after gwServer's lock and
+ * before an I/O loop's lock, and it is never held while calling a
+ * provider (providers call back into this file).
+ *
+ * Output: replies go into one byte buffer in order. A monitor update goes
+ * into its subscription's slot instead; a newer update replaces an unsent
+ * one (counted), so a slow client costs one value per subscription, never
+ * a queue that grows with the event rate. Slots are copied into the byte
+ * buffer only when it has drained, and requests are not read while it
+ * holds more than the high-water mark: memory per circuit stays bounded.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bucketLib.h>
+#include <caerr.h>
+#include <db_access.h>
+#include <epicsAtomic.h>
+#include <epicsMutex.h>
+#include <epicsThread.h>
+#include <errlog.h>
+
+#include "gwCircuit.h"
+#include "gwCodec.h"
+#include "gwCircuitPriv.h"
+
+static epicsThreadPrivateId currentCircuit;
+static epicsThreadOnceId currentOnce = EPICS_THREAD_ONCE_INIT;
+
+static void currentInit(void *unused)
+{
+    (void)unused;
+    currentCircuit = epicsThreadPrivateCreate();
+}
+
+gwCircuit *gwCircuitCurrent(void)
+{
+    epicsThreadOnce(&currentOnce, currentInit, NULL);
+    return epicsThreadPrivateGet(currentCircuit);
+}
+
+/* ---------------------------------------------------------------- output */
+
+/* Room for n more bytes at the end of the output buffer (lock held). */
+static unsigned char *outReserve(gwCircuit *c, size_t n)
+{
+    if (c->outHead > 0 && c->outHead == c->outLen)
+        c->outHead = c->outLen = 0;
+    if (c->outCap - c->outLen < n) {
+        size_t used = c->outLen - c->outHead;
+        size_t cap = c->outCap ? c->outCap : GW_CIRCUIT_OUT_CHUNK;
+        unsigned char *more;
+        if (c->outHead > 0) {
+            memmove(c->out, c->out + c->outHead, used);
+            c->outHead = 0;
+            c->outLen = used;
+        }
+        while (cap - used < n)
+            cap *= 2;
+        if (cap != c->outCap) {
+            more = realloc(c->out, cap);
+            if (!more)
+                return NULL;
+            c->out = more;
+            c->outCap = cap;
+        }
+    }
+    return c->out + c->outLen;
+}
+
+/* Ask the loop to send what is queued (lock held). */
+static void wantFlush(gwCircuit *c)
+{
+    if (!c->closing)
+        gwIoLoopPost(c->loop, &c->flushTask);
+}
+
+void gwCircuitQueueBytes(gwCircuit *c, const void *bytes, size_t n)
+{
+    unsigned char *at;
+
+    if (!n)
+        return;
+    epicsMutexMustLock(c->lock);
+    at = outReserve(c, n);
+    if (at) {
+        memcpy(at, bytes, n);
+        c->outLen += n;
+        wantFlush(c);
+    }
+    epicsMutexUnlock(c->lock);
+}
+
+void gwCircuitQueueError(gwCircuit *c, const gwCaHeader *request, epicsUInt32 cid,
+                         int status, const char *text)
+{
+    unsigned char buf[GW_CIRCUIT_CONTROL_MAX];
+
+    gwCircuitQueueBytes(c, buf, gwCodecBuildError(buf, sizeof buf, request, cid,
+                                                  (epicsUInt32)status, text));
+}
+
+/* Build a data reply (READ_NOTIFY, or EVENT_ADD for a slot); value NULL:
+ * zeros. Returns the size, or 0 when it cannot be built. */
+static size_t buildData(unsigned char *buf, size_t cap, epicsUInt16 command,
+                        const gwCaDataReply *reply, unsigned minor)
+{
+    if (command == CA_PROTO_READ_NOTIFY)
+        return gwCodecBuildReadNotifyReply(buf, cap, reply, minor);
+    return gwCodecBuildEventAddReply(buf, cap, reply, minor);
+}
+
+/* Size of a data reply, or 0 when it is over the circuit's limit. */
+static size_t dataReplySize(gwCircuit *c, epicsUInt16 type, epicsUInt32 count)
+{
+    size_t size = gwCodecDataReplySize(type, count, c->minor);
+
+    if (size > c->maxMessage)
+        return 0;
+    return size;
+}
+
+void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
+                        short type, unsigned long count, const void *value)
+{
+    gwCaDataReply reply;
+    unsigned char *at;
+    size_t size;
+
+    reply.dataType = (epicsUInt16)type;
+    reply.count = (epicsUInt32)count;
+    reply.status = (epicsUInt32)status;
+    reply.requestId = request->parameter2;
+    reply.value = status == ECA_NORMAL ? value : NULL;
+    size = dataReplySize(c, reply.dataType, reply.count);
+    if (!size) {
+        gwCircuitQueueError(c, request, 0xffffffffu, ECA_TOLARGE,
+                            "reply over EPICS_CA_MAX_ARRAY_BYTES");
+        return;
+    }
+    epicsMutexMustLock(c->lock);
+    at = outReserve(c, size);
+    if (at && (size = buildData(at, size, CA_PROTO_READ_NOTIFY, &reply, c->minor)) != 0) {
+        c->outLen += size;
+        wantFlush(c);
+    }
+    epicsMutexUnlock(c->lock);
+}
+
+/* Put an update into the subscription's slot (lock held). */
+static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
+                      unsigned long count, const void *value)
+{
+    gwCaDataReply reply;
+    size_t size;
+
+    reply.dataType = (epicsUInt16)type;
+    reply.count = (epicsUInt32)count;
+    reply.status = (epicsUInt32)status;
+    reply.requestId = sub->id;
+    reply.value = status == ECA_NORMAL ? value : NULL;
+    size = dataReplySize(c, reply.dataType, reply.count);
+    if (size > sub->slotCap) {
+        unsigned char *more = realloc(sub->slot, size);
+        if (!more)
+            size = 0;
+        else {
+            sub->slot = more;
+            sub->slotCap = size;
+        }
+    }
+    if (size)
+        size = buildData(sub->slot, sub->slotCap, CA_PROTO_EVENT_ADD, &reply, c->minor);
+    if (!size) {
+        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesDropped);
+        return;
+    }
+    if (sub->slotLen)
+        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesReplaced);
+    sub->slotLen = size;
+    if (!sub->ready) {
+        sub->ready = 1;
+        ellAdd(&c->ready, &sub->readyNode);
+    }
+    if (!c->eventsOff)
+        wantFlush(c);
+}
+
+static void slotDrop(gwCircuit *c, gwSubscription *sub)
+{
+    if (sub->ready) {
+        ellDelete(&c->ready, &sub->readyNode);
+        sub->ready = 0;
+    }
+    sub->slotLen = 0;
+}
+
+/* Move queued updates into the byte buffer while it is small (lock held). */
+static void drainSlots(gwCircuit *c)
+{
+    ELLNODE *node;
+
+    if (c->eventsOff)
+        return;
+    while ((c->outLen - c->outHead) < GW_CIRCUIT_OUT_CHUNK && (node = ellGet(&c->ready))) {
+        gwSubscription *sub = GW_CONTAINER(node, gwSubscription, readyNode);
+        unsigned char *at = outReserve(c, sub->slotLen);
+        sub->ready = 0;
+        if (!at) {
+            ellInsert(&c->ready, NULL, node);
+            sub->ready = 1;
+            break;
+        }
+        memcpy(at, sub->slot, sub->slotLen);
+        c->outLen += sub->slotLen;
+        sub->slotLen = 0;
+        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesSent);
+    }
+}
+
+/* Send what can be sent without blocking (loop thread, lock held).
+ * Returns -1 when the connection failed. */
+static int sendSome(gwCircuit *c)
+{
+    for (;;) {
+        ssize_t n;
+        if (c->outHead == c->outLen)
+            drainSlots(c);
+        if (c->outHead == c->outLen) {
+            c->outHead = c->outLen = 0;
+            c->blocked = 0;
+            return 0;
+        }
+        n = send(c->sock, (const char *)c->out + c->outHead, c->outLen - c->outHead,
+                 MSG_NOSIGNAL);
+        if (n > 0) {
+            c->outHead += (size_t)n;
+            epicsTimeGetCurrent(&c->lastProgress);
+            epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->bytesSent, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (SOCKERRNO == SOCK_EWOULDBLOCK || SOCKERRNO == SOCK_EINTR)) {
+            if (!c->blocked) {
+                c->blocked = 1;
+                epicsTimeGetCurrent(&c->lastProgress);
+            }
+            return 0;
+        }
+        return -1;
+    }
+}
+
+/* Which poll events the circuit wants now (lock held). */
+static short wantedEvents(gwCircuit *c)
+{
+    short events = 0;
+
+    if (c->outLen - c->outHead < GW_CIRCUIT_HIGH_WATER)
+        events |= GW_IO_READ;
+    if (c->blocked)
+        events |= GW_IO_WRITE;
+    return events;
+}
+
+static void flushTask(void *arg)
+{
+    gwCircuit *c = arg;
+    int failed;
+    short events;
+
+    epicsMutexMustLock(c->lock);
+    failed = sendSome(c);
+    events = wantedEvents(c);
+    epicsMutexUnlock(c->lock);
+    if (failed)
+        gwCircuitClose(c);
+    else
+        gwIoLoopModify(c->loop, c->sock, events);
+}
+
+/* ---------------------------------------------------------------- input */
+
+static int receive(gwCircuit *c)
+{
+    ssize_t n;
+
+    if (c->inCap - c->inLen < GW_CIRCUIT_IN_CHUNK / 2) {
+        size_t cap = c->inCap ? c->inCap * 2 : GW_CIRCUIT_IN_CHUNK;
+        unsigned char *more;
+        if (cap > c->maxMessage + GW_CIRCUIT_IN_CHUNK)
+            cap = c->maxMessage + GW_CIRCUIT_IN_CHUNK;
+        if (cap <= c->inCap)
+            return 0;  /* full of one message being completed: cannot happen */
+        more = realloc(c->in, cap);
+        if (!more)
+            return -1;
+        c->in = more;
+        c->inCap = cap;
+    }
+    n = recv(c->sock, (char *)c->in + c->inLen, c->inCap - c->inLen, 0);
+    if (n > 0) {
+        c->inLen += (size_t)n;
+        epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->bytesReceived, (size_t)n);
+        return 1;
+    }
+    if (n < 0 && (SOCKERRNO == SOCK_EWOULDBLOCK || SOCKERRNO == SOCK_EINTR))
+        return 0;
+    return -1; /* closed by the peer, or failed */
+}
+
+/* A request over the size limit: tell the client, skip its bytes. */
+static size_t refuseLarge(gwCircuit *c, const unsigned char *at, size_t avail)
+{
+    gwCaHeader header;
+    size_t headerLen;
+    size_t total;
+
+    gwCodecParseHeader(at, avail, (size_t)-1, &header, &headerLen);
+    gwCircuitQueueError(c, &header, 0xffffffffu, ECA_TOLARGE,
+                        "request over EPICS_CA_MAX_ARRAY_BYTES");
+    total = headerLen + header.payloadSize;
+    if (total <= avail)
+        return total;
+    c->drain = total - avail;
+    return avail;
+}
+
+/* Handle the complete messages in the input buffer. -1: close. */
+static int handleInput(gwCircuit *c)
+{
+    size_t pos = 0;
+    int result = 0;
+
+    if (c->drain) {
+        size_t skip = c->drain < c->inLen ? c->drain : c->inLen;
+        c->drain -= skip;
+        pos = skip;
+    }
+    epicsThreadPrivateSet(currentCircuit, c);
+    while (result == 0 && pos < c->inLen && !c->closing) {
+        gwCaMessage m;
+        size_t used;
+        gwCodecStatus s = gwCodecParseMessage(c->in + pos, c->inLen - pos,
+                                              c->maxMessage - GW_CA_EXTENDED_HEADER_SIZE,
+                                              &m, &used);
+        if (s == GW_CODEC_NEED_MORE)
+            break;
+        if (s == GW_CODEC_TOO_LARGE) {
+            pos += refuseLarge(c, c->in + pos, c->inLen - pos);
+            continue;
+        }
+        if (s != GW_CODEC_OK) {
+            gwCircuitLogBad(c, NULL, gwCodecStatusText(s));
+            result = -1;
+            break;
+        }
+        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->requests);
+        result = gwCircuitDispatch(c, &m);
+        pos += used;
+    }
+    epicsThreadPrivateSet(currentCircuit, NULL);
+    memmove(c->in, c->in + pos, c->inLen - pos);
+    c->inLen -= pos;
+    return result;
+}
+
+static void onSocket(void *arg, short revents)
+{
+    gwCircuit *c = arg;
+    int status = 0;
+
+    if (revents & GW_IO_READ) {
+        status = receive(c);
+        if (status > 0)
+            status = handleInput(c);
+    }
+    else if (revents & GW_IO_ERROR) {
+        status = -1;
+    }
+    if (status < 0 || c->closing) {
+        gwCircuitClose(c);
+        return;
+    }
+    flushTask(c);
+}
+
+static void startTask(void *arg)
+{
+    gwCircuit *c = arg;
+
+    if (gwIoLoopWatch(c->loop, c->sock, GW_IO_READ, onSocket, c) != 0) {
+        errlogPrintf("gateway: cannot watch the circuit of %s\n", c->peer);
+        gwCircuitClose(c);
+    }
+}
+
+/* ---------------------------------------------------------------- life */
+
+gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
+                           const struct sockaddr_in *peer)
+{
+    gwCircuit *c = calloc(1, sizeof *c);
+    osiSockIoctl_t yes = 1;
+    int flag = 1;
+
+    epicsThreadOnce(&currentOnce, currentInit, NULL);
+    if (!c || !(c->lock = epicsMutexCreate())
+           || !(c->channels = bucketCreate(256))) {
+        if (c && c->lock)
+            epicsMutexDestroy(c->lock);
+        free(c);
+        epicsSocketDestroy(sock);
+        return NULL;
+    }
+    socket_ioctl(sock, FIONBIO, &yes);
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, (char *)&flag, sizeof flag);
+    setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, (char *)&flag, sizeof flag);
+    c->server = server;
+    c->loop = loop;
+    c->sock = sock;
+    c->identity.address = *peer;
+    ipAddrToDottedIP(peer, c->peer, sizeof c->peer);
+    c->identity.peer = c->peer;
+    c->identity.user = c->user = calloc(1, 1);
+    c->identity.host = c->host = calloc(1, 1);
+    c->maxMessage = gwServerMaxMessage(server);
+    c->nextChannelId = 1;
+    ellInit(&c->channelList);
+    ellInit(&c->ready);
+    ellInit(&c->rightsWork);
+    ellInit(&c->goneWork);
+    gwIoTaskInit(&c->startTask, startTask, c);
+    gwIoTaskInit(&c->flushTask, flushTask, c);
+    gwIoTaskInit(&c->channelTask, gwCircuitChannelWork, c);
+    epicsTimeGetCurrent(&c->lastProgress);
+    gwServerCircuitAdd(server, c);
+    gwIoLoopPost(loop, &c->startTask);
+    return c;
+}
+
+void gwCircuitClose(gwCircuit *c)
+{
+    gwServerChannel *channel;
+
+    epicsMutexMustLock(c->lock);
+    sendSome(c);  /* best effort: an ERROR explaining the close may be queued */
+    c->closing = 1;
+    epicsMutexUnlock(c->lock);
+    gwIoLoopUnwatch(c->loop, c->sock);
+    while ((channel = (gwServerChannel *)ellFirst(&c->channelList)))
+        gwCircuitChannelDestroy(c, channel);
+    gwIoLoopUnpost(c->loop, &c->startTask);
+    gwIoLoopUnpost(c->loop, &c->flushTask);
+    gwIoLoopUnpost(c->loop, &c->channelTask);
+    epicsSocketDestroy(c->sock);
+    gwServerCircuitGone(c->server, c);
+    bucketFree(c->channels);
+    epicsMutexDestroy(c->lock);
+    free(c->user);
+    free(c->host);
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+int gwCircuitIsStuck(gwCircuit *c, const epicsTimeStamp *now, double stuckSeconds)
+{
+    int stuck;
+
+    epicsMutexMustLock(c->lock);
+    stuck = c->blocked && epicsTimeDiffInSeconds(now, &c->lastProgress) > stuckSeconds;
+    epicsMutexUnlock(c->lock);
+    return stuck;
+}
+
+unsigned gwCircuitChannelCount(gwCircuit *c)
+{
+    unsigned n;
+
+    epicsMutexMustLock(c->lock);
+    n = (unsigned)ellCount(&c->channelList);
+    epicsMutexUnlock(c->lock);
+    return n;
+}
+
+void gwCircuitDescribe(gwCircuit *c, char *buf, size_t size)
+{
+    epicsMutexMustLock(c->lock);
+    snprintf(buf, size, "%s@%s", c->user, c->host[0] ? c->host : c->peer);
+    epicsMutexUnlock(c->lock);
+}
+
+void gwCircuitReport(gwCircuit *c, unsigned level)
+{
+    gwServerChannel *ch;
+
+    epicsMutexMustLock(c->lock);
+    printf("  client %s@%s (%s) minor %u priority %u: %d channels, %zu bytes queued%s\n",
+           c->user, c->host, c->peer, c->minor, c->identity.priority,
+           ellCount(&c->channelList), c->outLen - c->outHead,
+           c->eventsOff ? ", events off" : "");
+    if (level > 1) {
+        for (ch = (gwServerChannel *)ellFirst(&c->channelList); ch;
+             ch = (gwServerChannel *)ellNext(&ch->node))
+            printf("    %s (sid %u, %d subscriptions, rights %u)\n", ch->name, ch->sid,
+                   ellCount(&ch->subscriptions), ch->rights);
+    }
+    epicsMutexUnlock(c->lock);
+}
+
+/* ---------------------------------------------------------------- hooks for gwCircuitChannel.c */
+
+void gwCircuitSlotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
+                        unsigned long count, const void *value)
+{
+    slotStore(c, sub, status, type, count, value);
+}
+
+void gwCircuitSlotDrop(gwCircuit *c, gwSubscription *sub)
+{
+    slotDrop(c, sub);
+}
+

@@ -1,0 +1,51 @@
+/* gwCircuit.h - one TCP circuit of the CA server.
+ *
+ * A circuit belongs to one I/O loop for its whole life: the loop thread
+ * reads and handles its requests, sends its output and closes it. Provider
+ * callbacks (get completions, monitor updates, rights changes) come from
+ * any thread and only queue output under the circuit's lock.
+ */
+#ifndef INC_gwCircuit_H
+#define INC_gwCircuit_H
+
+#include <osiSock.h>
+#include <epicsTime.h>
+
+#include "gwIoLoop.h"
+#include "gwServer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gwCircuit gwCircuit;
+
+/* Take over an accepted socket and start serving it on loop (the socket
+ * is registered from the loop thread). NULL (socket closed) on failure. */
+gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
+                           const struct sockaddr_in *peer);
+
+/* Close the circuit: cancel its subscriptions, detach its channels, close
+ * the socket, tell the server (gwServerCircuitGone) and free it. Loop
+ * thread only. */
+void gwCircuitClose(gwCircuit *circuit);
+
+/* Periodic check on the loop thread: non-zero when the circuit should be
+ * closed because its output has been stuck longer than stuckSeconds. */
+int gwCircuitIsStuck(gwCircuit *circuit, const epicsTimeStamp *now, double stuckSeconds);
+
+/* Counts for reports and statistics (any thread). */
+unsigned gwCircuitChannelCount(gwCircuit *circuit);
+void gwCircuitReport(gwCircuit *circuit, unsigned level);
+
+/* The circuit whose request the calling thread is handling, or NULL
+ * (for dbServer's client identification). */
+gwCircuit *gwCircuitCurrent(void);
+/* "user@host" of a circuit into buf. */
+void gwCircuitDescribe(gwCircuit *circuit, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INC_gwCircuit_H */

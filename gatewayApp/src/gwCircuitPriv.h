@@ -1,0 +1,111 @@
+/* gwCircuitPriv.h - what gwCircuit.c (I/O, output) and gwCircuitChannel.c
+ * (requests, channels, subscriptions) share. Not for other files.
+ *
+ * Field ownership: "loop" fields are touched only on the circuit's loop
+ * thread; "lock" fields only with circuit->lock held; "const" fields are
+ * set at creation.
+ */
+#ifndef INC_gwCircuitPriv_H
+#define INC_gwCircuitPriv_H
+
+#include <stddef.h>
+
+#include <bucketLib.h>
+#include <ellLib.h>
+#include <epicsMutex.h>
+#include <epicsTime.h>
+
+#include "gwCircuit.h"
+#include "gwCodec.h"
+#include "gwIoLoop.h"
+#include "gwProvider.h"
+#include "gwServerPriv.h"
+
+#define GW_CONTAINER(ptr, type, member) \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Output buffer growth step and the mark above which requests are not read. */
+#define GW_CIRCUIT_OUT_CHUNK (64u * 1024u)
+#define GW_CIRCUIT_HIGH_WATER (256u * 1024u)
+#define GW_CIRCUIT_IN_CHUNK (16u * 1024u)
+/* Largest reply without DBR data (ERROR with its text). */
+#define GW_CIRCUIT_CONTROL_MAX (GW_CA_HEADER_SIZE + GW_CA_EXTENDED_HEADER_SIZE + \
+                                GW_CA_ERROR_TEXT_MAX + 8u)
+
+typedef struct gwServerChannel gwServerChannel;
+
+typedef struct gwSubscription {
+    ELLNODE node;              /* in channel->subscriptions (lock) */
+    ELLNODE readyNode;         /* in circuit->ready while `ready` (lock) */
+    gwServerChannel *channel;  /* const */
+    gwProviderSubscription *providerSubscription; /* loop */
+    gwCaHeader request;        /* const: the EVENT_ADD, for errors and the cancel reply */
+    epicsUInt32 id;            /* const: the client's subscription id */
+    int ready;                 /* lock */
+    unsigned char *slot;       /* lock: the unsent update, a whole message */
+    size_t slotLen, slotCap;   /* lock */
+} gwSubscription;
+
+struct gwServerChannel {
+    ELLNODE node;              /* in circuit->channelList (lock) */
+    ELLNODE workNode;          /* in rightsWork or goneWork (lock) */
+    int onWork;                /* lock: 1 rights work, 2 gone work */
+    gwCircuit *circuit;        /* const */
+    epicsUInt32 sid, cid;      /* const */
+    gwProvider *provider;      /* const */
+    gwProviderChannel *providerChannel; /* loop; NULL once detached */
+    unsigned rights;           /* lock: as last told to the client */
+    int gone;                  /* lock: the source went away */
+    ELLLIST subscriptions;     /* lock for the list; entries created/freed on loop */
+    char name[1];              /* const; allocated to length */
+};
+
+struct gwCircuit {
+    ELLNODE node;              /* in the server's list (server lock) */
+    gwServer *server;          /* const */
+    gwIoLoop *loop;            /* const */
+    SOCKET sock;               /* const */
+    char peer[64];             /* const */
+    size_t maxMessage;         /* const: largest message in or out */
+    epicsMutexId lock;
+    gwIoTask startTask, flushTask, channelTask;
+    /* identity: changed on the loop thread under lock */
+    gwClientIdentity identity;
+    char *user, *host;
+    unsigned minor;            /* loop */
+    /* input: loop */
+    unsigned char *in;
+    size_t inLen, inCap, drain;
+    /* output: lock */
+    unsigned char *out;
+    size_t outHead, outLen, outCap;
+    ELLLIST ready;             /* gwSubscription with an unsent update */
+    int eventsOff;
+    int blocked;               /* the socket would block with output pending */
+    epicsTimeStamp lastProgress;
+    int closing;
+    /* channels: lock */
+    BUCKET *channels;          /* lock: table sid -> channel (bucketLib) */
+    ELLLIST channelList;
+    epicsUInt32 nextChannelId; /* loop */
+    ELLLIST rightsWork;        /* channels whose rights changed */
+    ELLLIST goneWork;          /* channels whose source went away */
+};
+
+/* gwCircuit.c */
+void gwCircuitQueueBytes(gwCircuit *c, const void *bytes, size_t n);
+void gwCircuitQueueError(gwCircuit *c, const gwCaHeader *request, epicsUInt32 cid,
+                         int status, const char *text);
+void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
+                        short type, unsigned long count, const void *value);
+void gwCircuitSlotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
+                        unsigned long count, const void *value); /* lock held */
+void gwCircuitSlotDrop(gwCircuit *c, gwSubscription *sub);      /* lock held */
+void gwCircuitLogBad(gwCircuit *c, const gwCaHeader *request, const char *why);
+
+/* gwCircuitChannel.c */
+int gwCircuitDispatch(gwCircuit *c, const gwCaMessage *m);  /* loop; -1: close */
+void gwCircuitChannelWork(void *circuit);                   /* loop task */
+void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel); /* loop */
+
+#endif /* INC_gwCircuitPriv_H */

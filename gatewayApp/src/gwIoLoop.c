@@ -1,0 +1,337 @@
+/* gwIoLoop.c - poll-based I/O threads (platform-specific: POSIX poll and a
+ * self-pipe for wake-ups).
+ *
+ * Owns: one thread per loop, its poll set, its queue of posted tasks.
+ * Threads: the loop thread runs handlers, tasks and the tick; any thread
+ * may post tasks.
+ * Locks: loop->lock guards only the task queue and the `queued` flags; it
+ * is innermost (taken while a circuit lock is held) and never held while
+ * running a handler or a task.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <epicsEvent.h>
+#include <epicsMutex.h>
+#include <epicsThread.h>
+#include <epicsTime.h>
+#include <errlog.h>
+
+#include "gwIoLoop.h"
+
+typedef struct gwIoWatch {
+    SOCKET fd;
+    short events;
+    gwIoHandler *handler;
+    void *arg;
+} gwIoWatch;
+
+struct gwIoLoop {
+    char name[32];
+    epicsThreadId thread;
+    epicsMutexId lock;
+    ELLLIST tasks;           /* gwIoTask, guarded by lock */
+    int wakeRead, wakeWrite; /* self-pipe */
+    int wakePending;         /* a byte is in the pipe; guarded by lock */
+    int stopping;            /* guarded by lock */
+    void (*stopTask)(void *);
+    void *stopArg;
+    epicsEventId exited;
+    void (*tick)(void *);
+    void *tickArg;
+    /* loop thread only: */
+    gwIoWatch *watches;
+    size_t nWatches, capWatches;
+    struct pollfd *pollSet;
+    size_t capPollSet;
+};
+
+void gwIoTaskInit(gwIoTask *task, void (*run)(void *arg), void *arg)
+{
+    memset(task, 0, sizeof *task);
+    task->run = run;
+    task->arg = arg;
+}
+
+static void wake(gwIoLoop *loop)
+{
+    /* called with loop->lock held */
+    if (!loop->wakePending) {
+        char byte = 0;
+        ssize_t n = write(loop->wakeWrite, &byte, 1);
+        (void)n; /* a full pipe already wakes the loop */
+        loop->wakePending = 1;
+    }
+}
+
+void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task)
+{
+    epicsMutexMustLock(loop->lock);
+    if (!task->queued) {
+        task->queued = 1;
+        ellAdd(&loop->tasks, &task->node);
+        wake(loop);
+    }
+    epicsMutexUnlock(loop->lock);
+}
+
+void gwIoLoopUnpost(gwIoLoop *loop, gwIoTask *task)
+{
+    epicsMutexMustLock(loop->lock);
+    if (task->queued) {
+        ellDelete(&loop->tasks, &task->node);
+        task->queued = 0;
+    }
+    epicsMutexUnlock(loop->lock);
+}
+
+static gwIoWatch *findWatch(gwIoLoop *loop, SOCKET fd)
+{
+    size_t i;
+
+    for (i = 0; i < loop->nWatches; i++)
+        if (loop->watches[i].fd == fd)
+            return &loop->watches[i];
+    return NULL;
+}
+
+int gwIoLoopWatch(gwIoLoop *loop, SOCKET fd, short events,
+                  gwIoHandler *handler, void *arg)
+{
+    gwIoWatch *w;
+
+    if (loop->nWatches == loop->capWatches) {
+        size_t cap = loop->capWatches ? 2 * loop->capWatches : 16;
+        gwIoWatch *more = realloc(loop->watches, cap * sizeof *more);
+        if (!more)
+            return -1;
+        loop->watches = more;
+        loop->capWatches = cap;
+    }
+    w = &loop->watches[loop->nWatches++];
+    w->fd = fd;
+    w->events = events;
+    w->handler = handler;
+    w->arg = arg;
+    return 0;
+}
+
+void gwIoLoopModify(gwIoLoop *loop, SOCKET fd, short events)
+{
+    gwIoWatch *w = findWatch(loop, fd);
+
+    if (w)
+        w->events = events;
+}
+
+void gwIoLoopUnwatch(gwIoLoop *loop, SOCKET fd)
+{
+    gwIoWatch *w = findWatch(loop, fd);
+
+    if (w) {
+        /* keep the order: later watches move down one */
+        size_t index = (size_t)(w - loop->watches);
+        memmove(w, w + 1, (loop->nWatches - index - 1) * sizeof *w);
+        loop->nWatches--;
+    }
+}
+
+int gwIoLoopIsSelf(const gwIoLoop *loop)
+{
+    return epicsThreadGetIdSelf() == loop->thread;
+}
+
+/* Run the tasks queued now (not those they post: those run next round). */
+static void runTasks(gwIoLoop *loop)
+{
+    ELLLIST batch;
+    gwIoTask *task;
+    char drain[64];
+
+    epicsMutexMustLock(loop->lock);
+    batch = loop->tasks;
+    ellInit(&loop->tasks);
+    if (loop->wakePending) {
+        while (read(loop->wakeRead, drain, sizeof drain) == (ssize_t)sizeof drain)
+            ;
+        loop->wakePending = 0;
+    }
+    epicsMutexUnlock(loop->lock);
+
+    for (;;) {
+        epicsMutexMustLock(loop->lock);
+        task = (gwIoTask *)ellGet(&batch);
+        if (task)
+            task->queued = 0;
+        epicsMutexUnlock(loop->lock);
+        if (!task)
+            break;
+        task->run(task->arg);
+    }
+}
+
+static short toPoll(short events)
+{
+    return (short)(((events & GW_IO_READ) ? POLLIN : 0) | ((events & GW_IO_WRITE) ? POLLOUT : 0));
+}
+
+static short fromPoll(short revents)
+{
+    return (short)(((revents & POLLIN) ? GW_IO_READ : 0) | ((revents & POLLOUT) ? GW_IO_WRITE : 0) |
+                   ((revents & (POLLERR | POLLHUP | POLLNVAL)) ? GW_IO_ERROR : 0));
+}
+
+static int buildPollSet(gwIoLoop *loop)
+{
+    size_t i, n = loop->nWatches + 1;
+
+    if (n > loop->capPollSet) {
+        struct pollfd *more = realloc(loop->pollSet, n * sizeof *more);
+        if (!more)
+            return -1;
+        loop->pollSet = more;
+        loop->capPollSet = n;
+    }
+    loop->pollSet[0].fd = loop->wakeRead;
+    loop->pollSet[0].events = POLLIN;
+    for (i = 0; i < loop->nWatches; i++) {
+        loop->pollSet[i + 1].fd = loop->watches[i].fd;
+        loop->pollSet[i + 1].events = toPoll(loop->watches[i].events);
+        loop->pollSet[i + 1].revents = 0;
+    }
+    return (int)n;
+}
+
+/* Dispatch ready sockets. A handler may unwatch any fd, so look each one
+ * up again before calling it. */
+static void dispatch(gwIoLoop *loop, int n)
+{
+    int i;
+
+    for (i = 1; i < n; i++) {
+        short revents = loop->pollSet[i].revents;
+        gwIoWatch *w;
+        if (!revents)
+            continue;
+        w = findWatch(loop, loop->pollSet[i].fd);
+        if (w)
+            w->handler(w->arg, fromPoll(revents));
+    }
+}
+
+static int isStopping(gwIoLoop *loop)
+{
+    int stopping;
+
+    epicsMutexMustLock(loop->lock);
+    stopping = loop->stopping;
+    epicsMutexUnlock(loop->lock);
+    return stopping;
+}
+
+static void loopThread(void *arg)
+{
+    gwIoLoop *loop = arg;
+    epicsTimeStamp lastTick;
+
+    epicsTimeGetCurrent(&lastTick);
+    while (!isStopping(loop)) {
+        epicsTimeStamp now;
+        int n = buildPollSet(loop);
+        if (n < 0) {
+            errlogPrintf("gateway %s: out of memory for the poll set\n", loop->name);
+            epicsThreadSleep(1.0);
+            continue;
+        }
+        if (poll(loop->pollSet, (nfds_t)n, 1000) < 0 && errno != EINTR) {
+            errlogPrintf("gateway %s: poll failed: %s\n", loop->name, strerror(errno));
+            epicsThreadSleep(0.1);
+        }
+        if (n > 0 && loop->pollSet[0].revents)
+            runTasks(loop);
+        dispatch(loop, n);
+        runTasks(loop);
+        epicsTimeGetCurrent(&now);
+        if (loop->tick && epicsTimeDiffInSeconds(&now, &lastTick) >= 1.0) {
+            lastTick = now;
+            loop->tick(loop->tickArg);
+        }
+    }
+    if (loop->stopTask)
+        loop->stopTask(loop->stopArg);
+    runTasks(loop);
+    epicsEventSignal(loop->exited);
+}
+
+static int makeSelfPipe(gwIoLoop *loop)
+{
+    int fds[2];
+
+    if (pipe(fds) != 0)
+        return -1;
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    loop->wakeRead = fds[0];
+    loop->wakeWrite = fds[1];
+    return 0;
+}
+
+static void destroy(gwIoLoop *loop)
+{
+    if (loop->wakeRead >= 0)
+        close(loop->wakeRead);
+    if (loop->wakeWrite >= 0)
+        close(loop->wakeWrite);
+    if (loop->lock)
+        epicsMutexDestroy(loop->lock);
+    if (loop->exited)
+        epicsEventDestroy(loop->exited);
+    free(loop->watches);
+    free(loop->pollSet);
+    free(loop);
+}
+
+gwIoLoop *gwIoLoopCreate(const char *name, void (*tick)(void *arg), void *tickArg)
+{
+    gwIoLoop *loop = calloc(1, sizeof *loop);
+
+    if (!loop)
+        return NULL;
+    loop->wakeRead = loop->wakeWrite = -1;
+    strncpy(loop->name, name, sizeof loop->name - 1);
+    loop->tick = tick;
+    loop->tickArg = tickArg;
+    ellInit(&loop->tasks);
+    loop->lock = epicsMutexCreate();
+    loop->exited = epicsEventCreate(epicsEventEmpty);
+    if (!loop->lock || !loop->exited || makeSelfPipe(loop) != 0) {
+        destroy(loop);
+        return NULL;
+    }
+    loop->thread = epicsThreadCreate(loop->name, epicsThreadPriorityCAServerLow,
+                                     epicsThreadGetStackSize(epicsThreadStackMedium),
+                                     loopThread, loop);
+    if (!loop->thread) {
+        destroy(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+void gwIoLoopStop(gwIoLoop *loop, void (*stopTask)(void *arg), void *arg)
+{
+    epicsMutexMustLock(loop->lock);
+    loop->stopTask = stopTask;
+    loop->stopArg = arg;
+    loop->stopping = 1;
+    wake(loop);
+    epicsMutexUnlock(loop->lock);
+    epicsEventMustWait(loop->exited);
+    destroy(loop);
+}
