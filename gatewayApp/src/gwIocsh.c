@@ -9,6 +9,8 @@
 #include <epicsExport.h>
 #include <iocsh.h>
 
+#include "gwIoc.h"
+#include "gwOptions.h"
 #include "gwVersion.h"
 
 #ifdef IOCSHFUNCDEF_HAS_USAGE
@@ -32,9 +34,56 @@ static const iocshFuncDef gwVersionDef = {
              "  Print the gateway module's version and the EPICS Base it was built against.\n")
 };
 
+static const iocshArg gwStartArg0 = { "options", iocshArgString };
+static const iocshArg *const gwStartArgs[] = { &gwStartArg0 };
+static const iocshFuncDef gwStartDef = {
+    "gwStart", 1, gwStartArgs
+    GW_USAGE("gwStart \"<options>\"\n"
+             "  Start the gateway's CA server (at iocInit when called before it).\n"
+             "  Options use the classic gateway's names, e.g. \"-sip 127.0.0.1 -sport 5070\".\n")
+};
+
+static void gwStartCall(const iocshArgBuf *args)
+{
+    if (gwIocStart(args[0].sval) != 0) {
+        printf("usage: gwStart \"<options>\"; options:\n");
+        gwOptionsUsage(stdout);
+        iocshSetError(1);
+    }
+}
+
+static const iocshFuncDef gwStopDef = {
+    "gwStop", 0, NULL
+    GW_USAGE("gwStop\n"
+             "  Stop the gateway's CA server and close every client circuit.\n")
+};
+
+static void gwStopCall(const iocshArgBuf *args)
+{
+    (void)args;
+    gwIocStop();
+}
+
+static const iocshArg gwReportArg0 = { "level", iocshArgInt };
+static const iocshArg *const gwReportArgs[] = { &gwReportArg0 };
+static const iocshFuncDef gwReportDef = {
+    "gwReport", 1, gwReportArgs
+    GW_USAGE("gwReport [level]\n"
+             "  Print the gateway's state: 0 one line, 1 clients, 2 channels.\n")
+};
+
+static void gwReportCall(const iocshArgBuf *args)
+{
+    gwIocReport(args[0].ival < 0 ? 0u : (unsigned)args[0].ival);
+}
+
 static void gwIocshRegister(void)
 {
+    gwIocRegister();
     iocshRegister(&gwVersionDef, gwVersionCall);
+    iocshRegister(&gwStartDef, gwStartCall);
+    iocshRegister(&gwStopDef, gwStopCall);
+    iocshRegister(&gwReportDef, gwReportCall);
 }
 
 epicsExportRegistrar(gwIocshRegister);

@@ -1,0 +1,190 @@
+/* gwIoc.c - the gateway inside an IOC: gwStart/gwStop, the IOC's server
+ * registration, and the life of the running server.
+ *
+ * The gateway registers with the IOC as a server (dbRegisterServer) when
+ * the dbd is loaded, so `dbsr`, client attribution and iocInit's run/stop
+ * calls include it. gwStart before iocInit keeps the configuration and the
+ * server starts when the IOC runs; gwStart after iocInit starts at once.
+ *
+ * Threads: gwStart/gwStop on the iocsh thread; run/stop hooks on the
+ * iocInit thread; report/stats/client from any thread.
+ * Locks: gwIocLock guards the state below; it is held while the server
+ * starts or stops (nothing the server does takes it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dbServer.h>
+#include <epicsExit.h>
+#include <epicsMutex.h>
+#include <epicsThread.h>
+#include <errlog.h>
+
+#include "gwCircuit.h"
+#include "gwIoc.h"
+#include "gwLocal.h"
+#include "gwOptions.h"
+#include "gwServer.h"
+
+static epicsMutexId gwIocLock;
+static int iocRunning;            /* the IOC has run (dbServer run hook) */
+static int startWanted;           /* gwStart was called and not gwStop */
+static gwServerConfig wantedConfig;
+static gwServer *running;
+static gwProvider *localProvider;
+
+/* Start the server with the wanted configuration (lock held). */
+static int startNow(void)
+{
+    gwProvider *providers[1];
+
+    localProvider = gwLocalProviderCreate();
+    if (!localProvider) {
+        errlogPrintf("gwStart: cannot serve the IOC's records\n");
+        return -1;
+    }
+    providers[0] = localProvider;
+    running = gwServerStart(&wantedConfig, providers, 1);
+    if (!running) {
+        gwLocalProviderDestroy(localProvider);
+        localProvider = NULL;
+        errlogPrintf("gwStart: the gateway did not start\n");
+        return -1;
+    }
+    printf("gwStart: serving Channel Access on TCP port %u\n", gwServerTcpPort(running));
+    return 0;
+}
+
+static void stopNow(void)
+{
+    if (running) {
+        gwServerStop(running);
+        running = NULL;
+    }
+    if (localProvider) {
+        gwLocalProviderDestroy(localProvider);
+        localProvider = NULL;
+    }
+}
+
+int gwIocStart(const char *options)
+{
+    gwOptions parsed;
+    gwServerConfig config;
+    int status = -1;
+
+    memset(&parsed, 0, sizeof parsed);
+    memset(&config, 0, sizeof config);
+    if (gwOptionsParseString(&parsed, options ? options : "") != 0) {
+        gwOptionsClear(&parsed);
+        return -1;
+    }
+    if (gwServerConfigFromEnvironment(&config) != 0
+        || gwOptionsApplyToServerConfig(&parsed, &config) != 0) {
+        gwOptionsClear(&parsed);
+        gwServerConfigClear(&config);
+        return -1;
+    }
+    gwOptionsClear(&parsed);
+    epicsMutexMustLock(gwIocLock);
+    if (startWanted) {
+        errlogPrintf("gwStart: the gateway is already started; gwStop first\n");
+        gwServerConfigClear(&config);
+    }
+    else {
+        wantedConfig = config;
+        startWanted = 1;
+        status = 0;
+        if (iocRunning && startNow() != 0) {
+            startWanted = 0;
+            status = -1;
+        }
+        else if (!iocRunning) {
+            printf("gwStart: the gateway will start when the IOC runs (iocInit)\n");
+        }
+        if (status != 0)
+            gwServerConfigClear(&wantedConfig);
+    }
+    epicsMutexUnlock(gwIocLock);
+    return status;
+}
+
+void gwIocStop(void)
+{
+    epicsMutexMustLock(gwIocLock);
+    stopNow();
+    if (startWanted)
+        gwServerConfigClear(&wantedConfig);
+    startWanted = 0;
+    epicsMutexUnlock(gwIocLock);
+}
+
+void gwIocReport(unsigned level)
+{
+    epicsMutexMustLock(gwIocLock);
+    if (running)
+        gwServerReport(running, level);
+    else
+        printf("gateway: not running%s\n",
+               startWanted ? " (starts when the IOC runs)" : "");
+    epicsMutexUnlock(gwIocLock);
+}
+
+/* ---------------------------------------------------------------- dbServer */
+
+static void serverRun(void)
+{
+    epicsMutexMustLock(gwIocLock);
+    iocRunning = 1;
+    if (startWanted && !running && startNow() != 0) {
+        startWanted = 0;
+        gwServerConfigClear(&wantedConfig);
+    }
+    epicsMutexUnlock(gwIocLock);
+}
+
+static void serverStats(unsigned *channels, unsigned *clients)
+{
+    if (channels)
+        *channels = 0;
+    if (clients)
+        *clients = 0;
+    epicsMutexMustLock(gwIocLock);
+    if (running)
+        gwServerStats(running, channels, clients);
+    epicsMutexUnlock(gwIocLock);
+}
+
+static int serverClient(char *buf, size_t size)
+{
+    gwCircuit *circuit = gwCircuitCurrent();
+
+    if (!circuit)
+        return -1;
+    gwCircuitDescribe(circuit, buf, size);
+    return 0;
+}
+
+static void exitHandler(void *unused)
+{
+    (void)unused;
+    gwIocStop();
+}
+
+static dbServer gatewayServer;
+
+void gwIocRegister(void)
+{
+    if (gwIocLock)
+        return;
+    gwIocLock = epicsMutexMustCreate();
+    gatewayServer.name = "gateway";
+    gatewayServer.report = gwIocReport;
+    gatewayServer.stats = serverStats;
+    gatewayServer.client = serverClient;
+    gatewayServer.run = serverRun;
+    if (dbRegisterServer(&gatewayServer) != 0)
+        errlogPrintf("gateway: cannot register with the IOC (dbRegisterServer)\n");
+    epicsAtExit(exitHandler, NULL);
+}
