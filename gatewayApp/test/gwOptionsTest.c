@@ -1,7 +1,9 @@
-/* gwOptionsTest.c - unit test of the option parser (gwOptions.c) and of
- * applying options to a server configuration.
+/* gwOptionsTest.c - unit test of the option parser (gwOptions.c), of the
+ * server configuration from the environment (gwServerConfig.c), and of
+ * applying options to a configuration.
  *
- * Pure: no sockets (addresses are dotted numbers, so no name lookups).
+ * Pure: no sockets (addresses are dotted numbers, so no name lookups; the
+ * automatic beacon list is discovered later, by gwBeaconStart).
  * Every option kind is exercised through a test table; the gateway's own
  * table through gwOptionsParse*.
  */
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include <ellLib.h>
+#include <envDefs.h>
 #include <epicsUnitTest.h>
 #include <osiSock.h>
 #include <testMain.h>
@@ -244,15 +247,117 @@ static void testGatewayOptions(void)
     }
 }
 
+static const char *const environment[] = {
+    "EPICS_CAS_SERVER_PORT", "EPICS_CA_SERVER_PORT", "EPICS_CAS_BEACON_PORT",
+    "EPICS_CA_REPEATER_PORT", "EPICS_CAS_BEACON_PERIOD", "EPICS_CA_BEACON_PERIOD",
+    "EPICS_CA_MAX_ARRAY_BYTES", "EPICS_CAS_INTF_ADDR_LIST", "EPICS_CAS_IGNORE_ADDR_LIST",
+    "EPICS_CAS_BEACON_ADDR_LIST", "EPICS_CA_ADDR_LIST", "EPICS_CAS_AUTO_BEACON_ADDR_LIST",
+    "EPICS_CA_AUTO_ADDR_LIST",
+};
+
+static void clearEnvironment(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof environment / sizeof environment[0]; i++)
+        epicsEnvUnset(environment[i]);
+}
+
+typedef struct badSetting {
+    const char *name;
+    const char *value;
+} badSetting;
+
+static void testEnvironment(void)
+{
+    static const badSetting bad[] = {
+        {"EPICS_CAS_SERVER_PORT", "abc"},
+        {"EPICS_CAS_SERVER_PORT", "0"},
+        {"EPICS_CA_SERVER_PORT", "70000"},
+        {"EPICS_CAS_BEACON_PORT", "5065x"},
+        {"EPICS_CAS_BEACON_PERIOD", "-1"},
+        {"EPICS_CA_BEACON_PERIOD", "soon"},
+        {"EPICS_CA_MAX_ARRAY_BYTES", "-5"},
+        {"EPICS_CA_MAX_ARRAY_BYTES", "12abc"},
+        {"EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1 300.1.1.1"},
+        {"EPICS_CAS_IGNORE_ADDR_LIST", "10.0.0.1:99999"},
+        {"EPICS_CA_ADDR_LIST", "1.2.3.4:5x"},
+        {"EPICS_CAS_AUTO_BEACON_ADDR_LIST", "maybe"},
+    };
+    gwServerConfig config;
+    size_t i;
+
+    testDiag("configuration from the environment: defaults");
+    clearEnvironment();
+    testOk1(gwServerConfigFromEnvironment(&config) == 0);
+    testOk1(config.port == 5064 && config.beaconPort == 5065);
+    testOk1(config.beaconPeriod == 15.0 && config.maxArrayBytes == 16384);
+    testOk1(config.ioThreads == GW_SERVER_DEFAULT_IO_THREADS && config.autoBeaconAddresses == 1);
+    testOk1(ellCount(&config.interfaces) == 0 && ellCount(&config.ignoreAddresses) == 0
+            && ellCount(&config.beaconAddresses) == 0);
+    gwServerConfigClear(&config);
+
+    testDiag("EPICS_CA_* fallbacks");
+    epicsEnvSet("EPICS_CA_SERVER_PORT", "6000");
+    epicsEnvSet("EPICS_CA_REPEATER_PORT", "6010");
+    epicsEnvSet("EPICS_CA_BEACON_PERIOD", "3");
+    epicsEnvSet("EPICS_CA_ADDR_LIST", "10.0.0.255 10.0.1.255:7000");
+    epicsEnvSet("EPICS_CA_AUTO_ADDR_LIST", "NO");
+    epicsEnvSet("EPICS_CA_MAX_ARRAY_BYTES", "1000");
+    testOk1(gwServerConfigFromEnvironment(&config) == 0);
+    testOk1(config.port == 6000 && config.beaconPort == 6010 && config.beaconPeriod == 3.0);
+    testOk(ellCount(&config.beaconAddresses) == 2
+           && strcmp(nth(&config.beaconAddresses, 0), "10.0.0.255:6010") == 0
+           && strcmp(nth(&config.beaconAddresses, 1), "10.0.1.255:7000") == 0,
+           "beacons to EPICS_CA_ADDR_LIST: %s", nth(&config.beaconAddresses, 0));
+    testOk1(config.autoBeaconAddresses == 0);
+    testOk(config.maxArrayBytes == 16384, "EPICS_CA_MAX_ARRAY_BYTES rounded up to 16384");
+    gwServerConfigClear(&config);
+
+    testDiag("EPICS_CAS_* win");
+    epicsEnvSet("EPICS_CAS_SERVER_PORT", "6001");
+    epicsEnvSet("EPICS_CAS_BEACON_PORT", "6011");
+    epicsEnvSet("EPICS_CAS_BEACON_PERIOD", "2.5");
+    epicsEnvSet("EPICS_CAS_BEACON_ADDR_LIST", "10.0.2.255");
+    epicsEnvSet("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "yes");
+    epicsEnvSet("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1 127.0.0.2:7000,224.0.2.9 127.0.0.1");
+    epicsEnvSet("EPICS_CAS_IGNORE_ADDR_LIST", "10.1.1.1");
+    epicsEnvSet("EPICS_CA_MAX_ARRAY_BYTES", "100000");
+    testOk1(gwServerConfigFromEnvironment(&config) == 0);
+    testOk1(config.port == 6001 && config.beaconPort == 6011 && config.beaconPeriod == 2.5);
+    testOk1(ellCount(&config.beaconAddresses) == 1
+            && strcmp(nth(&config.beaconAddresses, 0), "10.0.2.255:6011") == 0);
+    testOk1(config.autoBeaconAddresses == 1 && config.maxArrayBytes == 100000);
+    testOk(ellCount(&config.interfaces) == 3 && strcmp(nth(&config.interfaces, 0), "127.0.0.1:6001") == 0
+           && strcmp(nth(&config.interfaces, 1), "127.0.0.2:7000") == 0
+           && strcmp(nth(&config.interfaces, 2), "224.0.2.9:6001") == 0,
+           "interfaces, duplicates removed");
+    testOk1(ellCount(&config.ignoreAddresses) == 1
+            && strcmp(nth(&config.ignoreAddresses, 0), "10.1.1.1:0") == 0);
+    gwServerConfigClear(&config);
+
+    testDiag("bad values are errors");
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        clearEnvironment();
+        epicsEnvSet(bad[i].name, bad[i].value);
+        memset(&config, 0x5a, sizeof config);
+        testOk(gwServerConfigFromEnvironment(&config) == -1
+               && ellCount(&config.interfaces) == 0 && ellCount(&config.beaconAddresses) == 0,
+               "%s='%s' refused, lists empty", bad[i].name, bad[i].value);
+    }
+    clearEnvironment();
+}
+
 MAIN(gwOptionsTest)
 {
     (void)argc; /* MAIN() names them; this test takes no arguments */
     (void)argv;
-    testPlan(68);
+    testPlan(96);
     testKinds();
     testQuoting();
     testLists();
     testErrors();
     testGatewayOptions();
+    testEnvironment();
     return testDone();
 }
