@@ -10,6 +10,7 @@
  * order, so "no reply to X" is proven by sending X, then a good request
  * from the same (or another) client, and seeing the good reply first.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <epicsThread.h>
 #include <epicsTime.h>
 #include <epicsUnitTest.h>
+#include <errlog.h>
 #include <osiSock.h>
 #include <testMain.h>
 
@@ -148,6 +150,44 @@ static int pending(SOCKET s)
     p.events = POLLIN;
     p.revents = 0;
     return poll(&p, 1, 0) == 1;
+}
+
+/* Entries of a /proc directory (open descriptors, threads of this process);
+ * -1 where there is no /proc. */
+static int countEntries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+typedef struct resources {
+    int descriptors, threads;
+} resources;
+
+static resources resourcesNow(void)
+{
+    resources r;
+
+    r.descriptors = countEntries("/proc/self/fd");
+    r.threads = countEntries("/proc/self/task");
+    return r;
+}
+
+static void testNothingLeft(const char *what, resources before)
+{
+    resources after = resourcesNow();
+
+    testOk(after.descriptors == before.descriptors && after.threads == before.threads,
+           "%s: no descriptor or thread left (%d/%d descriptors, %d/%d threads)", what,
+           after.descriptors, before.descriptors, after.threads, before.threads);
 }
 
 /* ---- requests ------------------------------------------------------------- */
@@ -468,8 +508,11 @@ static void testNameServer(void)
     SOCKET probe;
     struct sockaddr_in a;
 
+    resources before;
+
     startServer();
     port = server.config.port;
+    before = resourcesNow();
     names = gwNameServerStart(&server);
     testOk(names != NULL, "name server started");
     if (!names)
@@ -485,6 +528,7 @@ static void testNameServer(void)
     testOk1(counters.answered > 200 && counters.replyDatagrams >= 5);
 
     gwNameServerStop(names);
+    testNothingLeft("name server stopped", before);
     testDiag("after stop the port is free: a socket without SO_REUSEADDR binds it");
     probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
     a = loopback("127.0.0.1", port);
@@ -499,7 +543,9 @@ static void testNameServer(void)
     probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
     a = loopback("127.0.0.1", port);
     bind(probe, (struct sockaddr *)&a, sizeof a);
+    before = resourcesNow();
     testOk1(gwNameServerStart(&server) == NULL);
+    testNothingLeft("failed start", before);
     epicsSocketDestroy(probe);
 
     testDiag("0.0.0.0 with other interfaces is refused");
@@ -563,6 +609,7 @@ static void testBeacons(void)
     char error[160];
     gwBeacon *beacon;
     epicsTimeStamp t0, t1;
+    resources before;
 
     testDiag("beacons to 127.0.0.2 (port from beaconPort) and, automatically, to the"
              " interface 127.0.0.1");
@@ -581,6 +628,7 @@ static void testBeacons(void)
                                      error, sizeof error) != 0)
         testAbort("%s", error);
 
+    before = resourcesNow();
     epicsTimeGetCurrent(&t0);
     beacon = gwBeaconStart(&server);
     testOk(beacon != NULL, "beacon sender started");
@@ -607,7 +655,7 @@ static void testBeacons(void)
     gwBeaconAnomaly(beacon);
     gwBeaconAnomaly(beacon);
     gwBeaconStop(beacon);
-    testPass("beacon sender stopped");
+    testNothingLeft("beacon sender stopped", before);
     gwBeaconAnomaly(NULL);
     gwBeaconStop(NULL);
 
@@ -626,7 +674,8 @@ MAIN(gwNameServerTest)
         testSkip(1, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
-    testPlan(44);
+    testPlan(46);
+    errlogFlush(); /* start errlog's thread now, so that thread counts stay put */
     testNameServer();
     testBeacons();
     return testDone();
