@@ -41,7 +41,11 @@ typedef struct gwServerConfig {
                                   empty = INADDR_ANY; multicast entries = groups to join */
     unsigned short port;       /* -sport / EPICS_CAS_SERVER_PORT (UDP and TCP) */
     ELLLIST ignoreAddresses;   /* -signore / EPICS_CAS_IGNORE_ADDR_LIST */
-    ELLLIST beaconAddresses;   /* EPICS_CAS_BEACON_ADDR_LIST (+ auto list) */
+    ELLLIST beaconAddresses;   /* EPICS_CAS_BEACON_ADDR_LIST, else EPICS_CA_ADDR_LIST */
+    int autoBeaconAddresses;   /* EPICS_CAS_AUTO_BEACON_ADDR_LIST, else
+                                  EPICS_CA_AUTO_ADDR_LIST: gwBeaconStart adds the
+                                  broadcast addresses of the interfaces (of all
+                                  interfaces when listening on INADDR_ANY) */
     unsigned short beaconPort; /* EPICS_CAS_BEACON_PORT / EPICS_CA_REPEATER_PORT */
     double beaconPeriod;       /* EPICS_CAS_BEACON_PERIOD, seconds */
     size_t maxArrayBytes;      /* EPICS_CA_MAX_ARRAY_BYTES */
@@ -57,6 +61,20 @@ typedef struct gwBeacon gwBeacon;
 int gwServerConfigFromEnvironment(gwServerConfig *config);
 /* Free the lists of a config. */
 void gwServerConfigClear(gwServerConfig *config);
+/* Append the addresses of text ("a.b.c.d[:port] host[:port] ...", separated
+ * by spaces or commas) to list, duplicates removed; defaultPort (host
+ * order) where an entry has none. Returns 0, or -1 with a message naming
+ * `what` (e.g. "-sip", "EPICS_CAS_INTF_ADDR_LIST") in error[errorSize] and
+ * list unchanged. Any thread. */
+int gwServerConfigParseAddresses(ELLLIST *list, const char *text,
+                                 unsigned short defaultPort, const char *what,
+                                 char *error, size_t errorSize);
+/* Parse a port number 1..65535. Returns 0, or -1 leaving *port alone. */
+int gwServerConfigParsePort(const char *text, unsigned short *port);
+/* Copy the nodes of src to the end of dst; port 0 becomes defaultPort.
+ * Returns 0, or -1 when out of memory (dst unchanged). */
+int gwServerConfigCopyAddresses(ELLLIST *dst, const ELLLIST *src,
+                                unsigned short defaultPort);
 
 /* Create and start a server (takes over config's lists). The providers are
  * asked in the order given. NULL, with the reason printed, on failure (for
@@ -91,6 +109,18 @@ void gwServerReport(const gwServer *server, unsigned level);
  * back to the sender, several per datagram. Runs its own thread(s). */
 gwNameServer *gwNameServerStart(gwServer *server);
 void gwNameServerStop(gwNameServer *names);
+
+/* What the name server has seen so far (for reports and statistics). */
+typedef struct gwNameServerCounters {
+    unsigned long datagrams;   /* received, ignored ones included */
+    unsigned long ignored;     /* dropped: source in ignoreAddresses */
+    unsigned long malformed;   /* datagrams whose processing stopped at a bad message */
+    unsigned long searches;    /* SEARCH messages decoded */
+    unsigned long answered;    /* SEARCH replies sent */
+    unsigned long replyDatagrams; /* reply datagrams sent */
+} gwNameServerCounters;
+/* Any thread; the counters are read one by one, not as a snapshot. */
+void gwNameServerGetCounters(const gwNameServer *names, gwNameServerCounters *out);
 
 /* ---- beacons (gwBeacon.c) ----
  * Sends RSRV_IS_UP to every beacon address every beaconPeriod, starting

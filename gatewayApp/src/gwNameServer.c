@@ -1,0 +1,570 @@
+/* gwNameServer.c - UDP name resolution: receive SEARCH datagrams, ask the
+ * providers, answer the names served here.
+ *
+ * Sockets, one receive thread each ("gwNames"), all bound to config->port
+ * with SO_REUSEADDR (several servers on a host share the port):
+ * - one per interface of config->interfaces (INADDR_ANY when none), joined
+ *   to every multicast group of that list (like RSRV in Base 7);
+ * - for a specific unicast interface, a second one bound to the
+ *   interface's broadcast address, because a socket bound to a unicast
+ *   address receives no broadcasts (RSRV does the same on non-Windows).
+ *   Loopback has no discoverable broadcast address; for a 127.x.y.z
+ *   interface 127.255.255.255 is used (Linux routes it as lo's broadcast),
+ *   so the gateway on 127.0.0.1 hears loopback broadcast searches.
+ * Answers always leave through the interface's unicast socket.
+ *
+ * One datagram at a time, as RSRV's cast_server/camessage: the datagram is
+ * walked message by message; VERSION sets the client's minor version and
+ * sequence number; each SEARCH the providers answer YES gets a SEARCH
+ * reply (TCP port, address 0xffffffff = "the sender's", search id, minor
+ * 13); NO and PENDING get nothing (RSRV never sends NOT_FOUND over UDP,
+ * even when asked to reply). Replies are packed into datagrams of at most
+ * 1024 bytes (RSRV's MAX_UDP_SEND), each starting with a VERSION that
+ * carries the request's sequence number when the client's minor version is
+ * at least 11 (older clients get the replies alone), and sent when full
+ * and at the end of the request. A message that cannot be parsed or is
+ * not VERSION/SEARCH ends the processing of its datagram (replies gathered
+ * before it are still sent), and is counted as malformed.
+ *
+ * Platform: uses poll() and a pipe to stop the receive threads (POSIX).
+ *
+ * Threads: gwNameServerStart/Stop from the server's start/stop (iocsh
+ * thread); the receive threads call gwServerFindProvider holding no lock.
+ * No locks here: the configuration is read-only while running, counters
+ * are atomics, each thread owns its buffers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <caProto.h>
+#include <ellLib.h>
+/* Base 7.0.3.1's epicsAtomicCD.h trips -Wexpansion-to-defined (-Wextra). */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wexpansion-to-defined"
+#endif
+#include <epicsAtomic.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#include <epicsStdio.h>
+#include <epicsThread.h>
+#include <errlog.h>
+#include <osiSock.h>
+
+#include "gwCodec.h"
+#include "gwServer.h"
+
+/* The largest UDP payload, so no datagram is ever cut. */
+#define GW_NAME_RECEIVE_MAX 65536u
+/* Reply datagrams: RSRV's MAX_UDP_SEND. */
+#define GW_NAME_REPLY_MAX 1024u
+/* Oldest client RSRV answers (CA_MINIMUM_SUPPORTED_VERSION) and the one
+ * from which UDP VERSION carries a sequence number (CA_V411). */
+#define GW_CA_MINOR_SUPPORTED 4u
+#define GW_CA_MINOR_SEQUENCE 11u
+/* VERSION data type meaning "parameter 1 is a sequence number". */
+#define GW_CA_SEQUENCE_VALID 1u
+
+typedef struct gwNameListener {
+    gwNameServer *names;
+    SOCKET socket;      /* receives */
+    SOCKET replySocket; /* sends the answers: the interface's unicast socket */
+    char where[32];     /* the bound address, for messages */
+    epicsThreadId thread;
+    int lastSendError;  /* errno of the last failed send, 0 after a success */
+} gwNameListener;
+
+struct gwNameServer {
+    gwServer *server;
+    const gwServerConfig *config;
+    epicsUInt16 tcpPort;
+    int wakePipe[2];           /* written once by gwNameServerStop */
+    unsigned nListeners;
+    gwNameListener *listeners; /* 2 per interface at most */
+    size_t datagrams, ignored, malformed, searches, answered, replyDatagrams;
+};
+
+/* The answers to one request datagram, as they are gathered. */
+typedef struct gwSearchBatch {
+    gwNameListener *listener;
+    struct sockaddr_in peer;
+    char peerText[32];
+    unsigned clientMinor;  /* from the request's VERSION, 0 = unknown */
+    epicsUInt32 sequence;
+    size_t used;           /* bytes in reply, the VERSION placeholder included */
+    union {
+        double align;      /* the codec's builders want 8-byte alignment */
+        unsigned char bytes[GW_NAME_REPLY_MAX];
+    } reply;
+} gwSearchBatch;
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void batchReset(gwSearchBatch *batch)
+{
+    batch->used = GW_CA_HEADER_SIZE; /* room for the VERSION, filled at send */
+}
+
+static void batchSend(gwSearchBatch *batch)
+{
+    gwNameListener *listener = batch->listener;
+    const unsigned char *start = batch->reply.bytes;
+    size_t size = batch->used;
+    int status;
+
+    if (batch->used <= GW_CA_HEADER_SIZE)
+        return;
+    if (batch->clientMinor >= GW_CA_MINOR_SEQUENCE) {
+        gwCodecBuildVersion(batch->reply.bytes, GW_CA_HEADER_SIZE, GW_CA_SEQUENCE_VALID,
+                            GW_CA_MINOR_VERSION, batch->sequence);
+    } else {
+        start += GW_CA_HEADER_SIZE;
+        size -= GW_CA_HEADER_SIZE;
+    }
+    status = sendto(listener->replySocket, (const char *)start, size, 0,
+                    (const struct sockaddr *)&batch->peer, sizeof batch->peer);
+    if (status < 0) {
+        int error = SOCKERRNO;
+
+        if (error != listener->lastSendError) {
+            char text[64];
+
+            epicsSocketConvertErrnoToString(text, sizeof text);
+            errlogPrintf("gateway: search reply from %s to %s failed: %s\n",
+                         listener->where, batch->peerText, text);
+        }
+        listener->lastSendError = error;
+    } else {
+        listener->lastSendError = 0;
+        epicsAtomicIncrSizeT(&listener->names->replyDatagrams);
+    }
+    batchReset(batch);
+}
+
+static void batchAddSearchReply(gwSearchBatch *batch, epicsUInt32 searchId)
+{
+    gwNameServer *names = batch->listener->names;
+    size_t n = gwCodecBuildSearchReply(batch->reply.bytes + batch->used,
+                                       sizeof batch->reply.bytes - batch->used, names->tcpPort,
+                                       GW_CA_ADDRESS_OF_SENDER, searchId, GW_CA_MINOR_VERSION);
+    if (n == 0) {
+        batchSend(batch);
+        n = gwCodecBuildSearchReply(batch->reply.bytes + batch->used,
+                                    sizeof batch->reply.bytes - batch->used, names->tcpPort,
+                                    GW_CA_ADDRESS_OF_SENDER, searchId, GW_CA_MINOR_VERSION);
+    }
+    batch->used += n;
+    epicsAtomicIncrSizeT(&names->answered);
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+/* Each returns 0 to go on with the datagram, -1 to stop it. */
+static int handleVersion(gwSearchBatch *batch, const gwCaMessage *m)
+{
+    gwCaVersion version;
+
+    if (gwCodecDecodeVersion(m, &version) != GW_CODEC_OK
+        || version.minorVersion < GW_CA_MINOR_SUPPORTED)
+        return -1;
+    batch->clientMinor = version.minorVersion;
+    batch->sequence = version.minorVersion >= GW_CA_MINOR_SEQUENCE ? version.sequence : 0;
+    return 0;
+}
+
+static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
+{
+    gwNameServer *names = batch->listener->names;
+    gwClientIdentity identity;
+    gwCaSearch search;
+
+    if (gwCodecDecodeSearch(m, &search) != GW_CODEC_OK
+        || search.clientMinor < GW_CA_MINOR_SUPPORTED)
+        return -1;
+    epicsAtomicIncrSizeT(&names->searches);
+    memset(&identity, 0, sizeof identity);
+    identity.user = "";
+    identity.host = "";
+    identity.peer = batch->peerText;
+    identity.address = batch->peer;
+    identity.minorVersion = search.clientMinor;
+    /* The name is NUL-terminated inside the receive buffer (codec rule). */
+    if (gwServerFindProvider(names->server, search.name.text, &identity, NULL) == GW_EXISTS_YES)
+        batchAddSearchReply(batch, search.searchId);
+    return 0;
+}
+
+static void handleDatagram(gwNameListener *listener, const unsigned char *buf, size_t len,
+                           const struct sockaddr_in *peer)
+{
+    gwNameServer *names = listener->names;
+    gwSearchBatch batch;
+    size_t offset = 0;
+    int ok = len > 0;
+
+    batch.listener = listener;
+    batch.peer = *peer;
+    ipAddrToDottedIP(peer, batch.peerText, sizeof batch.peerText);
+    batch.clientMinor = 0;
+    batch.sequence = 0;
+    batchReset(&batch);
+
+    while (ok && offset < len) {
+        gwCaMessage m;
+        size_t used;
+
+        if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &used) != GW_CODEC_OK) {
+            ok = 0;
+            break;
+        }
+        switch (m.header.command) {
+        case CA_PROTO_VERSION: ok = handleVersion(&batch, &m) == 0; break;
+        case CA_PROTO_SEARCH:  ok = handleSearch(&batch, &m) == 0; break;
+        default:               ok = 0; break;
+        }
+        offset += used;
+    }
+    if (!ok)
+        epicsAtomicIncrSizeT(&names->malformed);
+    batchSend(&batch);
+}
+
+static int isIgnored(const gwServerConfig *config, const struct sockaddr_in *peer)
+{
+    const ELLNODE *cur;
+
+    for (cur = ellFirst(&config->ignoreAddresses); cur; cur = ellNext(cur)) {
+        if (((const osiSockAddrNode *)cur)->addr.ia.sin_addr.s_addr == peer->sin_addr.s_addr)
+            return 1;
+    }
+    return 0;
+}
+
+/* Read every datagram waiting on the (non-blocking) socket. */
+static void receiveAll(gwNameListener *listener, unsigned char *buf)
+{
+    gwNameServer *names = listener->names;
+
+    for (;;) {
+        struct sockaddr_in peer;
+        osiSocklen_t peerSize = sizeof peer;
+        int n = recvfrom(listener->socket, (char *)buf, GW_NAME_RECEIVE_MAX, 0,
+                         (struct sockaddr *)&peer, &peerSize);
+
+        if (n < 0) {
+            int error = SOCKERRNO;
+
+            if (error != SOCK_EWOULDBLOCK && error != SOCK_EINTR) {
+                char text[64];
+
+                epicsSocketConvertErrnoToString(text, sizeof text);
+                errlogPrintf("gateway: UDP receive on %s failed: %s\n", listener->where, text);
+            }
+            return;
+        }
+        epicsAtomicIncrSizeT(&names->datagrams);
+        if (peer.sin_family != AF_INET || isIgnored(names->config, &peer)) {
+            epicsAtomicIncrSizeT(&names->ignored);
+            continue;
+        }
+        handleDatagram(listener, buf, (size_t)n, &peer);
+    }
+}
+
+static void listenerRun(void *arg)
+{
+    gwNameListener *listener = arg;
+    unsigned char *buf = malloc(GW_NAME_RECEIVE_MAX);
+    struct pollfd fds[2];
+
+    if (!buf) {
+        errlogPrintf("gateway: no memory for the UDP receive buffer of %s\n", listener->where);
+        return;
+    }
+    fds[0].fd = listener->socket;
+    fds[0].events = POLLIN;
+    fds[1].fd = listener->names->wakePipe[0];
+    fds[1].events = POLLIN;
+    for (;;) {
+        fds[0].revents = fds[1].revents = 0;
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            errlogPrintf("gateway: poll on %s failed: %s\n", listener->where, strerror(errno));
+            break;
+        }
+        if (fds[1].revents)
+            break;
+        if (fds[0].revents & POLLNVAL) {
+            errlogPrintf("gateway: UDP socket of %s closed under its thread\n", listener->where);
+            break;
+        }
+        if (fds[0].revents)
+            receiveAll(listener, buf);
+    }
+    free(buf);
+}
+
+/* ---- start and stop ----------------------------------------------------- */
+
+static int isMulticast(const osiSockAddr *address)
+{
+    epicsUInt32 top = ntohl(address->ia.sin_addr.s_addr) >> 24;
+
+    return address->ia.sin_family == AF_INET && top >= 224 && top <= 239;
+}
+
+/* A UDP socket bound to address:port, non-blocking, shared (SO_REUSEADDR). */
+static SOCKET openSocket(epicsUInt32 address, unsigned short port, char *where, size_t whereSize)
+{
+    struct sockaddr_in bound;
+    SOCKET sock;
+    osiSockIoctl_t yes = 1;
+
+    memset(&bound, 0, sizeof bound);
+    bound.sin_family = AF_INET;
+    bound.sin_addr.s_addr = address;
+    bound.sin_port = htons(port);
+    ipAddrToDottedIP(&bound, where, whereSize);
+    sock = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
+    if (sock == INVALID_SOCKET) {
+        char text[64];
+
+        epicsSocketConvertErrnoToString(text, sizeof text);
+        errlogPrintf("gateway: cannot create a UDP socket for %s: %s\n", where, text);
+        return INVALID_SOCKET;
+    }
+    epicsSocketEnableAddressUseForDatagramFanout(sock);
+    if (bind(sock, (struct sockaddr *)&bound, sizeof bound) != 0
+        || socket_ioctl(sock, FIONBIO, &yes) != 0) {
+        char text[64];
+
+        epicsSocketConvertErrnoToString(text, sizeof text);
+        errlogPrintf("gateway: cannot bind the UDP name server to %s: %s\n", where, text);
+        epicsSocketDestroy(sock);
+        return INVALID_SOCKET;
+    }
+    return sock;
+}
+
+static void joinGroups(SOCKET sock, epicsUInt32 interfaceAddress, const char *where,
+                       const ELLLIST *interfaces)
+{
+    const ELLNODE *cur;
+
+    for (cur = ellFirst(interfaces); cur; cur = ellNext(cur)) {
+        const osiSockAddr *group = &((const osiSockAddrNode *)cur)->addr;
+        struct ip_mreq request;
+
+        if (!isMulticast(group))
+            continue;
+        memset(&request, 0, sizeof request);
+        request.imr_multiaddr = group->ia.sin_addr;
+        request.imr_interface.s_addr = interfaceAddress;
+        if (setsockopt(sock, IPPROTO_IP, IP_ADD_MEMBERSHIP, (char *)&request,
+                       sizeof request) != 0) {
+            char text[64], name[32];
+
+            epicsSocketConvertErrnoToString(text, sizeof text);
+            ipAddrToDottedIP(&group->ia, name, sizeof name);
+            errlogPrintf("gateway: %s cannot join multicast group %s: %s\n", where, name, text);
+        }
+    }
+}
+
+/* The broadcast address that reaches interfaceAddress (network order), or
+ * INADDR_ANY when there is none. */
+static epicsUInt32 broadcastAddressOf(SOCKET sock, epicsUInt32 interfaceAddress)
+{
+    ELLLIST found = ELLLIST_INIT;
+    osiSockAddr match;
+    const ELLNODE *cur;
+    epicsUInt32 result = htonl(INADDR_ANY);
+
+    memset(&match, 0, sizeof match);
+    match.ia.sin_family = AF_INET;
+    match.ia.sin_addr.s_addr = interfaceAddress;
+    osiSockDiscoverBroadcastAddresses(&found, sock, &match);
+    for (cur = ellFirst(&found); cur; cur = ellNext(cur)) {
+        epicsUInt32 a = ((const osiSockAddrNode *)cur)->addr.ia.sin_addr.s_addr;
+
+        if (a != interfaceAddress && a != htonl(INADDR_ANY)) {
+            result = a;
+            break;
+        }
+    }
+    ellFree(&found);
+    if (result == htonl(INADDR_ANY) && (ntohl(interfaceAddress) >> 24) == 127)
+        result = htonl(0x7fffffffu); /* 127.255.255.255 */
+    return result;
+}
+
+static void addListener(gwNameServer *names, SOCKET sock, SOCKET replySocket, const char *where)
+{
+    gwNameListener *listener = &names->listeners[names->nListeners++];
+
+    listener->names = names;
+    listener->socket = sock;
+    listener->replySocket = replySocket;
+    epicsSnprintf(listener->where, sizeof listener->where, "%s", where);
+}
+
+/* The sockets of one interface. Returns 0, or -1 after a message. */
+static int openInterface(gwNameServer *names, epicsUInt32 address)
+{
+    const gwServerConfig *config = names->config;
+    char where[32];
+    SOCKET unicast = openSocket(address, config->port, where, sizeof where);
+    epicsUInt32 broadcast;
+
+    if (unicast == INVALID_SOCKET)
+        return -1;
+    joinGroups(unicast, address, where, &config->interfaces);
+    addListener(names, unicast, unicast, where);
+    if (address == htonl(INADDR_ANY))
+        return 0;
+    broadcast = broadcastAddressOf(unicast, address);
+    if (broadcast == htonl(INADDR_ANY)) {
+        errlogPrintf("gateway: no broadcast address found for %s; broadcast searches"
+                     " will not reach it\n", where);
+        return 0;
+    }
+    {
+        SOCKET sock = openSocket(broadcast, config->port, where, sizeof where);
+
+        if (sock == INVALID_SOCKET)
+            return -1;
+        addListener(names, sock, unicast, where);
+    }
+    return 0;
+}
+
+static int openSockets(gwNameServer *names)
+{
+    const ELLLIST *interfaces = &names->config->interfaces;
+    const ELLNODE *cur;
+    unsigned unicasts = 0, wildcards = 0;
+
+    for (cur = ellFirst(interfaces); cur; cur = ellNext(cur)) {
+        const osiSockAddr *a = &((const osiSockAddrNode *)cur)->addr;
+
+        if (isMulticast(a))
+            continue;
+        unicasts++;
+        wildcards += a->ia.sin_addr.s_addr == htonl(INADDR_ANY);
+    }
+    if (wildcards && unicasts > 1) {
+        errlogPrintf("gateway: the server interface list cannot contain 0.0.0.0"
+                     " and other interfaces\n");
+        return -1;
+    }
+    names->listeners = calloc(2u * (unicasts ? unicasts : 1u), sizeof *names->listeners);
+    if (!names->listeners)
+        return -1;
+    if (unicasts == 0)
+        return openInterface(names, htonl(INADDR_ANY));
+    for (cur = ellFirst(interfaces); cur; cur = ellNext(cur)) {
+        const osiSockAddr *a = &((const osiSockAddrNode *)cur)->addr;
+
+        if (!isMulticast(a) && openInterface(names, a->ia.sin_addr.s_addr) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int openWakePipe(gwNameServer *names)
+{
+    if (pipe(names->wakePipe) != 0) {
+        errlogPrintf("gateway: cannot create the name server's wake pipe: %s\n",
+                     strerror(errno));
+        names->wakePipe[0] = names->wakePipe[1] = -1;
+        return -1;
+    }
+    fcntl(names->wakePipe[0], F_SETFD, FD_CLOEXEC);
+    fcntl(names->wakePipe[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+static int startThreads(gwNameServer *names)
+{
+    epicsThreadOpts options = EPICS_THREAD_OPTS_INIT;
+    unsigned i;
+
+    options.priority = epicsThreadPriorityCAServerLow;
+    options.stackSize = epicsThreadGetStackSize(epicsThreadStackMedium);
+    options.joinable = 1;
+    for (i = 0; i < names->nListeners; i++) {
+        gwNameListener *listener = &names->listeners[i];
+
+        listener->thread = epicsThreadCreateOpt("gwNames", listenerRun, listener, &options);
+        if (!listener->thread) {
+            errlogPrintf("gateway: cannot start the name server thread of %s\n",
+                         listener->where);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+gwNameServer *gwNameServerStart(gwServer *server)
+{
+    gwNameServer *names = calloc(1, sizeof *names);
+
+    if (!names) {
+        errlogPrintf("gateway: no memory for the name server\n");
+        return NULL;
+    }
+    names->server = server;
+    names->config = gwServerGetConfig(server);
+    names->tcpPort = gwServerTcpPort(server);
+    names->wakePipe[0] = names->wakePipe[1] = -1;
+    if (openWakePipe(names) != 0 || openSockets(names) != 0 || startThreads(names) != 0) {
+        gwNameServerStop(names);
+        return NULL;
+    }
+    return names;
+}
+
+void gwNameServerStop(gwNameServer *names)
+{
+    unsigned i;
+
+    if (!names)
+        return;
+    if (names->wakePipe[1] >= 0) {
+        const char byte = 0;
+
+        while (write(names->wakePipe[1], &byte, 1) < 0 && errno == EINTR)
+            ;
+    }
+    for (i = 0; i < names->nListeners; i++) {
+        if (names->listeners[i].thread)
+            epicsThreadMustJoin(names->listeners[i].thread);
+    }
+    for (i = 0; i < names->nListeners; i++)
+        epicsSocketDestroy(names->listeners[i].socket);
+    if (names->wakePipe[0] >= 0)
+        close(names->wakePipe[0]);
+    if (names->wakePipe[1] >= 0)
+        close(names->wakePipe[1]);
+    free(names->listeners);
+    free(names);
+}
+
+void gwNameServerGetCounters(const gwNameServer *names, gwNameServerCounters *out)
+{
+    gwNameServer *n = (gwNameServer *)names;
+
+    out->datagrams = (unsigned long)epicsAtomicGetSizeT(&n->datagrams);
+    out->ignored = (unsigned long)epicsAtomicGetSizeT(&n->ignored);
+    out->malformed = (unsigned long)epicsAtomicGetSizeT(&n->malformed);
+    out->searches = (unsigned long)epicsAtomicGetSizeT(&n->searches);
+    out->answered = (unsigned long)epicsAtomicGetSizeT(&n->answered);
+    out->replyDatagrams = (unsigned long)epicsAtomicGetSizeT(&n->replyDatagrams);
+}

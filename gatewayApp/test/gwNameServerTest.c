@@ -1,0 +1,682 @@
+/* gwNameServerTest.c - unit test of UDP name resolution (gwNameServer.c) and
+ * beacons (gwBeacon.c) with real sockets on loopback.
+ *
+ * Opens sockets: run only inside `scripts/netns run` (make runtests does).
+ * The test refuses to run outside a private network namespace (GW_NETNS).
+ *
+ * gwServer.c is replaced by a stand-in (below) that serves names starting
+ * with "known:", says PENDING for "pending:" and NO for anything else.
+ * Ordering, not timing: the server handles the datagrams of one socket in
+ * order, so "no reply to X" is proven by sending X, then a good request
+ * from the same (or another) client, and seeing the good reply first.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <caProto.h>
+#include <ellLib.h>
+#include <epicsMutex.h>
+#include <epicsStdio.h>
+#include <epicsThread.h>
+#include <epicsTime.h>
+#include <epicsUnitTest.h>
+#include <errlog.h>
+#include <osiSock.h>
+#include <testMain.h>
+
+#include "gwCodec.h"
+#include "gwServer.h"
+
+#define TEST_TCP_PORT 47123u
+#define WAIT_SECONDS 10.0
+
+/* ---- the stand-in for gwServer.c ------------------------------------------ */
+
+struct gwServer {
+    gwServerConfig config;
+    unsigned short tcpPort;
+    epicsMutexId lock;
+    char lastPeer[32];
+    char lastUser[8];
+    unsigned lastMinor;
+    unsigned calls;
+};
+
+gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
+                                    const gwClientIdentity *client, gwProvider **provider)
+{
+    (void)provider;
+    epicsMutexMustLock(server->lock);
+    epicsSnprintf(server->lastPeer, sizeof server->lastPeer, "%s", client->peer);
+    epicsSnprintf(server->lastUser, sizeof server->lastUser, "%s", client->user);
+    server->lastMinor = client->minorVersion;
+    server->calls++;
+    epicsMutexUnlock(server->lock);
+    if (strncmp(pvName, "known:", 6) == 0)
+        return GW_EXISTS_YES;
+    if (strncmp(pvName, "pending:", 8) == 0)
+        return GW_EXISTS_PENDING;
+    return GW_EXISTS_NO;
+}
+
+const gwServerConfig *gwServerGetConfig(const gwServer *server)
+{
+    return &server->config;
+}
+
+unsigned short gwServerTcpPort(const gwServer *server)
+{
+    return server->tcpPort;
+}
+
+/* ---- sockets -------------------------------------------------------------- */
+
+static struct sockaddr_in loopback(const char *dotted, unsigned short port)
+{
+    struct sockaddr_in a;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = inet_addr(dotted);
+    return a;
+}
+
+static SOCKET udpSocket(const char *dotted, unsigned short port)
+{
+    struct sockaddr_in a = loopback(dotted, port);
+    SOCKET s = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
+    int yes = 1;
+
+    if (s == INVALID_SOCKET)
+        testAbort("socket: %s", strerror(errno));
+    setsockopt(s, SOL_SOCKET, SO_BROADCAST, (char *)&yes, sizeof yes);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0)
+        testAbort("bind %s:%u: %s", dotted, port, strerror(errno));
+    return s;
+}
+
+static unsigned short boundPort(SOCKET s)
+{
+    struct sockaddr_in a;
+    osiSocklen_t n = sizeof a;
+
+    getsockname(s, (struct sockaddr *)&a, &n);
+    return ntohs(a.sin_port);
+}
+
+/* A UDP port nobody uses right now. */
+static unsigned short freePort(void)
+{
+    SOCKET s = udpSocket("127.0.0.1", 0);
+    unsigned short port = boundPort(s);
+
+    epicsSocketDestroy(s);
+    return port;
+}
+
+static void sendTo(SOCKET s, const void *buf, size_t len, const char *dotted, unsigned short port)
+{
+    struct sockaddr_in to = loopback(dotted, port);
+
+    if (sendto(s, buf, len, 0, (struct sockaddr *)&to, sizeof to) != (int)len)
+        testAbort("sendto %s:%u: %s", dotted, port, strerror(errno));
+}
+
+/* One datagram, or -1 when none comes within WAIT_SECONDS (a bound, not a
+ * measurement: every expected datagram arrives long before). */
+static int receive(SOCKET s, void *buf, size_t cap)
+{
+    struct pollfd p;
+
+    p.fd = s;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, (int)(WAIT_SECONDS * 1000)) != 1)
+        return -1;
+    return recv(s, buf, cap, 0);
+}
+
+/* Is a datagram already waiting? (No waiting.) */
+static int pending(SOCKET s)
+{
+    struct pollfd p;
+
+    p.fd = s;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) == 1;
+}
+
+/* Entries of a /proc directory (open descriptors, threads of this process);
+ * -1 where there is no /proc. */
+static int countEntries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+typedef struct resources {
+    int descriptors, threads;
+} resources;
+
+static resources resourcesNow(void)
+{
+    resources r;
+
+    r.descriptors = countEntries("/proc/self/fd");
+    r.threads = countEntries("/proc/self/task");
+    return r;
+}
+
+static void testNothingLeft(const char *what, resources before)
+{
+    resources after = resourcesNow();
+
+    testOk(after.descriptors == before.descriptors && after.threads == before.threads,
+           "%s: no descriptor or thread left (%d/%d descriptors, %d/%d threads)", what,
+           after.descriptors, before.descriptors, after.threads, before.threads);
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+typedef struct request {
+    union {
+        double align;
+        unsigned char bytes[16384];
+    } buf;
+    size_t used;
+} request;
+
+static void addVersion(request *r, epicsUInt16 minor, epicsUInt32 sequence)
+{
+    r->used += gwCodecBuildVersion(r->buf.bytes + r->used, sizeof r->buf.bytes - r->used,
+                                   1, minor, sequence);
+}
+
+static void addSearch(request *r, const char *name, epicsUInt32 id, epicsUInt16 replyFlag)
+{
+    size_t length = strlen(name) + 1, padded = (length + 7u) & ~(size_t)7u;
+    gwCaHeader h;
+
+    h.command = CA_PROTO_SEARCH;
+    h.payloadSize = (epicsUInt32)padded;
+    h.dataType = replyFlag;
+    h.count = GW_CA_MINOR_VERSION;
+    h.parameter1 = id;
+    h.parameter2 = id;
+    r->used += gwCodecWriteHeader(r->buf.bytes + r->used, sizeof r->buf.bytes - r->used, &h,
+                                  GW_CA_MINOR_VERSION);
+    memset(r->buf.bytes + r->used, 0, padded);
+    memcpy(r->buf.bytes + r->used, name, length - 1);
+    r->used += padded;
+}
+
+static void addRaw(request *r, const void *bytes, size_t n)
+{
+    memcpy(r->buf.bytes + r->used, bytes, n);
+    r->used += n;
+}
+
+/* ---- replies -------------------------------------------------------------- */
+
+typedef struct reply {
+    int hasVersion;
+    gwCaHeader version;
+    unsigned nAnswers;
+    epicsUInt32 ids[64];
+    int answersOk;    /* every answer: port, address, minor as expected */
+    int wellFormed;
+    size_t size;
+} reply;
+
+static int receiveReply(SOCKET s, reply *out)
+{
+    union {
+        double align;
+        unsigned char bytes[65536];
+    } buf;
+    int n = receive(s, buf.bytes, sizeof buf.bytes);
+    size_t offset = 0;
+
+    memset(out, 0, sizeof *out);
+    if (n < 0)
+        return -1;
+    out->size = (size_t)n;
+    out->wellFormed = 1;
+    out->answersOk = 1;
+    while (offset < (size_t)n) {
+        gwCaMessage m;
+        size_t used;
+
+        if (gwCodecParseMessage(buf.bytes + offset, (size_t)n - offset, 1024, &m, &used)
+            != GW_CODEC_OK) {
+            out->wellFormed = 0;
+            break;
+        }
+        if (m.header.command == CA_PROTO_VERSION && offset == 0) {
+            out->hasVersion = 1;
+            out->version = m.header;
+        } else if (m.header.command == CA_PROTO_SEARCH && out->nAnswers < 64) {
+            out->ids[out->nAnswers++] = m.header.parameter2;
+            if (m.header.dataType != TEST_TCP_PORT || m.header.count != 0
+                || m.header.parameter1 != GW_CA_ADDRESS_OF_SENDER || m.header.payloadSize != 8
+                || m.payload[0] != 0 || m.payload[1] != GW_CA_MINOR_VERSION)
+                out->answersOk = 0;
+        } else {
+            out->wellFormed = 0;
+        }
+        offset += used;
+    }
+    return 0;
+}
+
+/* Send a request from s, expect exactly one reply datagram answering id. */
+static int answersOnly(SOCKET s, unsigned short port, epicsUInt32 id)
+{
+    request r;
+    reply got;
+
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, id);
+    addSearch(&r, "known:probe", id, DONTREPLY);
+    sendTo(s, r.buf.bytes, r.used, "127.0.0.1", port);
+    return receiveReply(s, &got) == 0 && got.nAnswers == 1 && got.ids[0] == id;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static gwServer server;
+
+static void startServer(void)
+{
+    char error[160];
+
+    memset(&server, 0, sizeof server);
+    server.lock = epicsMutexMustCreate();
+    server.tcpPort = TEST_TCP_PORT;
+    server.config.port = freePort();
+    server.config.beaconPort = freePort();
+    server.config.beaconPeriod = 3600.0;
+    server.config.maxArrayBytes = 16384;
+    server.config.ioThreads = 1;
+    if (gwServerConfigParseAddresses(&server.config.interfaces, "127.0.0.1", server.config.port,
+                                     "interfaces", error, sizeof error) != 0
+        || gwServerConfigParseAddresses(&server.config.ignoreAddresses, "127.0.0.3", 0,
+                                        "ignore", error, sizeof error) != 0)
+        testAbort("%s", error);
+    testDiag("name server on 127.0.0.1:%u", server.config.port);
+}
+
+static void testSearches(unsigned short port)
+{
+    SOCKET client = udpSocket("127.0.0.1", 0);
+    request r;
+    reply got;
+    char peer[32];
+
+    testDiag("one datagram: VERSION and several SEARCHes");
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 77);
+    addSearch(&r, "known:a", 1, DONTREPLY);
+    addSearch(&r, "unknown:b", 2, DONTREPLY);
+    addSearch(&r, "pending:c", 3, DONTREPLY);
+    addSearch(&r, "known:d", 4, DOREPLY);
+    addSearch(&r, "unknown:e", 5, DOREPLY);
+    addSearch(&r, "pending:f", 6, DOREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk1(receiveReply(client, &got) == 0 && got.wellFormed);
+    testOk(got.hasVersion && got.version.count == GW_CA_MINOR_VERSION
+           && got.version.parameter1 == 77 && got.version.dataType == 1,
+           "reply starts with VERSION (minor %u, sequence %u)", (unsigned)got.version.count,
+           (unsigned)got.version.parameter1);
+    testOk(got.nAnswers == 2 && got.ids[0] == 1 && got.ids[1] == 4,
+           "exactly the known names answered (%u answers)", got.nAnswers);
+    testOk1(got.answersOk);
+    testOk1(got.size == 16u + 2u * 24u);
+    testOk(answersOnly(client, port, 1000), "no second datagram (no NOT_FOUND over UDP)");
+
+    {
+        struct sockaddr_in self = loopback("127.0.0.1", boundPort(client));
+
+        ipAddrToDottedIP(&self, peer, sizeof peer);
+    }
+    epicsMutexMustLock(server.lock);
+    testOk(strcmp(server.lastPeer, peer) == 0 && server.lastMinor == GW_CA_MINOR_VERSION
+           && server.lastUser[0] == '\0',
+           "the provider saw peer %s, minor %u, empty user", server.lastPeer, server.lastMinor);
+    epicsMutexUnlock(server.lock);
+
+    testDiag("no VERSION in the request: no VERSION in the reply (as RSRV)");
+    r.used = 0;
+    addSearch(&r, "known:old", 9, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk1(receiveReply(client, &got) == 0 && !got.hasVersion && got.nAnswers == 1
+            && got.ids[0] == 9 && got.size == 24);
+
+    testDiag("broadcast to 127.255.255.255 reaches the server bound to 127.0.0.1");
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 5);
+    addSearch(&r, "known:bcast", 31, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.255.255.255", port);
+    testOk1(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 31);
+    epicsSocketDestroy(client);
+}
+
+static void testIgnore(gwNameServer *names, unsigned short port)
+{
+    SOCKET ignored = udpSocket("127.0.0.3", 0);
+    SOCKET other = udpSocket("127.0.0.2", 0);
+    gwNameServerCounters before, after;
+    request r;
+
+    testDiag("searches from an ignored address get no answer");
+    gwNameServerGetCounters(names, &before);
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 1);
+    addSearch(&r, "known:x", 11, DOREPLY);
+    sendTo(ignored, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk(answersOnly(other, port, 12), "127.0.0.2 is answered");
+    testOk(!pending(ignored), "127.0.0.3 is not");
+    gwNameServerGetCounters(names, &after);
+    testOk1(after.ignored == before.ignored + 1);
+    epicsSocketDestroy(ignored);
+    epicsSocketDestroy(other);
+}
+
+typedef struct badDatagram {
+    const char *what;
+    unsigned char bytes[48];
+    size_t size;
+} badDatagram;
+
+static void testMalformed(gwNameServer *names, unsigned short port)
+{
+    static const badDatagram bad[] = {
+        {"empty datagram", {0}, 0},
+        {"truncated header", {0, 6, 0, 8, 0, 5, 0, 13, 0, 0}, 10},
+        {"payload size larger than the datagram",
+         {0, 6, 0, 64, 0, 5, 0, 13, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 'n', 'o', 'w', 'n', ':', 'a', 0}, 24},
+        {"unterminated name",
+         {0, 6, 0, 8, 0, 5, 0, 13, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 'n', 'o', 'w', 'n', ':', 'a', 'b'}, 24},
+        {"empty name", {0, 6, 0, 8, 0, 5, 0, 13, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, 24},
+        {"payload size not a multiple of 8",
+         {0, 6, 0, 5, 0, 5, 0, 13, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 'n', 'o', 'w', 0, 0, 0, 0}, 24},
+        {"huge extended header",
+         {0, 6, 0xff, 0xff, 0, 5, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 1}, 24},
+        {"extended header cut short", {0, 6, 0xff, 0xff, 0, 5, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0}, 18},
+        {"command not served over UDP (CREATE_CHAN)",
+         {0, 18, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 13, 'k', 'n', 'o', 'w', 'n', ':', 'a', 0}, 24},
+        {"unknown command", {0x03, 0xe7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 16},
+        {"VERSION from an unsupported client (minor 2), then a search",
+         {0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0,
+          0, 6, 0, 8, 0, 5, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 'n', 'o', 'w', 'n', ':', 'a', 0}, 40},
+    };
+    SOCKET client = udpSocket("127.0.0.1", 0);
+    gwNameServerCounters before, after;
+    size_t i;
+    request r;
+    reply got;
+
+    gwNameServerGetCounters(names, &before);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sendTo(client, bad[i].bytes, bad[i].size, "127.0.0.1", port);
+        testOk(answersOnly(client, port, 2000u + (epicsUInt32)i),
+               "%s: no answer, and the next search is answered", bad[i].what);
+    }
+    gwNameServerGetCounters(names, &after);
+    testOk(after.malformed == before.malformed + i, "%lu malformed datagrams counted",
+           after.malformed - before.malformed);
+
+    testDiag("answers gathered before a bad message are still sent");
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 3);
+    addSearch(&r, "known:before", 41, DONTREPLY);
+    addRaw(&r, bad[3].bytes, bad[3].size);
+    addSearch(&r, "known:after", 42, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk1(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 41);
+    testOk1(answersOnly(client, port, 43));
+    epicsSocketDestroy(client);
+}
+
+static void testManySearches(unsigned short port)
+{
+    enum { N = 200 };
+    SOCKET client = udpSocket("127.0.0.1", 0);
+    static int seen[N];
+    unsigned datagrams = 0, total = 0, inOrder = 1, allVersion = 1, allSmall = 1, allOk = 1;
+    epicsUInt32 next = 0;
+    request r;
+    int i;
+
+    testDiag("%d searches in one datagram", N);
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 99);
+    for (i = 0; i < N; i++) {
+        char name[32];
+
+        epicsSnprintf(name, sizeof name, "known:many%03d", i);
+        addSearch(&r, name, (epicsUInt32)i, DONTREPLY);
+    }
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    while (total < N && datagrams < 20) {
+        reply got;
+        unsigned k;
+
+        if (receiveReply(client, &got) != 0)
+            break;
+        datagrams++;
+        allVersion &= got.hasVersion && got.version.parameter1 == 99;
+        allSmall &= got.size <= 1024;
+        allOk &= got.answersOk && got.wellFormed;
+        for (k = 0; k < got.nAnswers; k++, total++) {
+            inOrder &= got.ids[k] == next++;
+            if (got.ids[k] < N)
+                seen[got.ids[k]]++;
+        }
+    }
+    testOk(total == N, "%u answers", total);
+    testOk(datagrams >= (N + 41) / 42 && datagrams <= N / 30 + 1,
+           "split over %u datagrams", datagrams);
+    testOk1(allVersion && allSmall && allOk);
+    testOk1(inOrder);
+    for (i = 0; i < N && seen[i] == 1; i++)
+        ;
+    testOk(i == N, "every search id exactly once");
+    testOk(answersOnly(client, port, 3000), "nothing else was sent");
+    epicsSocketDestroy(client);
+}
+
+static void testNameServer(void)
+{
+    gwNameServer *names;
+    gwNameServerCounters counters;
+    unsigned short port;
+    SOCKET probe;
+    struct sockaddr_in a;
+
+    resources before;
+
+    startServer();
+    port = server.config.port;
+    before = resourcesNow();
+    names = gwNameServerStart(&server);
+    testOk(names != NULL, "name server started");
+    if (!names)
+        testAbort("cannot go on");
+    testSearches(port);
+    testIgnore(names, port);
+    testMalformed(names, port);
+    testManySearches(port);
+    gwNameServerGetCounters(names, &counters);
+    testDiag("datagrams %lu ignored %lu malformed %lu searches %lu answered %lu replies %lu",
+             counters.datagrams, counters.ignored, counters.malformed, counters.searches,
+             counters.answered, counters.replyDatagrams);
+    testOk1(counters.answered > 200 && counters.replyDatagrams >= 5);
+
+    gwNameServerStop(names);
+    testNothingLeft("name server stopped", before);
+    testDiag("after stop the port is free: a socket without SO_REUSEADDR binds it");
+    probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
+    a = loopback("127.0.0.1", port);
+    testOk1(bind(probe, (struct sockaddr *)&a, sizeof a) == 0);
+    epicsSocketDestroy(probe);
+    probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
+    a = loopback("127.255.255.255", port);
+    testOk1(bind(probe, (struct sockaddr *)&a, sizeof a) == 0);
+    epicsSocketDestroy(probe);
+
+    testDiag("a taken port makes start fail cleanly");
+    probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
+    a = loopback("127.0.0.1", port);
+    bind(probe, (struct sockaddr *)&a, sizeof a);
+    before = resourcesNow();
+    testOk1(gwNameServerStart(&server) == NULL);
+    testNothingLeft("failed start", before);
+    epicsSocketDestroy(probe);
+
+    testDiag("0.0.0.0 with other interfaces is refused");
+    {
+        char error[160];
+
+        gwServerConfigParseAddresses(&server.config.interfaces, "0.0.0.0", port, "test",
+                                     error, sizeof error);
+        testOk1(gwNameServerStart(&server) == NULL);
+    }
+    gwServerConfigClear(&server.config);
+    epicsMutexDestroy(server.lock);
+}
+
+/* ---- beacons -------------------------------------------------------------- */
+
+typedef struct beaconSeen {
+    int ok;
+    epicsUInt32 sequence;
+} beaconSeen;
+
+static beaconSeen receiveBeacon(SOCKET s)
+{
+    unsigned char buf[64];
+    beaconSeen seen = {0, 0};
+    int n = receive(s, buf, sizeof buf);
+    gwCaMessage m;
+    size_t used;
+
+    if (n == 16 && gwCodecParseMessage(buf, 16, 0, &m, &used) == GW_CODEC_OK
+        && m.header.command == CA_PROTO_RSRV_IS_UP && m.header.dataType == GW_CA_MINOR_VERSION
+        && m.header.count == TEST_TCP_PORT && m.header.parameter2 == 0) {
+        seen.ok = 1;
+        seen.sequence = m.header.parameter1;
+    }
+    return seen;
+}
+
+/* Receive n beacons on s; their sequence numbers must count up from first. */
+static int beaconsCountUp(SOCKET s, unsigned n, epicsUInt32 first)
+{
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        beaconSeen b = receiveBeacon(s);
+
+        if (!b.ok || b.sequence != first + i) {
+            testDiag("beacon %u: ok %d sequence %u, expected %u", i, b.ok, (unsigned)b.sequence,
+                     (unsigned)(first + i));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void testBeacons(void)
+{
+    unsigned short beaconPort = freePort();
+    SOCKET explicitReceiver = udpSocket("127.0.0.2", beaconPort);
+    SOCKET autoReceiver = udpSocket("127.0.0.1", beaconPort);
+    char error[160];
+    gwBeacon *beacon;
+    epicsTimeStamp t0, t1;
+    resources before;
+
+    testDiag("beacons to 127.0.0.2 (port from beaconPort) and, automatically, to the"
+             " interface 127.0.0.1");
+    memset(&server, 0, sizeof server);
+    server.lock = epicsMutexMustCreate();
+    server.tcpPort = TEST_TCP_PORT;
+    server.config.port = freePort();
+    server.config.beaconPort = beaconPort;
+    server.config.beaconPeriod = 3600.0;
+    server.config.autoBeaconAddresses = 1;
+    if (gwServerConfigParseAddresses(&server.config.interfaces, "127.0.0.1", server.config.port,
+                                     "interfaces", error, sizeof error) != 0)
+        testAbort("%s", error);
+    /* a node without a port: gwBeacon uses beaconPort */
+    if (gwServerConfigParseAddresses(&server.config.beaconAddresses, "127.0.0.2", 0, "beacons",
+                                     error, sizeof error) != 0)
+        testAbort("%s", error);
+
+    before = resourcesNow();
+    epicsTimeGetCurrent(&t0);
+    beacon = gwBeaconStart(&server);
+    testOk(beacon != NULL, "beacon sender started");
+    if (!beacon)
+        testAbort("cannot go on");
+    testOk(beaconsCountUp(explicitReceiver, 4, 0), "first 4 beacons: RSRV_IS_UP, minor 13,"
+           " TCP port, address 0, sequence 0..3");
+    epicsTimeGetCurrent(&t1);
+    testDiag("the first 4 came within %.3f s", epicsTimeDiffInSeconds(&t1, &t0));
+    testOk(beaconsCountUp(autoReceiver, 4, 0), "the automatic destination got the same");
+
+    gwBeaconAnomaly(beacon);
+    epicsTimeGetCurrent(&t0);
+    {
+        beaconSeen b = receiveBeacon(explicitReceiver);
+        epicsUInt32 from = b.sequence;
+
+        testOk(b.ok && b.sequence >= 4, "after an anomaly: sequence goes on (%u)",
+               (unsigned)b.sequence);
+        testOk1(beaconsCountUp(explicitReceiver, 3, from + 1));
+    }
+    epicsTimeGetCurrent(&t1);
+    testDiag("4 beacons after the anomaly within %.3f s", epicsTimeDiffInSeconds(&t1, &t0));
+    gwBeaconAnomaly(beacon);
+    gwBeaconAnomaly(beacon);
+    gwBeaconStop(beacon);
+    testNothingLeft("beacon sender stopped", before);
+    gwBeaconAnomaly(NULL);
+    gwBeaconStop(NULL);
+
+    epicsSocketDestroy(explicitReceiver);
+    epicsSocketDestroy(autoReceiver);
+    gwServerConfigClear(&server.config);
+    epicsMutexDestroy(server.lock);
+}
+
+MAIN(gwNameServerTest)
+{
+    (void)argc; /* MAIN() names them; this test takes no arguments */
+    (void)argv;
+    if (!getenv("GW_NETNS")) {
+        testPlan(1);
+        testSkip(1, "opens sockets: run inside scripts/netns run");
+        return testDone();
+    }
+    testPlan(46);
+    errlogFlush(); /* start errlog's thread now, so that thread counts stay put */
+    testNameServer();
+    testBeacons();
+    return testDone();
+}
