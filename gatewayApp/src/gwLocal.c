@@ -1,0 +1,473 @@
+/* gwLocal.c - the local provider: its life, its channels, access rights and
+ * the two threads that deliver and release things (see gwLocal.h).
+ *
+ * Owns: the provider object, channels (attach/detach), the asLib client of
+ * each channel, the deferred work run on the event task (rights changes,
+ * finished puts) and the reaper thread.
+ *
+ * Threads entering this file:
+ * - the server's threads: exists, attach, detach, nativeType, nativeCount,
+ *   rights, clientChanged, gwLocalProviderDestroy;
+ * - asLib's callers (asInit on reload, the asCa task, clientChanged here)
+ *   with asLib's lock held: gwLocalRightsChanged, which only queues;
+ * - "gwLocalEvent" (the dbEvent task): gwLocalLabor, which calls the
+ *   server's rightsChanged and put completions;
+ * - "gwLocalReap": gwLocalReap, which releases graves.
+ *
+ * Locks: provider->lock and channel->identityLock (see gwLocalPriv.h for
+ * what they protect and the order). The server is never called with a
+ * provider lock held.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <asDbLib.h>
+#include <caerr.h>
+#include <dbAccessDefs.h>
+#include <epicsStdio.h>
+#include <epicsString.h>
+#include <errlog.h>
+#include <special.h>
+
+#include "gwLocal.h"
+#include "gwLocalPriv.h"
+
+static const gwProviderOps gwLocalOps;
+
+/* ---- helpers shared with gwLocalRead.c and gwLocalPut.c ---- */
+
+unsigned gwLocalRightsOf(gwProviderChannel *channel)
+{
+    ASCLIENTPVT client = channel->asClient;
+    unsigned rights = 0;
+
+    if (!asActive || (client && asCheckGet(client)))
+        rights |= GW_RIGHT_READ;
+    if (dbChannelSpecial(channel->chan) != SPC_NOMOD &&
+        (!asActive || (client && asCheckPut(client))))
+        rights |= GW_RIGHT_WRITE;
+    return rights;
+}
+
+int gwLocalOnEventThread(gwLocalProvider *provider)
+{
+    epicsThreadId self = epicsThreadGetIdSelf();
+    int yes;
+
+    epicsMutexMustLock(provider->lock);
+    yes = provider->eventThread == self;
+    epicsMutexUnlock(provider->lock);
+    return yes;
+}
+
+/* Called by the event task with provider->lock held, just before it calls
+ * the server for channel. */
+void gwLocalBeginDelivery(gwLocalProvider *provider, gwProviderChannel *channel)
+{
+    provider->delivering = channel;
+}
+
+void gwLocalEndDelivery(gwLocalProvider *provider)
+{
+    epicsMutexMustLock(provider->lock);
+    provider->delivering = NULL;
+    epicsMutexUnlock(provider->lock);
+    epicsEventSignal(provider->delivered);
+}
+
+/* With provider->lock held: return once the event task is not calling the
+ * server for channel. Only one thread waits at a time (only the detach of
+ * the channel being delivered waits), so one binary event suffices; a stale
+ * signal only costs a re-check. */
+static void gwLocalWaitDelivery(gwLocalProvider *provider, gwProviderChannel *channel)
+{
+    while (provider->delivering == channel) {
+        if (gwLocalOnEventThread(provider)) {
+            provider->delivering = NULL; /* detached from inside its own callback */
+            break;
+        }
+        epicsMutexUnlock(provider->lock);
+        epicsEventMustWait(provider->delivered);
+        epicsMutexMustLock(provider->lock);
+    }
+}
+
+void gwLocalBury(gwLocalProvider *provider, gwLocalGrave *grave)
+{
+    epicsMutexMustLock(provider->lock);
+    ellAdd(&provider->graves, &grave->node);
+    epicsMutexUnlock(provider->lock);
+    epicsEventSignal(provider->reapWake);
+}
+
+/* ---- threads ---- */
+
+static void gwLocalEventStart(void *arg)
+{
+    gwLocalProvider *provider = arg;
+
+    epicsMutexMustLock(provider->lock);
+    provider->eventThread = epicsThreadGetIdSelf();
+    epicsMutexUnlock(provider->lock);
+}
+
+/* Deliver one queued rights change; 0 when none was queued. */
+static int gwLocalDeliverRights(gwLocalProvider *provider)
+{
+    gwProviderChannel *channel;
+    const gwChannelEvents *events;
+    void *serverChannel;
+    unsigned rights;
+    ELLNODE *node;
+
+    epicsMutexMustLock(provider->lock);
+    node = ellGet(&provider->rightsQueue);
+    if (!node) {
+        epicsMutexUnlock(provider->lock);
+        return 0;
+    }
+    channel = CONTAINER(node, gwProviderChannel, rightsNode);
+    channel->rightsQueued = 0;
+    rights = gwLocalRightsOf(channel);
+    if (rights == channel->reportedRights) {
+        epicsMutexUnlock(provider->lock);
+        return 1;
+    }
+    channel->reportedRights = rights;
+    events = channel->events;
+    serverChannel = channel->serverChannel;
+    gwLocalBeginDelivery(provider, channel);
+    epicsMutexUnlock(provider->lock);
+
+    events->rightsChanged(serverChannel, rights);
+    gwLocalEndDelivery(provider);
+    return 1;
+}
+
+/* The extra-labor function of the event context (event task). */
+static void gwLocalLabor(void *arg)
+{
+    gwLocalProvider *provider = arg;
+
+    while (gwLocalDeliverRights(provider))
+        ;
+    gwLocalDeliverPuts(provider);
+}
+
+static void gwLocalReap(void *arg)
+{
+    gwLocalProvider *provider = arg;
+
+    for (;;) {
+        ELLNODE *node;
+        int stop;
+
+        epicsMutexMustLock(provider->lock);
+        node = ellGet(&provider->graves);
+        stop = provider->reapStop;
+        epicsMutexUnlock(provider->lock);
+        if (node) {
+            gwLocalGrave *grave = CONTAINER(node, gwLocalGrave, node);
+            grave->bury(grave);
+        } else if (stop) {
+            break;
+        } else {
+            epicsEventMustWait(provider->reapWake);
+        }
+    }
+}
+
+/* ---- access rights ---- */
+
+/* asLib's callback, asLib's lock held: queue the channel for the event
+ * task, which tells the server if the rights really changed. */
+static void gwLocalRightsChanged(ASCLIENTPVT client, asClientStatus status)
+{
+    gwProviderChannel *channel = asGetClientPvt(client);
+    gwLocalProvider *provider;
+    int queued = 0;
+
+    if (!channel || status != asClientCOAR)
+        return;
+    provider = channel->provider;
+    epicsMutexMustLock(provider->lock);
+    if (channel->attached && !channel->rightsQueued) {
+        channel->rightsQueued = 1;
+        ellAdd(&provider->rightsQueue, &channel->rightsNode);
+        queued = 1;
+    }
+    epicsMutexUnlock(provider->lock);
+    if (queued)
+        db_post_extra_labor(provider->events);
+}
+
+/* The host name asLib sees: with asCheckClientIP the client's address (as
+ * RSRV does), otherwise what the client said. Caller frees. */
+static char *gwLocalHostOf(const gwClientIdentity *client)
+{
+    char text[24];
+    unsigned long ip;
+
+    if (!asCheckClientIP)
+        return epicsStrDup(client->host ? client->host : "");
+    ip = ntohl(client->address.sin_addr.s_addr);
+    epicsSnprintf(text, sizeof text, "%lu.%lu.%lu.%lu", (ip >> 24) & 0xff,
+                  (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+    return epicsStrDup(text);
+}
+
+static int gwLocalJoinAccess(gwProviderChannel *channel, const char *pvName)
+{
+    long status = asAddClient(&channel->asClient, asDbGetMemberPvt(channel->chan),
+                              asDbGetAsl(channel->chan), channel->user, channel->host);
+
+    if (status == S_asLib_asNotActive)
+        return 0;
+    if (status) {
+        errlogPrintf("gwLocal: %s: no asLib client (status %ld)\n", pvName, status);
+        return -1;
+    }
+    asPutClientPvt(channel->asClient, channel);
+    status = asRegisterClientCallback(channel->asClient, gwLocalRightsChanged);
+    if (status && status != S_asLib_asNotActive) {
+        errlogPrintf("gwLocal: %s: no asLib callback (status %ld)\n", pvName, status);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- channels ---- */
+
+static void gwLocalChannelFree(gwProviderChannel *channel)
+{
+    if (channel->chan)
+        dbChannelDelete(channel->chan);
+    if (channel->identityLock)
+        epicsMutexDestroy(channel->identityLock);
+    free(channel->user);
+    free(channel->host);
+    free(channel);
+}
+
+static void gwLocalChannelBury(gwLocalGrave *grave)
+{
+    gwLocalChannelFree(CONTAINER(grave, gwProviderChannel, grave));
+}
+
+static gwExistsAnswer gwLocalExists(void *self, const char *pvName,
+                                    const gwClientIdentity *client)
+{
+    (void)self;
+    (void)client;
+    return dbChannelTest(pvName) == 0 ? GW_EXISTS_YES : GW_EXISTS_NO;
+}
+
+static gwProviderChannel *gwLocalAttach(void *self, const char *pvName,
+                                        const gwClientIdentity *client,
+                                        const gwChannelEvents *events, void *serverChannel)
+{
+    gwLocalProvider *provider = self;
+    gwProviderChannel *channel = calloc(1, sizeof *channel);
+
+    if (!channel)
+        return NULL;
+    channel->provider = provider;
+    channel->events = events;
+    channel->serverChannel = serverChannel;
+    channel->grave.bury = gwLocalChannelBury;
+    channel->chan = dbChannelCreate(pvName);
+    if (!channel->chan || dbChannelOpen(channel->chan)) {
+        gwLocalChannelFree(channel);
+        return NULL;
+    }
+    channel->identityLock = epicsMutexCreate();
+    channel->user = epicsStrDup(client->user ? client->user : "");
+    channel->host = gwLocalHostOf(client);
+    if (!channel->identityLock || gwLocalJoinAccess(channel, pvName)) {
+        if (channel->asClient)
+            asRemoveClient(&channel->asClient);
+        gwLocalChannelFree(channel);
+        return NULL;
+    }
+    epicsMutexMustLock(provider->lock);
+    channel->attached = 1;
+    channel->reportedRights = gwLocalRightsOf(channel);
+    ellAdd(&provider->channels, &channel->node);
+    epicsMutexUnlock(provider->lock);
+    return channel;
+}
+
+static void gwLocalDetach(gwProviderChannel *channel)
+{
+    gwLocalProvider *provider = channel->provider;
+    ELLNODE *node;
+    int defer;
+
+    /* Subscriptions the server left behind. */
+    for (;;) {
+        epicsMutexMustLock(provider->lock);
+        node = ellFirst(&channel->subscriptions);
+        epicsMutexUnlock(provider->lock);
+        if (!node)
+            break;
+        gwLocalCancel(CONTAINER(node, gwProviderSubscription, node));
+    }
+    if (channel->asClient)
+        asRemoveClient(&channel->asClient); /* no rights callback after this */
+    gwLocalCompletePuts(channel);
+
+    epicsMutexMustLock(provider->lock);
+    channel->attached = 0;
+    if (channel->rightsQueued) {
+        ellDelete(&provider->rightsQueue, &channel->rightsNode);
+        channel->rightsQueued = 0;
+    }
+    ellDelete(&provider->channels, &channel->node);
+    gwLocalWaitDelivery(provider, channel);
+    defer = gwLocalOnEventThread(provider) || channel->pendingGraves > 0;
+    epicsMutexUnlock(provider->lock);
+
+    if (defer)
+        gwLocalBury(provider, &channel->grave);
+    else
+        gwLocalChannelFree(channel);
+}
+
+static short gwLocalNativeType(gwProviderChannel *channel)
+{
+    return (short)dbChannelFinalCAType(channel->chan);
+}
+
+static unsigned long gwLocalNativeCount(gwProviderChannel *channel)
+{
+    long count = dbChannelFinalElements(channel->chan);
+
+    return count > 0 ? (unsigned long)count : 0;
+}
+
+static unsigned gwLocalRights(gwProviderChannel *channel)
+{
+    return gwLocalRightsOf(channel);
+}
+
+static void gwLocalClientChanged(gwProviderChannel *channel, const gwClientIdentity *client)
+{
+    char *user = epicsStrDup(client->user ? client->user : "");
+    char *host = gwLocalHostOf(client);
+    char *oldUser, *oldHost;
+
+    epicsMutexMustLock(channel->identityLock);
+    oldUser = channel->user;
+    oldHost = channel->host;
+    channel->user = user;
+    channel->host = host;
+    if (channel->asClient)
+        asChangeClient(channel->asClient, asDbGetAsl(channel->chan), user, host);
+    epicsMutexUnlock(channel->identityLock);
+    free(oldUser);
+    free(oldHost);
+}
+
+/* ---- the provider ---- */
+
+static int gwLocalStartThreads(gwLocalProvider *provider)
+{
+    epicsThreadOpts options = EPICS_THREAD_OPTS_INIT;
+
+    provider->events = db_init_events();
+    if (!provider->events)
+        return -1;
+    if (db_add_extra_labor_event(provider->events, gwLocalLabor, provider) ||
+        db_start_events(provider->events, "gwLocalEvent", gwLocalEventStart, provider,
+                        epicsThreadPriorityCAServerLow)) {
+        db_close_events(provider->events);
+        provider->events = NULL;
+        return -1;
+    }
+    options.priority = epicsThreadPriorityLow;
+    options.stackSize = epicsThreadGetStackSize(epicsThreadStackSmall);
+    options.joinable = 1;
+    provider->reaper = epicsThreadCreateOpt("gwLocalReap", gwLocalReap, provider, &options);
+    return provider->reaper ? 0 : -1;
+}
+
+static void gwLocalProviderFree(gwLocalProvider *provider)
+{
+    if (provider->reaper) {
+        epicsMutexMustLock(provider->lock);
+        provider->reapStop = 1;
+        epicsMutexUnlock(provider->lock);
+        epicsEventSignal(provider->reapWake);
+        epicsThreadMustJoin(provider->reaper);
+    }
+    if (provider->events)
+        db_close_events(provider->events);
+    if (provider->reapWake)
+        epicsEventDestroy(provider->reapWake);
+    if (provider->delivered)
+        epicsEventDestroy(provider->delivered);
+    if (provider->lock)
+        epicsMutexDestroy(provider->lock);
+    free(provider);
+}
+
+gwProvider *gwLocalProviderCreate(void)
+{
+    gwLocalProvider *provider;
+
+    if (!pdbbase || !interruptAccept) {
+        errlogPrintf("gwLocalProviderCreate: the database is not running (call after iocInit)\n");
+        return NULL;
+    }
+    provider = calloc(1, sizeof *provider);
+    if (!provider)
+        return NULL;
+    provider->provider.ops = &gwLocalOps;
+    provider->provider.self = provider;
+    provider->lock = epicsMutexCreate();
+    provider->reapWake = epicsEventCreate(epicsEventEmpty);
+    provider->delivered = epicsEventCreate(epicsEventEmpty);
+    if (!provider->lock || !provider->reapWake || !provider->delivered ||
+        gwLocalStartThreads(provider)) {
+        errlogPrintf("gwLocalProviderCreate: cannot start the provider's threads\n");
+        gwLocalProviderFree(provider);
+        return NULL;
+    }
+    return &provider->provider;
+}
+
+void gwLocalProviderDestroy(gwProvider *handle)
+{
+    gwLocalProvider *provider;
+    ELLNODE *node;
+
+    if (!handle)
+        return;
+    provider = handle->self;
+    for (;;) {
+        epicsMutexMustLock(provider->lock);
+        node = ellFirst(&provider->channels);
+        epicsMutexUnlock(provider->lock);
+        if (!node)
+            break;
+        gwLocalDetach(CONTAINER(node, gwProviderChannel, node));
+    }
+    gwLocalProviderFree(provider);
+}
+
+static const gwProviderOps gwLocalOps = {
+    "local",
+    gwLocalExists,
+    gwLocalAttach,
+    gwLocalDetach,
+    gwLocalNativeType,
+    gwLocalNativeCount,
+    gwLocalRights,
+    gwLocalClientChanged,
+    gwLocalGet,
+    gwLocalPut,
+    gwLocalSubscribe,
+    gwLocalCancel,
+    gwLocalEnable,
+};

@@ -1,0 +1,62 @@
+/* gwLocal.h - the local provider: the IOC's own records, served through the
+ * provider interface (gwProvider.h) to the gateway's CA server, as RSRV
+ * serves them, without a thread per client.
+ *
+ * Who may call what, from which thread:
+ * - gwLocalProviderCreate(): once the database runs, i.e. after iocInit
+ *   (from st.cmd after iocInit, or an initHook at initHookAfterIocRunning).
+ *   It starts the provider's two threads: "gwLocalEvent" (the dbEvent task
+ *   that delivers every asynchronous callback to the server) and
+ *   "gwLocalReap" (releases subscriptions and channels the server gave up
+ *   from inside a callback). Returns NULL (after printing why) when the
+ *   database is not loaded or a thread cannot start.
+ * - The server calls the operations (gwProviderOps) from its own threads as
+ *   gwProvider.h says. Operations on ONE channel (and its subscriptions)
+ *   are not called concurrently with that channel's detach().
+ * - gwLocalProviderDestroy(): from any thread except the provider's own
+ *   (not from inside a callback), before iocShutdown. Channels still
+ *   attached are detached first (their subscriptions cancelled, their
+ *   outstanding puts completed with ECA_PUTFAIL); then both threads stop.
+ *
+ * What the server sees:
+ * - exists() is YES for every name dbChannelTest() accepts: "rec",
+ *   "rec.FIELD", with channel filters ("rec.VAL{\"arr\":{\"s\":1}}").
+ * - nativeType()/nativeCount() are what RSRV puts into CREATE_CHAN:
+ *   dbChannelFinalCAType() and dbChannelFinalElements() (after filters).
+ * - get() is synchronous: done() is called before get() returns.
+ * - Updates, put completions and rightsChanged() arrive on the
+ *   "gwLocalEvent" thread, one at a time.
+ * - rights() is asCheckGet / asCheckPut of the channel's asLib client;
+ *   SPC_NOMOD fields are never writable (as RSRV's rsrvCheckPut).
+ * - Status codes: get: ECA_BADTYPE (type < 0, > DBR_CLASS_NAME, or
+ *   DBR_PUT_ACKT/ACKS), ECA_BADCOUNT (count > nativeCount), ECA_NORDACCESS,
+ *   ECA_ALLOCMEM; done() gets ECA_GETFAIL with a NULL value when the
+ *   database read fails. put: ECA_BADTYPE (not a writable type: 0..34,
+ *   DBR_PUT_ACKT, DBR_PUT_ACKS), ECA_BADCOUNT (0 or > the field's
+ *   elements), ECA_NOWTACCESS, ECA_ALLOCMEM, ECA_PUTFAIL (plain write
+ *   refused by the database); a put with completion reports ECA_NORMAL or
+ *   ECA_PUTFAIL through done(). subscribe: as get, and ECA_BADMASK for a
+ *   mask of 0 or above 0xff; updates without read access carry
+ *   ECA_NORDACCESS and a NULL value; ECA_GETFAIL as for get.
+ */
+#ifndef INC_gwLocal_H
+#define INC_gwLocal_H
+
+#include "gwProvider.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Create the local provider (see above). The caller owns the result and
+ * releases it with gwLocalProviderDestroy(). */
+gwProvider *gwLocalProviderCreate(void);
+
+/* Release everything the provider holds. NULL is ignored. */
+void gwLocalProviderDestroy(gwProvider *provider);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INC_gwLocal_H */

@@ -1,0 +1,262 @@
+/* gwLocalRead.c - the local provider's reads: get() and subscriptions.
+ *
+ * Owns: subscriptions (gwProviderSubscription) and their scratch buffers;
+ * the read itself, done as RSRV's read_reply does (zero-filled buffer,
+ * channel filters run on a read log when the channel has any, count 0
+ * meaning the current size).
+ *
+ * Threads entering this file:
+ * - the server's threads: get (calls done before it returns), subscribe,
+ *   cancel, enable;
+ * - "gwLocalEvent" (the dbEvent task): gwLocalUpdate, which calls the
+ *   server's update callback; the server may cancel from inside it;
+ * - "gwLocalReap": gwLocalSubscriptionBury, for subscriptions cancelled on
+ *   the event task.
+ *
+ * Locks: provider->lock around the channel's list of subscriptions only.
+ * db_cancel_event() waits for a running update of the subscription (Base
+ * dbEvent.c: it waits while callBackInProgress), so after cancel returns no
+ * update runs; on the event task itself it must not be called (it would
+ * flag the wrong event as deleting itself), so there the subscription is
+ * only disabled and flagged, and the reaper cancels and frees it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <caerr.h>
+#include <db_access.h>
+#include <db_access_routines.h>
+#include <errlog.h>
+
+#include "gwLocalPriv.h"
+
+/* Gets of up to this many bytes use a buffer on the stack. */
+#define GW_LOCAL_STACK_BYTES 512
+
+static int gwLocalCanRead(gwProviderChannel *channel)
+{
+    return (gwLocalRightsOf(channel) & GW_RIGHT_READ) != 0;
+}
+
+static int gwLocalReadableType(short dbrType)
+{
+    return dbrType >= 0 && dbrType <= LAST_BUFFER_TYPE && dbrType != DBR_PUT_ACKT &&
+           dbrType != DBR_PUT_ACKS;
+}
+
+/* Elements a buffer for a request of count must hold (count 0: the field's
+ * full size, as read_reply sizes it; filters never make it larger). */
+static long gwLocalCapacity(dbChannel *chan, unsigned long count)
+{
+    long elements = dbChannelElements(chan);
+
+    if (count)
+        return (long)count;
+    if (dbChannelFinalElements(chan) > elements)
+        elements = dbChannelFinalElements(chan);
+    return elements > 0 ? elements : 1;
+}
+
+/* The common checks of get and subscribe: an ECA_* code. */
+static int gwLocalCheckRead(gwProviderChannel *channel, short dbrType, unsigned long count)
+{
+    long native = dbChannelFinalElements(channel->chan);
+
+    if (!gwLocalReadableType(dbrType))
+        return ECA_BADTYPE;
+    if (count > (unsigned long)(native > 0 ? native : 1))
+        return ECA_BADCOUNT;
+    return ECA_NORMAL;
+}
+
+/* Read into buffer (zero-filled by the caller): as read_reply, with a read
+ * log through the filter chains when the event system gave none. *count is
+ * the capacity in, the elements read out. Returns <0 on failure. */
+static int gwLocalRead(dbChannel *chan, short dbrType, void *buffer, long *count,
+                       db_field_log *pfl)
+{
+    int localLog = 0;
+    int status;
+
+    if (!pfl && (ellCount(&chan->pre_chain) || ellCount(&chan->post_chain))) {
+        pfl = db_create_read_log(chan);
+        if (pfl) {
+            localLog = 1;
+            pfl = dbChannelRunPreChain(chan, pfl);
+            pfl = dbChannelRunPostChain(chan, pfl);
+        }
+    }
+    status = dbChannel_get_count(chan, dbrType, buffer, count, pfl);
+    if (localLog && pfl)
+        db_delete_field_log(pfl);
+    return status;
+}
+
+int gwLocalGet(gwProviderChannel *channel, short dbrType, unsigned long count,
+               gwValueCallback *done, void *user)
+{
+    union { double align; char bytes[GW_LOCAL_STACK_BYTES]; } local;
+    long capacity, elements;
+    size_t size;
+    void *buffer;
+    int status = gwLocalCheckRead(channel, dbrType, count);
+
+    if (status != ECA_NORMAL)
+        return status;
+    if (!gwLocalCanRead(channel))
+        return ECA_NORDACCESS;
+    capacity = gwLocalCapacity(channel->chan, count);
+    size = dbr_size_n(dbrType, capacity);
+    buffer = size <= sizeof local.bytes ? local.bytes : malloc(size);
+    if (!buffer)
+        return ECA_ALLOCMEM;
+    memset(buffer, 0, size);
+    elements = capacity;
+    if (gwLocalRead(channel->chan, dbrType, buffer, &elements, NULL) < 0)
+        done(user, ECA_GETFAIL, dbrType, count, NULL);
+    else
+        done(user, ECA_NORMAL, dbrType, count ? count : (unsigned long)elements, buffer);
+    if (buffer != local.bytes)
+        free(buffer);
+    return ECA_NORMAL;
+}
+
+static int gwLocalHeld(gwProviderSubscription *subscription)
+{
+    gwLocalProvider *provider = subscription->channel->provider;
+    int held;
+
+    epicsMutexMustLock(provider->lock);
+    held = subscription->held;
+    epicsMutexUnlock(provider->lock);
+    return held;
+}
+
+/* The dbEvent callback (event task). */
+static void gwLocalUpdate(void *arg, struct dbChannel *chan, int eventsRemaining,
+                          db_field_log *pfl)
+{
+    gwProviderSubscription *subscription = arg;
+    long elements = subscription->capacity;
+    int status;
+
+    (void)eventsRemaining;
+    if (subscription->cancelled || gwLocalHeld(subscription))
+        return;
+    if (!gwLocalCanRead(subscription->channel)) {
+        subscription->update(subscription->user, ECA_NORDACCESS, subscription->dbrType,
+                             subscription->count, NULL);
+    } else {
+        memset(subscription->data, 0, subscription->size);
+        status = gwLocalRead(chan, subscription->dbrType, subscription->data, &elements, pfl);
+        if (status < 0)
+            subscription->update(subscription->user, ECA_GETFAIL, subscription->dbrType,
+                                 subscription->count, NULL);
+        else
+            subscription->update(subscription->user, ECA_NORMAL, subscription->dbrType,
+                                 subscription->count ? subscription->count
+                                                     : (unsigned long)elements,
+                                 subscription->data);
+    }
+}
+
+static void gwLocalSubscriptionBury(gwLocalGrave *grave)
+{
+    gwProviderSubscription *subscription = CONTAINER(grave, gwProviderSubscription, grave);
+    gwLocalProvider *provider = subscription->channel->provider;
+
+    db_cancel_event(subscription->event);
+    epicsMutexMustLock(provider->lock);
+    subscription->channel->pendingGraves--;
+    epicsMutexUnlock(provider->lock);
+    free(subscription);
+}
+
+gwProviderSubscription *gwLocalSubscribe(gwProviderChannel *channel, short dbrType,
+                                         unsigned long count, unsigned mask,
+                                         gwValueCallback *update, void *user,
+                                         int *ecaStatus)
+{
+    gwLocalProvider *provider = channel->provider;
+    gwProviderSubscription *subscription;
+    long capacity;
+    size_t size;
+    int status = gwLocalCheckRead(channel, dbrType, count);
+
+    if (status == ECA_NORMAL && (mask == 0 || mask > 0xff))
+        status = ECA_BADMASK;
+    if (status != ECA_NORMAL) {
+        *ecaStatus = status;
+        return NULL;
+    }
+    capacity = gwLocalCapacity(channel->chan, count);
+    size = dbr_size_n(dbrType, capacity);
+    subscription = calloc(1, sizeof *subscription + size); /* the buffer follows */
+    if (!subscription) {
+        *ecaStatus = ECA_ALLOCMEM;
+        return NULL;
+    }
+    subscription->grave.bury = gwLocalSubscriptionBury;
+    subscription->channel = channel;
+    subscription->update = update;
+    subscription->user = user;
+    subscription->dbrType = dbrType;
+    subscription->count = count;
+    subscription->capacity = capacity;
+    subscription->size = size;
+    subscription->event = db_add_event(provider->events, channel->chan, gwLocalUpdate,
+                                       subscription, mask);
+    if (!subscription->event) {
+        free(subscription);
+        *ecaStatus = ECA_ALLOCMEM;
+        return NULL;
+    }
+    epicsMutexMustLock(provider->lock);
+    ellAdd(&channel->subscriptions, &subscription->node);
+    epicsMutexUnlock(provider->lock);
+    db_post_single_event(subscription->event); /* the first update, at once */
+    db_event_enable(subscription->event);
+    *ecaStatus = ECA_NORMAL;
+    return subscription;
+}
+
+void gwLocalCancel(gwProviderSubscription *subscription)
+{
+    gwProviderChannel *channel = subscription->channel;
+    gwLocalProvider *provider = channel->provider;
+    int onEventThread = gwLocalOnEventThread(provider);
+
+    epicsMutexMustLock(provider->lock);
+    ellDelete(&channel->subscriptions, &subscription->node);
+    if (onEventThread)
+        channel->pendingGraves++;
+    epicsMutexUnlock(provider->lock);
+    if (onEventThread) {
+        /* Inside a callback of the event task: no update from now on (the
+         * flag is read on this thread only); the reaper cancels and frees. */
+        subscription->cancelled = 1;
+        db_event_disable(subscription->event);
+        gwLocalBury(provider, &subscription->grave);
+    } else {
+        db_cancel_event(subscription->event); /* waits for a running update */
+        free(subscription);
+    }
+}
+
+void gwLocalEnable(gwProviderSubscription *subscription, int enabled)
+{
+    gwLocalProvider *provider = subscription->channel->provider;
+    int wasHeld;
+
+    epicsMutexMustLock(provider->lock);
+    wasHeld = subscription->held;
+    subscription->held = !enabled;
+    epicsMutexUnlock(provider->lock);
+    if (enabled) {
+        db_event_enable(subscription->event);
+        if (wasHeld)
+            db_post_single_event(subscription->event); /* the value now, as RSRV */
+    } else {
+        db_event_disable(subscription->event);
+    }
+}
