@@ -230,7 +230,8 @@ static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create
         id = c->nextChannelId++;
     } while (id == 0 || bucketLookupItemUnsignedId(c->channels, &id));
     channel->sid = id;
-    if (bucketAddItemUnsignedId(c->channels, &id, channel) != 0) {
+    /* bucketLib keeps the pointer to the id: it must live in the channel */
+    if (bucketAddItemUnsignedId(c->channels, &channel->sid, channel) != 0) {
         epicsMutexUnlock(c->lock);
         free(channel);
         return NULL;
@@ -296,7 +297,6 @@ static void cancelSubscription(gwCircuit *c, gwSubscription *sub)
 void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel)
 {
     gwSubscription *sub;
-    unsigned id = channel->sid;
 
     while ((sub = (gwSubscription *)ellFirst(&channel->subscriptions)))
         cancelSubscription(c, sub);
@@ -307,7 +307,7 @@ void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel)
     epicsMutexMustLock(c->lock);
     if (channel->onWork)
         ellDelete(channel->onWork == 1 ? &c->rightsWork : &c->goneWork, &channel->workNode);
-    bucketRemoveItemUnsignedId(c->channels, &id);
+    bucketRemoveItemUnsignedId(c->channels, &channel->sid);
     ellDelete(&c->channelList, &channel->node);
     epicsMutexUnlock(c->lock);
     free(channel);
