@@ -62,7 +62,7 @@ def test_camonitor_sees_updates_through_the_server(harness):
                          server_env(harness, port))
     lines = [line for line in result.stdout.splitlines() if line.startswith("gw:counter")]
     assert len(lines) >= 3, result.stdout + result.stderr
-    values = [float(line.split()[-1]) for line in lines]
+    values = [float(line.split()[1]) for line in lines]
     assert values == sorted(values)
 
 

@@ -445,6 +445,12 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
     gwIoTaskInit(&c->channelTask, gwCircuitChannelWork, c);
     epicsTimeGetCurrent(&c->lastProgress);
     gwServerCircuitAdd(server, c);
+    {
+        /* the server speaks first, as RSRV does (name-server clients wait for it) */
+        unsigned char version[GW_CA_HEADER_SIZE];
+        gwCircuitQueueBytes(c, version, gwCodecBuildVersion(version, sizeof version, 0,
+                                                             GW_CA_MINOR_VERSION, 0));
+    }
     gwIoLoopPost(loop, &c->startTask);
     return c;
 }
