@@ -1,0 +1,303 @@
+"""Fidelity: the server under test sends the same bytes as Base's RSRV.
+
+One gateway IOC loads test/db/fidelity.db; RSRV serves its records on
+`gateway.port` (the reference) and the server under test serves the same
+records on another port. The raw client gwRawCaClient (gatewayApp/test)
+reads every DBR type at several counts, and subscribes with every event
+mask, from both endpoints; the tests compare the replies byte for byte.
+
+SERVER_UNDER_TEST selects the endpoint under test:
+  "rsrv"  RSRV itself, through a second, separate client connection (the
+          tool and the tests validated end to end before our server exists);
+  "gw"    our CA server, started with gwStart on a port of its own.
+The environment variable GW_FIDELITY_SERVER overrides it.
+
+Bytes that RSRV leaves undefined (and that differ between two reads from
+RSRV) are zeroed before comparing, see `undefined_byte_ranges`; our server
+must send zeros there.
+"""
+import os
+import re
+import socket
+import struct
+import subprocess
+
+import pytest
+
+import gwharness
+
+SERVER_UNDER_TEST = os.environ.get("GW_FIDELITY_SERVER", "rsrv")
+
+FIDELITY_DB = gwharness.TOP / "test" / "db" / "fidelity.db"
+PREFIX = "fid:"
+READ_TYPES = [t for t in range(39) if t not in (35, 36)]
+DBR_CLASS_NAME = 38
+DBR_TIME_DOUBLE = 20
+DBR_CTRL_DOUBLE = 34
+DBR_CTRL_ENUM = 31
+DBR_TIME_CHAR = 18
+DBE_VALUE, DBE_LOG, DBE_ALARM, DBE_PROPERTY = 1, 2, 4, 8
+MAX_STRING_SIZE = 40
+
+# Record name (without prefix) -> (record type, a count between 1 and the
+# native count, or None).
+RECORDS = {
+    "ai": ("ai", None), "ao": ("ao", None), "bi": ("bi", None), "bo": ("bo", None),
+    "mbbi": ("mbbi", None), "mbbo": ("mbbo", None),
+    "longin": ("longin", None), "longout": ("longout", None),
+    "int64in": ("int64in", None), "stringin": ("stringin", None),
+    "lsi": ("lsi", None), "lsiempty": ("lsi", None), "calc": ("calc", None),
+    "wfstring": ("waveform", 2), "wfchar": ("waveform", 3), "wfuchar": ("waveform", 3),
+    "wfshort": ("waveform", 3), "wfushort": ("waveform", 3), "wflong": ("waveform", 3),
+    "wfulong": ("waveform", 3), "wfint64": ("waveform", 3), "wfuint64": ("waveform", 3),
+    "wffloat": ("waveform", 3), "wfdouble": ("waveform", 3), "wfenum": ("waveform", 3),
+}
+# Fields served as channels of their own: long strings as char arrays,
+# string, menu and array-size fields.
+FIELDS = {
+    "lsi.VAL$": ("lsi", 50), "stringin.VAL$": ("stringin", 5),
+    "ai.DESC": ("ai", None), "ai.EGU": ("ai", None), "ai.SCAN": ("ai", None),
+    "wfdouble.NORD": ("waveform", None),
+}
+CHANNELS = dict(RECORDS, **FIELDS)
+
+CLIENT = None
+
+
+def raw_client():
+    global CLIENT
+    if CLIENT is None:
+        path = gwharness.TOP / "gatewayApp" / "test" / ("O." + gwharness.host_arch()) / \
+            "gwRawCaClient"
+        if not path.exists():
+            raise gwharness.HarnessError("%s not built: run make at the top" % path)
+        CLIENT = str(path)
+    return CLIENT
+
+
+# ---------------------------------------------------------------- endpoints
+
+class Endpoint:
+    """One CA server in the gateway IOC: its name and TCP port."""
+
+    def __init__(self, name, port):
+        self.name = name
+        self.port = port
+        self.address = "127.0.0.1:%d" % port
+
+    def client_env(self):
+        return gwharness.ca_environment({"EPICS_CA_ADDR_LIST": self.address,
+                                         "EPICS_CA_AUTO_ADDR_LIST": "NO"})
+
+
+def _tcp_listening(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_server_under_test(gateway):
+    """Start our CA server in the gateway IOC; its Endpoint."""
+    if "gwStart" not in gateway.command("help gwStart"):
+        pytest.fail("GW_FIDELITY_SERVER=gw but this gateway IOC has no gwStart command")
+    port = gwharness.free_port()
+    gateway.command('gwStart "-sip 127.0.0.1 -sport %d"' % port)
+    gwharness.wait_for(lambda: _tcp_listening(port), 15, "gwStart's server on port %d" % port)
+    return Endpoint("gw", port)
+
+
+def fidelity_pair(harness):
+    """Start one gateway IOC with fidelity.db; (gateway, reference, under test)."""
+    gateway = harness.gateway(records=[(FIDELITY_DB, {"P": PREFIX})])
+    reference = Endpoint("rsrv", gateway.port)
+    if SERVER_UNDER_TEST == "rsrv":
+        under_test = Endpoint("rsrv-again", gateway.port)
+    elif SERVER_UNDER_TEST == "gw":
+        under_test = start_server_under_test(gateway)
+    else:
+        raise gwharness.HarnessError("SERVER_UNDER_TEST must be rsrv or gw, not %r"
+                                     % SERVER_UNDER_TEST)
+    return gateway, reference, under_test
+
+
+# ---------------------------------------------------------------- raw replies
+
+LINE = re.compile(r"(?P<kind>\w+) pv=(?P<pv>\S+)(?P<rest>.*)$")
+
+
+def parse_line(line):
+    """One output line of gwRawCaClient as a dict (kind, pv, key=value...)."""
+    m = LINE.match(line)
+    if not m:
+        return {"kind": "other", "text": line}
+    fields = {"kind": m.group("kind"), "pv": m.group("pv")}
+    for key, value in re.findall(r"(\w+)=(\"[^\"]*\"|\S*)", m.group("rest")):
+        fields[key] = value
+    if "data" in fields:
+        fields["data"] = bytes.fromhex(fields["data"])
+    return fields
+
+
+def raw_get(harness, endpoint, pv, types, counts):
+    """Every reply of one `gwRawCaClient get`, keyed by (type, count)."""
+    argv = [raw_client(), "get", endpoint.address, pv, ",".join(map(str, types)),
+            ",".join(map(str, counts))]
+    result = harness.run(argv, endpoint.client_env(), timeout=60)
+    assert result.returncode == 0, "%s on %s: exit %d\n%s%s" % (
+        pv, endpoint.name, result.returncode, result.stdout[-2000:], result.stderr)
+    lines = [parse_line(line) for line in result.stdout.splitlines()]
+    errors = [line for line in lines if line["kind"] in ("error", "unexpected", "other")]
+    assert not errors, "%s on %s: %s" % (pv, endpoint.name, errors)
+    channel = next(line for line in lines if line["kind"] == "channel")
+    replies = {(int(r["type"]), r["count"]): r for r in lines if r["kind"] == "read"}
+    return channel, replies
+
+
+# ---------------------------------------------------------------- DBR layout
+
+# Per DBR type: offset of the value, the string fields of the structure
+# before the value as (offset, length), and its RISC_pad fields (alignment
+# padding) as (offset, length).
+_PLAIN_SIZE = {0: MAX_STRING_SIZE, 1: 2, 2: 4, 3: 2, 4: 1, 5: 4, 6: 8}
+_UNITS = 8
+_ENUM_STRINGS = [(6 + 26 * i, 26) for i in range(16)]
+_LAYOUT = {
+    # STS: status, severity (and a pad for char and double)
+    7: (4, [], []), 8: (4, [], []), 9: (4, [], []), 10: (4, [], []),
+    11: (5, [], [(4, 1)]), 12: (4, [], []), 13: (8, [], [(4, 4)]),
+    # TIME: status, severity, stamp (and pads)
+    14: (12, [], []), 15: (14, [], [(12, 2)]), 16: (12, [], []), 17: (14, [], [(12, 2)]),
+    18: (15, [], [(12, 3)]), 19: (12, [], []), 20: (16, [], [(12, 4)]),
+    # GR: units, limits, precision; enum: the strings
+    21: (4, [], []), 22: (24, [(4, _UNITS)], []), 23: (40, [(8, _UNITS)], [(6, 2)]),
+    24: (422, _ENUM_STRINGS, []), 25: (19, [(4, _UNITS)], [(18, 1)]),
+    26: (36, [(4, _UNITS)], []), 27: (64, [(8, _UNITS)], [(6, 2)]),
+    # CTRL: GR and the control limits
+    28: (4, [], []), 29: (28, [(4, _UNITS)], []), 30: (48, [(8, _UNITS)], [(6, 2)]),
+    31: (422, _ENUM_STRINGS, []), 32: (21, [(4, _UNITS)], [(20, 1)]),
+    33: (44, [(4, _UNITS)], []), 34: (80, [(8, _UNITS)], [(6, 2)]),
+    # STSACK_STRING: status, severity, ackt, acks; CLASS_NAME: a string
+    37: (8, [], []), 38: (0, [], []),
+}
+
+
+def dbr_layout(dbr_type):
+    """(value offset, element size, string fields, pad fields) of a DBR type."""
+    if dbr_type in _PLAIN_SIZE:
+        return 0, _PLAIN_SIZE[dbr_type], [], []
+    offset, strings, pads = _LAYOUT[dbr_type]
+    base = 0 if dbr_type in (37, 38) else (dbr_type - 7) % 7
+    return offset, _PLAIN_SIZE[base], strings, pads
+
+
+def dbr_is_string(dbr_type):
+    return dbr_type in (0, 7, 14, 21, 28, 37, 38)
+
+
+def undefined_byte_ranges(dbr_type, count, data, empty=False):
+    """Byte ranges of a reply payload that RSRV does not define.
+
+    empty: the channel has no elements now (an empty long string or array).
+
+    - after the NUL of every string (string values, units, enum strings,
+      class name): RSRV's conversion leaves earlier send-buffer contents;
+    - the RISC_pad fields that align the value in the structure;
+    - the first value element when the channel is empty (the reply has
+      the space of one element, whatever count it asked for, and RSRV does
+      not write it) or the header count is 0;
+    - DBR_CLASS_NAME asked with a count above 1: all but the first string;
+    - the padding after the value up to the 8-byte message alignment."""
+    offset, size, strings, pads = dbr_layout(dbr_type)
+    ranges = [(start, start + length) for start, length in pads]
+    if dbr_is_string(dbr_type):
+        strings = strings + [(offset + i * MAX_STRING_SIZE, MAX_STRING_SIZE)
+                             for i in range(count)]
+    for start, length in strings:
+        field = data[start:start + length]
+        nul = field.find(b"\0")
+        if nul >= 0:
+            ranges.append((start + nul + 1, start + length))
+    if dbr_type == DBR_CLASS_NAME:
+        count = 1
+    if empty or count == 0:
+        ranges.append((offset, offset + size))
+    ranges.append((offset + size * count, len(data)))
+    return ranges
+
+
+def defined_bytes(dbr_type, count, data, empty=False):
+    """The payload with every undefined byte zeroed."""
+    out = bytearray(data)
+    for start, end in undefined_byte_ranges(dbr_type, count, data, empty):
+        out[start:end] = bytes(len(out[start:end]))
+    return bytes(out)
+
+
+def header(reply):
+    return {k: reply[k] for k in ("cmd", "dtype", "hcount", "p1", "ext", "size")}
+
+
+def _first_difference(got, expected):
+    at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b),
+              min(len(got), len(expected)))
+    start = max(0, at - 8)
+    return "at byte %d of %d: %s, expected %s" % (at, len(expected), got[start:at + 16].hex(),
+                                                 expected[start:at + 16].hex())
+
+
+def compare_replies(what, ref, test, empty=False):
+    """Mismatch messages of two replies (empty when equal)."""
+    if header(ref) != header(test):
+        return ["%s: header %s, expected %s" % (what, header(test), header(ref))]
+    dbr_type, count = int(ref["dtype"]), int(ref["hcount"])
+    expected = defined_bytes(dbr_type, count, ref["data"], empty)
+    got = defined_bytes(dbr_type, count, test["data"], empty)
+    if got != expected:
+        return ["%s: payload differs %s" % (what, _first_difference(got, expected))]
+    if SERVER_UNDER_TEST != "rsrv" and got != test["data"]:
+        return ["%s: undefined bytes are not zero: %s" % (
+            what, _first_difference(test["data"], got))]
+    return []
+
+
+def counts_for(pv):
+    _, middle = CHANNELS[pv]
+    return [0, 1, "n"] + ([middle] if middle else [])
+
+
+# ---------------------------------------------------------------- reads
+
+def test_every_channel_sends_identical_bytes_for_every_dbr_type_and_count(harness):
+    _, reference, under_test = fidelity_pair(harness)
+    problems, compared = [], 0
+    for name in sorted(CHANNELS):
+        pv = PREFIX + name
+        counts = counts_for(name)
+        ref_chan, ref = raw_get(harness, reference, pv, READ_TYPES, counts)
+        # The other order, so that leftovers of earlier replies differ.
+        test_chan, test = raw_get(harness, under_test, pv, READ_TYPES[::-1], counts[::-1])
+        if (ref_chan["type"], ref_chan["count"]) != (test_chan["type"], test_chan["count"]):
+            problems.append("%s: native type/count %s/%s, expected %s/%s" % (
+                pv, test_chan["type"], test_chan["count"], ref_chan["type"], ref_chan["count"]))
+            continue
+        assert set(ref) == set(test) and len(ref) >= 2 * len(READ_TYPES), pv
+        empty = ref[(int(ref_chan["type"]), "0")]["hcount"] == "0"
+        for key in sorted(ref):
+            problems += compare_replies("%s type %d count %s" % ((pv,) + key), ref[key],
+                                        test[key], empty)
+            compared += 1
+    print("compared %d replies of %d channels" % (compared, len(CHANNELS)))
+    assert not problems, "\n".join(problems[:20]) + "\n(%d mismatches)" % len(problems)
+
+
+def _class_name(reply):
+    return reply["data"].split(b"\0")[0].decode()
+
+
+def test_dbr_class_name_is_the_record_type(harness):
+    _, reference, under_test = fidelity_pair(harness)
+    for endpoint in (reference, under_test):
+        for name, (record_type, _) in sorted(CHANNELS.items()):
+            _, replies = raw_get(harness, endpoint, PREFIX + name, [DBR_CLASS_NAME], [1])
+            assert _class_name(replies[(DBR_CLASS_NAME, "1")]) == record_type, (endpoint.name,
+                                                                               name)
