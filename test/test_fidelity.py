@@ -301,3 +301,91 @@ def test_dbr_class_name_is_the_record_type(harness):
             _, replies = raw_get(harness, endpoint, PREFIX + name, [DBR_CLASS_NAME], [1])
             assert _class_name(replies[(DBR_CLASS_NAME, "1")]) == record_type, (endpoint.name,
                                                                                name)
+
+
+# ---------------------------------------------------------------- monitors
+
+def _updates(process):
+    return [parse_line(line) for line in process.log().splitlines()
+            if line.startswith("update ")]
+
+
+def start_monitor(harness, endpoint, pv, dbr_type, count, mask, nupdates, tag):
+    """A `gwRawCaClient monitor` stopped by the harness at the end of the test."""
+    argv = [raw_client(), "monitor", endpoint.address, pv, dbr_type, count, mask, nupdates, 30]
+    process = gwharness.Process("monitor-%s-%s" % (endpoint.name, tag), argv,
+                                endpoint.client_env(), harness.log_dir)
+    harness.processes.append(process)
+    return process
+
+
+def monitor_sequences(harness, gateway, endpoints, pv, dbr_type, count, mask, steps):
+    """Subscribe at every endpoint, run the steps, return each update sequence.
+
+    steps: (iocsh command, True when it must cause an update). After each
+    step, waits until every subscriber has the updates expected so far, so
+    that no server has a reason to coalesce them."""
+    wanted = 1 + sum(1 for _, posts in steps if posts)
+    monitors = [start_monitor(harness, endpoint, pv, dbr_type, count, mask, wanted, i)
+                for i, endpoint in enumerate(endpoints)]
+    expected = 1
+    for command, posts in [(None, False)] + list(steps):
+        if command:
+            gateway.command(command)
+        expected += 1 if posts else 0
+        for monitor in monitors:
+            gwharness.wait_for(lambda: len(_updates(monitor)) >= expected or not monitor.alive(),
+                               15, "%s to receive %d updates" % (monitor.name, expected))
+    sequences = []
+    for monitor in monitors:
+        code = monitor.popen.wait(timeout=30)
+        assert code == 0, "%s exited with %s:\n%s" % (monitor.name, code, monitor.log())
+        assert "late " not in monitor.log(), "more updates than expected:\n" + monitor.log()
+        sequences.append(_updates(monitor))
+    return sequences
+
+
+def assert_same_updates(pv, sequences):
+    reference, *others = sequences
+    for other in others:
+        assert len(other) == len(reference), (pv, len(other), len(reference))
+        problems = []
+        for i, (ref, got) in enumerate(zip(reference, other)):
+            problems += compare_replies("%s update %d" % (pv, i + 1), ref, got)
+        assert not problems, "\n".join(problems)
+
+
+MONITOR_CASES = {
+    # Deadband MDEL=1 around 3.25: 3.5 and 4.9 stay inside it.
+    "value_deadband": ("ai", DBR_TIME_DOUBLE, 1, DBE_VALUE, [
+        ("dbpf fid:ai 3.5", False), ("dbpf fid:ai 4.5", True),
+        ("dbpf fid:ai 4.9", False), ("dbpf fid:ai 6", True)]),
+    # Archive deadband ADEL=5.
+    "log_deadband": ("ai", DBR_TIME_DOUBLE, 1, DBE_LOG, [
+        ("dbpf fid:ai 4.5", False), ("dbpf fid:ai 9", True),
+        ("dbpf fid:ai 10", False), ("dbpf fid:ai 20", True)]),
+    # HIGH 50 (MINOR), HIHI 90 (MAJOR).
+    "alarm_limits": ("ai", DBR_TIME_DOUBLE, 1, DBE_ALARM, [
+        ("dbpf fid:ai 10", False), ("dbpf fid:ai 60", True), ("dbpf fid:ai 70", False),
+        ("dbpf fid:ai 95", True), ("dbpf fid:ai 0", True)]),
+    # Metadata changes; a value change is not a property change.
+    "property_changes": ("ai", DBR_CTRL_DOUBLE, 1, DBE_PROPERTY, [
+        ("dbpf fid:ai.EGU cm", True), ("dbpf fid:ai 5", False),
+        ("dbpf fid:ai.HOPR 200", True), ("dbpf fid:ai.PREC 1", True)]),
+    "enum_strings": ("mbbo", DBR_CTRL_ENUM, 1, DBE_PROPERTY, [
+        ("dbpf fid:mbbo.ONST Go", True), ("dbpf fid:mbbo 2", False)]),
+    # A char array whose length changes, read with count 0 (dynamic size).
+    "array_length": ("wfchar", DBR_TIME_CHAR, 0, DBE_VALUE | DBE_ALARM, [
+        ("dbpf fid:wfchar hi", True), ("dbpf fid:wfchar 'hello world'", True),
+        ("dbpf fid:wfchar ''", True)]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MONITOR_CASES))
+def test_subscriptions_deliver_the_same_updates_for_each_event_mask(harness, case):
+    record, dbr_type, count, mask, steps = MONITOR_CASES[case]
+    gateway, reference, under_test = fidelity_pair(harness)
+    pv = PREFIX + record
+    sequences = monitor_sequences(harness, gateway, [reference, under_test], pv, dbr_type,
+                                  count, mask, steps)
+    assert_same_updates(pv, sequences)
