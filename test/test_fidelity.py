@@ -389,3 +389,70 @@ def test_subscriptions_deliver_the_same_updates_for_each_event_mask(harness, cas
     sequences = monitor_sequences(harness, gateway, [reference, under_test], pv, dbr_type,
                                   count, mask, steps)
     assert_same_updates(pv, sequences)
+
+
+# ---------------------------------------------------------------- CA tools
+
+def base_tool_output(harness, endpoint, *argv):
+    result = harness.run([gwharness.base_tool(argv[0]), *argv[1:]], endpoint.client_env())
+    assert result.returncode == 0, "%s: %s%s" % (" ".join(argv), result.stdout, result.stderr)
+    return result.stdout
+
+
+def test_caput_and_caput_callback_write_through_the_server_under_test(harness):
+    gateway, _, under_test = fidelity_pair(harness)
+    out = base_tool_output(harness, under_test, "caput", "-w", "5", "fid:ao", "7.5")
+    assert out.split()[-1] == "7.5"
+    assert "7.5" in gateway.command("dbgf fid:ao")
+    out = base_tool_output(harness, under_test, "caput", "-c", "-w", "5", "fid:longout", "-3")
+    assert out.split()[-1] == "-3"
+    assert "-3" in gateway.command("dbgf fid:longout")
+    out = base_tool_output(harness, under_test, "caput", "-c", "-w", "5", "fid:mbbo", "Pause")
+    assert out.split()[-1] == "Pause"
+
+
+def test_cainfo_describes_a_channel_of_the_server_under_test(harness):
+    _, _, under_test = fidelity_pair(harness)
+    out = base_tool_output(harness, under_test, "cainfo", "-w", "5", "fid:wfdouble")
+    assert "State:            connected" in out
+    assert "Native data type: DBF_DOUBLE" in out
+    assert "Element count:    8" in out
+    assert "Access:           read, write" in out
+
+
+def test_camonitor_sees_a_change_made_in_the_ioc(harness):
+    gateway, _, under_test = fidelity_pair(harness)
+    monitor = gwharness.Process("camonitor", [gwharness.base_tool("camonitor"), "-w", "5",
+                                              "fid:longin"],
+                                under_test.client_env(), harness.log_dir)
+    harness.processes.append(monitor)
+    gwharness.wait_for(lambda: "-123456" in monitor.log() or not monitor.alive(), 15,
+                       "camonitor's first update")
+    gateway.command("dbpf fid:longin 77")
+    gwharness.wait_for(lambda: " 77" in monitor.log() or not monitor.alive(), 15,
+                       "camonitor's second update")
+    assert monitor.alive(), monitor.log()
+    monitor.kill()
+    lines = monitor.log().split("\n")
+    assert [line.split()[-1] for line in lines if line.startswith("fid:longin")] == \
+        ["-123456", "77"]
+
+
+PYEPICS_SCRIPT = """
+import epics
+pv = epics.PV("fid:ao", connection_timeout=5)
+assert pv.wait_for_connection(timeout=5)
+ctrl = pv.get_ctrlvars(timeout=5)
+print(pv.get(timeout=5), ctrl["units"], ctrl["upper_ctrl_limit"])
+assert pv.put(42.5, wait=True, timeout=5) == 1
+print(epics.caget("fid:ao", timeout=5), epics.caget("fid:mbbi", as_string=True, timeout=5))
+print(list(epics.caget("fid:wflong", timeout=5)))
+epics.ca.finalize_libca()
+"""
+
+
+def test_pyepics_reads_writes_and_gets_metadata_from_the_server_under_test(harness):
+    _, _, under_test = fidelity_pair(harness)
+    result = harness.run(["/usr/bin/python3", "-c", PYEPICS_SCRIPT], under_test.client_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["-12.5 V 150.0", "42.5 two", "[-100000, 2, 3, 4, 5]"]
