@@ -20,7 +20,7 @@ import os
 import re
 import socket
 import struct
-import subprocess
+import threading
 
 import pytest
 
@@ -98,7 +98,8 @@ def _tcp_listening(port):
 
 def start_server_under_test(gateway):
     """Start our CA server in the gateway IOC; its Endpoint."""
-    if "gwStart" not in gateway.command("help gwStart"):
+    usage = gateway.command("help gwStart").splitlines()[1:]
+    if not any(line.split()[:1] == ["gwStart"] for line in usage):
         pytest.fail("GW_FIDELITY_SERVER=gw but this gateway IOC has no gwStart command")
     port = gwharness.free_port()
     gateway.command('gwStart "-sip 127.0.0.1 -sport %d"' % port)
@@ -456,3 +457,41 @@ def test_pyepics_reads_writes_and_gets_metadata_from_the_server_under_test(harne
     result = harness.run(["/usr/bin/python3", "-c", PYEPICS_SCRIPT], under_test.client_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == ["-12.5 V 150.0", "42.5 two", "[-100000, 2, 3, 4, 5]"]
+
+
+# ---------------------------------------------------------------- the raw client itself
+
+def _serve_once(listener, reply, then_close):
+    connection, _ = listener.accept()
+    with connection:
+        connection.settimeout(10)
+        try:
+            connection.recv(4096)
+            connection.sendall(reply)
+            while not then_close and connection.recv(4096):
+                pass
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("reply, then_close, message", [
+    (b"", False, "no reply to CREATE_CHAN"),
+    (struct.pack(">HHHHII", 18, 0xffff, 0, 0, 1, 1) + struct.pack(">II", 0xfffffff8, 1), False,
+     "announces a 4294967288 byte payload"),
+    (struct.pack(">HHHHII", 22, 0, 0, 0, 1, 3) + struct.pack(">HH", 18, 8), True,
+     "closed the connection"),
+])
+def test_raw_client_fails_cleanly_on_a_silent_or_malformed_server(harness, reply, then_close,
+                                                                  message):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        server = threading.Thread(target=_serve_once, args=(listener, reply, then_close),
+                                  daemon=True)
+        server.start()
+        endpoint = Endpoint("fake", listener.getsockname()[1])
+        result = harness.run([raw_client(), "get", endpoint.address, "x", "all", "0"],
+                             endpoint.client_env())
+        server.join(15)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
