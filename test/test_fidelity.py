@@ -26,7 +26,7 @@ import pytest
 
 import gwharness
 
-SERVER_UNDER_TEST = os.environ.get("GW_FIDELITY_SERVER", "rsrv")
+SERVER_UNDER_TEST = os.environ.get("GW_FIDELITY_SERVER", "gw")
 
 FIDELITY_DB = gwharness.TOP / "test" / "db" / "fidelity.db"
 PREFIX = "fid:"
@@ -219,7 +219,7 @@ def undefined_byte_ranges(dbr_type, count, data, empty=False):
         if nul >= 0:
             ranges.append((start + nul + 1, start + length))
     if dbr_type == DBR_CLASS_NAME:
-        count = 1
+        count, empty = 1, False   # the record type is there whatever the value holds
     if empty or count == 0:
         ranges.append((offset, offset + size))
     ranges.append((offset + size * count, len(data)))
