@@ -27,6 +27,8 @@ static const gwOptionDescriptor gwOptionTable[] = {
      "ignore searches from these addresses; default: EPICS_CAS_IGNORE_ADDR_LIST"},
     {"-io_threads", GW_OPTION_INT, ROW(ioThreads), 1, 64, "<n>",
      "(extension) number of server I/O threads for the TCP circuits; default: 2"},
+    {"-send_timeout", GW_OPTION_DOUBLE, ROW(sendTimeout), 1, 86400, "<seconds>",
+     "(extension) close a client circuit that has read nothing for this long; default: 30"},
 };
 
 #define GW_OPTION_ROWS (sizeof gwOptionTable / sizeof gwOptionTable[0])
@@ -274,6 +276,8 @@ int gwOptionsApplyToServerConfig(gwOptions *options, gwServerConfig *config)
     }
     if (options->ioThreadsGiven)
         config->ioThreads = (unsigned)options->ioThreads;
+    if (options->sendTimeoutGiven)
+        config->sendTimeout = options->sendTimeout;
     return 0;
 }
 

@@ -47,6 +47,8 @@ typedef struct gwOptions {
     int serverIgnoreGiven;
     int ioThreads;             /* -io_threads (extension) */
     int ioThreadsGiven;
+    double sendTimeout;        /* -send_timeout (extension) */
+    int sendTimeoutGiven;
 
     char error[GW_OPTIONS_ERROR_SIZE]; /* the reason of the last failure */
 } gwOptions;

@@ -23,7 +23,6 @@
 #include "gwServerPriv.h"
 
 #define GW_SERVER_MAX_LISTENERS 8
-#define GW_SERVER_STUCK_SECONDS 30.0
 #define GW_CA_MAX_TCP 16384u
 
 typedef struct gwLoopContext {
@@ -329,7 +328,8 @@ gwServer *gwServerStart(gwServerConfig *config, gwProvider *const *providers,
     server->maxMessage = server->config.maxArrayBytes + GW_CA_EXTENDED_HEADER_SIZE;
     if (server->maxMessage < GW_CA_MAX_TCP)
         server->maxMessage = GW_CA_MAX_TCP;
-    server->stuckSeconds = GW_SERVER_STUCK_SECONDS;
+    server->stuckSeconds = server->config.sendTimeout > 0 ? server->config.sendTimeout
+                                                          : GW_SERVER_DEFAULT_SEND_TIMEOUT;
     ellInit(&server->circuits);
     server->lock = epicsMutexCreate();
     if (!server->lock || openListeners(server) != 0 || startLoops(server) != 0) {

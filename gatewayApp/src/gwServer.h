@@ -33,6 +33,7 @@ extern "C" {
 
 #define GW_SERVER_MAX_PROVIDERS 4
 #define GW_SERVER_DEFAULT_IO_THREADS 2
+#define GW_SERVER_DEFAULT_SEND_TIMEOUT 30.0
 
 /* Settings of one server instance. Address lists are ELLLISTs of
  * osiSockAddrNode (addrList.h), addresses in network order. */
@@ -50,6 +51,8 @@ typedef struct gwServerConfig {
     double beaconPeriod;       /* EPICS_CAS_BEACON_PERIOD, seconds */
     size_t maxArrayBytes;      /* EPICS_CA_MAX_ARRAY_BYTES */
     unsigned ioThreads;        /* number of I/O threads */
+    double sendTimeout;        /* close a circuit whose output has not moved
+                                  for this long, seconds (-send_timeout) */
 } gwServerConfig;
 
 typedef struct gwServer gwServer;

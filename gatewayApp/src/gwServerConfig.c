@@ -226,6 +226,7 @@ int gwServerConfigFromEnvironment(gwServerConfig *config)
     ellInit(&config->ignoreAddresses);
     ellInit(&config->beaconAddresses);
     config->ioThreads = GW_SERVER_DEFAULT_IO_THREADS;
+    config->sendTimeout = GW_SERVER_DEFAULT_SEND_TIMEOUT;
 
     if (envPort(&EPICS_CAS_SERVER_PORT, &EPICS_CA_SERVER_PORT, CA_SERVER_PORT, &config->port)
         || envPort(&EPICS_CAS_BEACON_PORT, &EPICS_CA_REPEATER_PORT, CA_REPEATER_PORT,
