@@ -12,7 +12,8 @@
  * provider (providers call back into this file).
  *
  * Output: replies go into one byte buffer in order. A monitor update goes
- * into its subscription's slot instead; a newer update replaces an unsent
+ * there too while the circuit keeps up; once output backs up it goes into
+ * its subscription's slot instead, where a newer update replaces an unsent
  * one (counted), so a slow client costs one value per subscription, never
  * a queue that grows with the event rate. Slots are copied into the byte
  * buffer only when it has drained, and requests are not read while it
@@ -158,11 +159,17 @@ void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
     epicsMutexUnlock(c->lock);
 }
 
-/* Put an update into the subscription's slot (lock held). */
+/* Queue an update (lock held). While the circuit keeps up, the update goes
+ * straight into the byte buffer, so a client that reads sees every one, as
+ * from RSRV. Once output backs up (socket blocked, buffer over a chunk,
+ * events off) or this subscription already waits in its slot, it goes into
+ * the slot, replacing an unsent one: memory stays bounded. */
 static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
                       unsigned long count, const void *value)
 {
+    gwServerCounters *counters = gwServerGetCounters(c->server);
     gwCaDataReply reply;
+    unsigned char *at;
     size_t size;
 
     reply.dataType = (epicsUInt16)type;
@@ -171,6 +178,14 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
     reply.requestId = sub->id;
     reply.value = status == ECA_NORMAL ? value : NULL;
     size = dataReplySize(c, reply.dataType, reply.count);
+    if (size && !sub->ready && !c->eventsOff && !c->blocked
+        && c->outLen - c->outHead < GW_CIRCUIT_OUT_CHUNK && (at = outReserve(c, size))
+        && (size = buildData(at, size, CA_PROTO_EVENT_ADD, &reply, c->minor)) != 0) {
+        c->outLen += size;
+        epicsAtomicIncrSizeT(&counters->updatesSent);
+        wantFlush(c);
+        return;
+    }
     if (size > sub->slotCap) {
         unsigned char *more = realloc(sub->slot, size);
         if (!more)
@@ -183,11 +198,11 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
     if (size)
         size = buildData(sub->slot, sub->slotCap, CA_PROTO_EVENT_ADD, &reply, c->minor);
     if (!size) {
-        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesDropped);
+        epicsAtomicIncrSizeT(&counters->updatesDropped);
         return;
     }
     if (sub->slotLen)
-        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesReplaced);
+        epicsAtomicIncrSizeT(&counters->updatesReplaced);
     sub->slotLen = size;
     if (!sub->ready) {
         sub->ready = 1;
