@@ -420,6 +420,8 @@ static void testPutWaveform(void)
 static void testPutPlain(void)
 {
     struct dbr_time_double timed;
+    dbr_string_t text = "7.25"; /* whole DBR_STRINGs, as the server passes them */
+    dbr_string_t x = "x";
     gwTestSink rights;
     gwProviderChannel *channel, *name;
     int status;
@@ -439,7 +441,7 @@ static void testPutPlain(void)
            "asTrapWrite listener saw the put: before %u after %u by \"%s\" type %d value %g",
            trapSeen.before, trapSeen.after, trapSeen.user, trapSeen.dbrType, trapSeen.value);
     epicsMutexUnlock(trapLock);
-    status = ops->put(channel, DBR_STRING, 1, "7.25", NULL, NULL);
+    status = ops->put(channel, DBR_STRING, 1, text, NULL, NULL);
     testOk(status == ECA_NORMAL && gwTestGetDouble("gw:ao") == 7.25,
            "put DBR_STRING \"7.25\": %s", ca_message(status));
     memset(&timed, 0, sizeof timed);
@@ -451,7 +453,7 @@ static void testPutPlain(void)
     testOk(trapSeen.dbrType == DBR_DOUBLE && trapSeen.value == 3.0,
            "asTrapWrite listener saw the value of the DBR_TIME_DOUBLE put as DBR_DOUBLE");
     epicsMutexUnlock(trapLock);
-    testOk(ops->put(channel, DBR_CLASS_NAME, 1, "x", NULL, NULL) == ECA_BADTYPE,
+    testOk(ops->put(channel, DBR_CLASS_NAME, 1, x, NULL, NULL) == ECA_BADTYPE,
            "put DBR_CLASS_NAME is ECA_BADTYPE");
     testOk(ops->put(channel, LAST_BUFFER_TYPE + 2, 1, &timed, NULL, NULL) == ECA_BADTYPE,
            "put of an unknown type is ECA_BADTYPE");
@@ -463,7 +465,7 @@ static void testPutPlain(void)
 
     name = attachAs("gw:ao.NAME", "alice", &rights);
     testOk(ops->rights(name) == GW_RIGHT_READ, "gw:ao.NAME (SPC_NOMOD) is read-only");
-    testOk(ops->put(name, DBR_STRING, 1, "x", NULL, NULL) == ECA_NOWTACCESS,
+    testOk(ops->put(name, DBR_STRING, 1, x, NULL, NULL) == ECA_NOWTACCESS,
            "put to gw:ao.NAME is ECA_NOWTACCESS");
     ops->detach(name);
     sinkClear(&rights);
@@ -494,12 +496,13 @@ static void testPutNotify(void)
 {
     double value = 4.5, slow = 7.0;
     struct dbr_time_double timed;
+    dbr_string_t two = "two"; /* a whole DBR_STRING, as the server passes it */
 
     memset(&timed, 0, sizeof timed);
     timed.value = 8.0;
     testPutNotifyOne("gw:ao", DBR_DOUBLE, &value, "gw:ao", 4.5);
     testPutNotifyOne("gw:ao", DBR_TIME_DOUBLE, &timed, "gw:ao", 8.0);
-    testPutNotifyOne("gw:mbbo", DBR_STRING, "two", "gw:mbbo", 2.0);
+    testPutNotifyOne("gw:mbbo", DBR_STRING, two, "gw:mbbo", 2.0);
     testPutNotifyOne("gw:slow.A", DBR_DOUBLE, &slow, "gw:slow", 7.0);
 }
 
@@ -741,26 +744,28 @@ static void testCancelAndHold(void)
            "released: the current value arrives at once (%g)", sinkDouble(&held));
     ops->cancel(sub);
 
+    /* Hooks are armed after the first update: updates may come before
+     * subscribe() returns. */
+    suicide.subscription = subscribe(channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &suicide);
+    sinkWaitCalls(&suicide, 1);
     epicsMutexMustLock(suicide.lock);
     suicide.hook = cancelItself;
     epicsMutexUnlock(suicide.lock);
-    suicide.subscription = subscribe(channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &suicide);
-    sinkWaitCalls(&suicide, 1);
     gwTestPutDouble("gw:mval", 150.0);
     gwTestPutDouble("gw:mval", 160.0);
-    testOk(sinkWaitDouble(&sentinel, 160.0) && sinkCalls(&suicide) == 1 && suicide.hookRan,
+    testOk(sinkWaitDouble(&sentinel, 160.0) && sinkCalls(&suicide) == 2 && suicide.hookRan,
            "cancel from inside its own update: no update after (%u)", sinkCalls(&suicide));
 
     other = attachAs("gw:mval", "alice", &rights);
     gone.channel = other;
+    gone.subscription = subscribe(other, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &gone);
+    sinkWaitCalls(&gone, 1);
     epicsMutexMustLock(gone.lock);
     gone.hook = cancelAndDetach;
     epicsMutexUnlock(gone.lock);
-    gone.subscription = subscribe(other, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &gone);
-    sinkWaitCalls(&gone, 1);
     gwTestPutDouble("gw:mval", 170.0);
     gwTestPutDouble("gw:mval", 180.0);
-    testOk(sinkWaitDouble(&sentinel, 180.0) && sinkCalls(&gone) == 1 && gone.hookRan,
+    testOk(sinkWaitDouble(&sentinel, 180.0) && sinkCalls(&gone) == 2 && gone.hookRan,
            "cancel and detach from inside an update: no update after (%u)", sinkCalls(&gone));
 
     ops->cancel(watch);
@@ -770,6 +775,95 @@ static void testCancelAndHold(void)
     sinkClear(&held);
     sinkClear(&cancelled);
     sinkClear(&sentinel);
+    sinkClear(&rights);
+}
+
+/* ---- subscribe/cancel churn while the record changes ---- */
+
+#define CHURN_ROUNDS 300
+
+typedef struct gwTestChurn {
+    int cancelled;          /* cancel() has returned */
+} gwTestChurn;
+
+static struct {
+    epicsMutexId lock;
+    unsigned updates;
+    unsigned late;          /* updates after cancel() returned: must stay 0 */
+    int stop;
+    epicsEventId stopped;
+} churn;
+
+static void onChurnValue(void *user, int status, short type, unsigned long count,
+                         const void *value)
+{
+    gwTestChurn *one = user;
+
+    (void)status;
+    (void)type;
+    (void)count;
+    (void)value;
+    epicsMutexMustLock(churn.lock);
+    churn.updates++;
+    if (one->cancelled)
+        churn.late++;
+    epicsMutexUnlock(churn.lock);
+}
+
+static void churnWriter(void *arg)
+{
+    gwProviderChannel *channel = arg;
+    double value = 1000.0;
+    int stop = 0;
+
+    while (!stop) {
+        putDouble(channel, value += 10.0, NULL);
+        epicsThreadSleep(0.0); /* yield: a load generator, not a timing */
+        epicsMutexMustLock(churn.lock);
+        stop = churn.stop;
+        epicsMutexUnlock(churn.lock);
+    }
+    epicsEventSignal(churn.stopped);
+}
+
+static void testChurn(void)
+{
+    static gwTestChurn ones[CHURN_ROUNDS];
+    gwTestSink rights;
+    gwProviderChannel *channel, *writer;
+    int i;
+
+    sinkInit(&rights);
+    churn.lock = epicsMutexMustCreate();
+    churn.stopped = epicsEventMustCreate(epicsEventEmpty);
+    channel = attachAs("gw:mval", "alice", &rights);
+    writer = attachAs("gw:mval", "alice", &rights);
+    epicsThreadMustCreate("gwChurn", epicsThreadPriorityMedium,
+                          epicsThreadGetStackSize(epicsThreadStackSmall), churnWriter, writer);
+    for (i = 0; i < CHURN_ROUNDS; i++) {
+        int status;
+        gwProviderSubscription *subscription = ops->subscribe(
+            channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, onChurnValue, &ones[i], &status);
+
+        if (i % 3)
+            epicsThreadSleep(0.0);
+        ops->cancel(subscription);
+        epicsMutexMustLock(churn.lock);
+        ones[i].cancelled = 1;
+        epicsMutexUnlock(churn.lock);
+    }
+    epicsMutexMustLock(churn.lock);
+    churn.stop = 1;
+    epicsMutexUnlock(churn.lock);
+    epicsEventMustWait(churn.stopped);
+    epicsMutexMustLock(churn.lock);
+    testOk(churn.late == 0, "%d subscribe/cancel while the record changes: %u updates, "
+           "%u after cancel", CHURN_ROUNDS, churn.updates, churn.late);
+    epicsMutexUnlock(churn.lock);
+    ops->detach(writer);
+    ops->detach(channel);
+    epicsEventDestroy(churn.stopped);
+    epicsMutexDestroy(churn.lock);
     sinkClear(&rights);
 }
 
@@ -888,7 +982,7 @@ MAIN(gwLocalTest)
 
     (void)argc;
     (void)argv;
-    testPlan(187);
+    testPlan(188);
     if (!getcwd(acf, sizeof acf - 32))
         testAbort("getcwd failed");
     strcat(acf, "/../gwLocalTest.acf");
@@ -919,6 +1013,7 @@ MAIN(gwLocalTest)
     testPropertyMask();
     testWaveformSubscription();
     testCancelAndHold();
+    testChurn();
     testBadSubscription();
     testAccessRights();
     testDestroyReleases();
