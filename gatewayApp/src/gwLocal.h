@@ -23,11 +23,37 @@
  *   "rec.FIELD", with channel filters ("rec.VAL{\"arr\":{\"s\":1}}").
  * - nativeType()/nativeCount() are what RSRV puts into CREATE_CHAN:
  *   dbChannelFinalCAType() and dbChannelFinalElements() (after filters).
- * - get() is synchronous: done() is called before get() returns.
+ * - get() is synchronous: done() is called before get() returns, on the
+ *   calling thread. A count above the elements the field holds now (a
+ *   waveform's NORD) is padded with zeros, as RSRV does; a count above
+ *   nativeCount is refused (RSRV would pad that too, libca refuses it
+ *   before sending). Count 0 delivers the current size (DBR_CLASS_NAME, whose
+ *   count the database ignores, then reports the field's element count,
+ *   as RSRV's header would).
  * - Updates, put completions and rightsChanged() arrive on the
- *   "gwLocalEvent" thread, one at a time.
+ *   "gwLocalEvent" thread, one at a time, never with a provider lock held;
+ *   the server may call any operation from inside them (cancel, enable,
+ *   detach included). They may arrive BEFORE the operation that caused
+ *   them returns: the first update before subscribe() returns, a put's
+ *   done() before put() returns, rightsChanged() before attach() returns
+ *   (when the rules change meanwhile) -- the server's object must be ready
+ *   to receive them before it calls.
  * - rights() is asCheckGet / asCheckPut of the channel's asLib client;
- *   SPC_NOMOD fields are never writable (as RSRV's rsrvCheckPut).
+ *   SPC_NOMOD fields are never writable (as RSRV's rsrvCheckPut). With
+ *   asCheckClientIP set the host asLib sees is the client's IP address.
+ *   clientChanged() gives asLib the new names (asChangeClient);
+ *   rightsChanged() follows asynchronously when the rights really changed.
+ * - Subscriptions are always enabled at subscribe(); without read access
+ *   each update carries ECA_NORDACCESS and a NULL value (RSRV sends the
+ *   same status). enable(0) holds updates (db_event_disable, and queued
+ *   ones are dropped); enable(1) releases them and, if they were held,
+ *   delivers the current value at once (as RSRV does on regained access).
+ * - cancel() returns when no update of the subscription runs or will run
+ *   (db_cancel_event waits for a running one). detach() returns when no
+ *   call for the channel runs or will run: its left-over subscriptions
+ *   are cancelled, running puts with completion are cancelled
+ *   (dbNotifyCancel) and completed with ECA_PUTFAIL, finished ones are
+ *   completed with their status -- done() is called by detach itself.
  * - Status codes: get: ECA_BADTYPE (type < 0, > DBR_CLASS_NAME, or
  *   DBR_PUT_ACKT/ACKS), ECA_BADCOUNT (count > nativeCount), ECA_NORDACCESS,
  *   ECA_ALLOCMEM; done() gets ECA_GETFAIL with a NULL value when the
@@ -36,8 +62,10 @@
  *   elements), ECA_NOWTACCESS, ECA_ALLOCMEM, ECA_PUTFAIL (plain write
  *   refused by the database); a put with completion reports ECA_NORMAL or
  *   ECA_PUTFAIL through done(). subscribe: as get, and ECA_BADMASK for a
- *   mask of 0 or above 0xff; updates without read access carry
- *   ECA_NORDACCESS and a NULL value; ECA_GETFAIL as for get.
+ *   mask of 0 or above 0xff; ECA_GETFAIL in an update as for get.
+ * - Writes go through asTrapWriteWithData/asTrapWriteAfter (caPutLog sees
+ *   them) with the value as its plain DBR type (a DBR_TIME_DOUBLE put is
+ *   logged, and written, as its DBR_DOUBLE value).
  */
 #ifndef INC_gwLocal_H
 #define INC_gwLocal_H

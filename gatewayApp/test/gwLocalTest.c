@@ -1,0 +1,1026 @@
+/* gwLocalTest.c - unit test of the local provider (gwLocal.c, gwLocalRead.c,
+ * gwLocalPut.c) against an in-process IOC (dbUnitTest, no CA server).
+ *
+ * The test plays the CA server: it calls the provider's operations and
+ * records what comes back in "sinks". Waits are epicsEvent waits with a
+ * generous timeout; "nothing arrived" is proven by a later update of a
+ * sentinel that the event task delivers after the one that must not come.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <asLib.h>
+#include <asTrapWrite.h>
+#include <caerr.h>
+#include <db_access.h>
+#include <db_access_routines.h>
+#include <dbChannel.h>
+#include <epicsEvent.h>
+#include <epicsMutex.h>
+#include <epicsThread.h>
+#include <epicsTime.h>
+#include <epicsUnitTest.h>
+#include <testMain.h>
+
+#include "gwLocal.h"
+#include "gwLocalTestIoc.h"
+
+#define WAIT_SECONDS 20.0
+
+static gwProvider *provider;
+static const gwProviderOps *ops;
+
+/* ---- the fake server's side ---- */
+
+typedef struct gwTestSink gwTestSink;
+struct gwTestSink {
+    epicsMutexId lock;
+    epicsEventId event;
+    unsigned calls;          /* values, put completions or rights changes */
+    int status;
+    short type;
+    unsigned long count;
+    int gotValue;            /* value was not NULL */
+    unsigned rights;
+    char value[2048];        /* the last value (first bytes) */
+    void (*hook)(gwTestSink *sink); /* run once from the next value callback */
+    gwProviderChannel *channel;
+    gwProviderSubscription *subscription;
+    int hookRan;
+};
+
+static void sinkInit(gwTestSink *sink)
+{
+    memset(sink, 0, sizeof *sink);
+    sink->lock = epicsMutexMustCreate();
+    sink->event = epicsEventMustCreate(epicsEventEmpty);
+}
+
+static void sinkClear(gwTestSink *sink)
+{
+    epicsMutexDestroy(sink->lock);
+    epicsEventDestroy(sink->event);
+}
+
+static unsigned sinkCalls(gwTestSink *sink)
+{
+    unsigned calls;
+
+    epicsMutexMustLock(sink->lock);
+    calls = sink->calls;
+    epicsMutexUnlock(sink->lock);
+    return calls;
+}
+
+static void onValue(void *user, int status, short type, unsigned long count, const void *value)
+{
+    gwTestSink *sink = user;
+    void (*hook)(gwTestSink *) = NULL;
+
+    epicsMutexMustLock(sink->lock);
+    sink->calls++;
+    sink->status = status;
+    sink->type = type;
+    sink->count = count;
+    sink->gotValue = value != NULL;
+    memset(sink->value, 0, sizeof sink->value);
+    if (value) {
+        size_t size = dbr_size_n(type, count);
+        memcpy(sink->value, value, size < sizeof sink->value ? size : sizeof sink->value);
+    }
+    hook = sink->hook;
+    sink->hook = NULL;
+    epicsMutexUnlock(sink->lock);
+    if (hook) {
+        hook(sink);
+        sink->hookRan = 1;
+    }
+    epicsEventSignal(sink->event);
+}
+
+static void onPut(void *user, int status)
+{
+    gwTestSink *sink = user;
+
+    epicsMutexMustLock(sink->lock);
+    sink->calls++;
+    sink->status = status;
+    epicsMutexUnlock(sink->lock);
+    epicsEventSignal(sink->event);
+}
+
+static void onRights(void *serverChannel, unsigned rights)
+{
+    gwTestSink *sink = serverChannel;
+
+    epicsMutexMustLock(sink->lock);
+    sink->calls++;
+    sink->rights = rights;
+    epicsMutexUnlock(sink->lock);
+    epicsEventSignal(sink->event);
+}
+
+static void onDisconnected(void *serverChannel)
+{
+    (void)serverChannel;
+    testFail("disconnected() called");
+}
+
+static const gwChannelEvents channelEvents = { onRights, onDisconnected };
+
+/* The double of the last value (DBR_DOUBLE or its compound types). */
+static double sinkDouble(gwTestSink *sink)
+{
+    double value;
+
+    epicsMutexMustLock(sink->lock);
+    memcpy(&value, sink->value + dbr_value_offset[sink->type], sizeof value);
+    epicsMutexUnlock(sink->lock);
+    return value;
+}
+
+/* Wait until the sink saw at least `calls` calls. */
+static int sinkWaitCalls(gwTestSink *sink, unsigned calls)
+{
+    epicsTimeStamp start, now;
+
+    epicsTimeGetCurrent(&start);
+    while (sinkCalls(sink) < calls) {
+        epicsTimeGetCurrent(&now);
+        if (epicsTimeDiffInSeconds(&now, &start) > WAIT_SECONDS)
+            return 0;
+        epicsEventWaitWithTimeout(sink->event, 1.0);
+    }
+    return 1;
+}
+
+/* Wait until the last value of a double subscription is `value`. */
+static int sinkWaitDouble(gwTestSink *sink, double value)
+{
+    epicsTimeStamp start, now;
+
+    epicsTimeGetCurrent(&start);
+    while (sinkCalls(sink) == 0 || sinkDouble(sink) != value) {
+        epicsTimeGetCurrent(&now);
+        if (epicsTimeDiffInSeconds(&now, &start) > WAIT_SECONDS)
+            return 0;
+        epicsEventWaitWithTimeout(sink->event, 1.0);
+    }
+    return 1;
+}
+
+static gwClientIdentity identityOf(const char *user)
+{
+    gwClientIdentity client;
+
+    memset(&client, 0, sizeof client);
+    client.user = user;
+    client.host = "testhost";
+    client.peer = "127.0.0.1:40000";
+    client.address.sin_family = AF_INET;
+    client.address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    client.minorVersion = 13;
+    return client;
+}
+
+static gwProviderChannel *attachAs(const char *name, const char *user, gwTestSink *rights)
+{
+    gwClientIdentity client = identityOf(user);
+
+    return ops->attach(provider->self, name, &client, &channelEvents, rights);
+}
+
+static gwProviderSubscription *subscribe(gwProviderChannel *channel, short type,
+                                         unsigned long count, unsigned mask, gwTestSink *sink)
+{
+    int status = -1;
+    gwProviderSubscription *subscription =
+        ops->subscribe(channel, type, count, mask, onValue, sink, &status);
+
+    if (!subscription || status != ECA_NORMAL)
+        testDiag("subscribe failed: %s", ca_message(status));
+    return subscription;
+}
+
+static int putDouble(gwProviderChannel *channel, double value, gwTestSink *done)
+{
+    return ops->put(channel, DBR_DOUBLE, 1, &value, done ? onPut : NULL, done);
+}
+
+/* ---- asTrapWrite listener (what caPutLog would see) ---- */
+
+static struct {
+    unsigned before, after;
+    char user[64];
+    int dbrType;
+    double value;
+} trapSeen;
+static epicsMutexId trapLock;
+
+static void trapListener(asTrapWriteMessage *message, int after)
+{
+    epicsMutexMustLock(trapLock);
+    if (after) {
+        trapSeen.after++;
+    } else {
+        trapSeen.before++;
+        strncpy(trapSeen.user, message->userid, sizeof trapSeen.user - 1);
+        trapSeen.dbrType = message->dbrType;
+        if (message->dbrType == DBR_DOUBLE && message->data)
+            memcpy(&trapSeen.value, message->data, sizeof trapSeen.value);
+    }
+    epicsMutexUnlock(trapLock);
+}
+
+/* ---- tests ---- */
+
+static void testExists(void)
+{
+    static const struct { const char *name; gwExistsAnswer answer; } cases[] = {
+        { "gw:ao", GW_EXISTS_YES },
+        { "gw:ao.EGU", GW_EXISTS_YES },
+        { "gw:wfd.VAL{\"arr\":{\"s\":1}}", GW_EXISTS_YES },
+        { "nosuch", GW_EXISTS_NO },
+        { "gw:ao.NOSUCH", GW_EXISTS_NO },
+    };
+    gwClientIdentity client = identityOf("alice");
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        testOk(ops->exists(provider->self, cases[i].name, &client) == cases[i].answer,
+               "exists(%s) is %s", cases[i].name, cases[i].answer ? "YES" : "NO");
+}
+
+static void testNative(void)
+{
+    static const struct { const char *name; short type; unsigned long count; } cases[] = {
+        { "gw:ao", DBR_DOUBLE, 1 },
+        { "gw:ai", DBR_DOUBLE, 1 },
+        { "gw:lo", DBR_LONG, 1 },
+        { "gw:so", DBR_STRING, 1 },
+        { "gw:mbbo", DBR_ENUM, 1 },
+        { "gw:bo", DBR_ENUM, 1 },
+        { "gw:wfd", DBR_DOUBLE, 10 },
+        { "gw:wfc", DBR_CHAR, 32 },
+        { "gw:calc", DBR_DOUBLE, 1 },
+        { "gw:ao.EGU", DBR_STRING, 1 },
+        { "gw:wfd.VAL{\"arr\":{\"s\":1,\"e\":3}}", DBR_DOUBLE, 3 },
+    };
+    gwTestSink rights;
+    size_t i;
+
+    sinkInit(&rights);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gwProviderChannel *channel = attachAs(cases[i].name, "alice", &rights);
+        short type = channel ? ops->nativeType(channel) : -1;
+        unsigned long count = channel ? ops->nativeCount(channel) : 0;
+
+        testOk(channel && type == cases[i].type && count == cases[i].count,
+               "attach %s: native %s x %lu (expected %s x %lu)", cases[i].name,
+               type >= 0 ? dbr_type_to_text(type) : "none", count,
+               dbr_type_to_text(cases[i].type), cases[i].count);
+        if (channel)
+            ops->detach(channel);
+    }
+    testOk(attachAs("nosuch", "alice", &rights) == NULL, "attach of an unknown name is refused");
+    testOk(sinkCalls(&rights) == 0, "no rights change reported while attaching");
+    sinkClear(&rights);
+}
+
+/* get(type, count) equals dbChannel_get_count on our own channel, asked for
+ * the same number of elements (count 0: all of them, as RSRV's read_reply
+ * does); expectedCount is the count the record holds. DBR_CLASS_NAME leaves
+ * the count as asked, in RSRV too. */
+static void testGetMatches(gwProviderChannel *channel, dbChannel *chan, short type,
+                           unsigned long count, long expectedCount)
+{
+    static char expected[2048];
+    gwTestSink sink;
+    long n = count ? (long)count : (long)ops->nativeCount(channel);
+    int status;
+
+    sinkInit(&sink);
+    memset(expected, 0, sizeof expected);
+    dbChannel_get_count(chan, type, expected, &n, NULL);
+    if (type != DBR_CLASS_NAME && n != expectedCount)
+        testDiag("dbChannel_get_count gave %ld elements, not %ld", n, expectedCount);
+    status = ops->get(channel, type, count, onValue, &sink);
+    testOk(status == ECA_NORMAL && sink.calls == 1 && sink.status == ECA_NORMAL &&
+           sink.count == (unsigned long)n &&
+           (type == DBR_CLASS_NAME || n == expectedCount) &&
+           memcmp(sink.value, expected, dbr_size_n(type, n)) == 0,
+           "get %s x %lu of %s: %s, %lu element(s), bytes as dbChannel_get_count",
+           dbr_type_to_text(type), count, dbChannelName(chan), ca_message(status), sink.count);
+    sinkClear(&sink);
+}
+
+static void testGetEveryType(const char *name, unsigned long count, long expectedCount)
+{
+    gwTestSink rights;
+    gwProviderChannel *channel;
+    dbChannel *chan = dbChannel_create(name);
+    short type;
+
+    sinkInit(&rights);
+    channel = attachAs(name, "alice", &rights);
+    if (!channel || !chan)
+        testAbort("cannot attach %s", name);
+    for (type = 0; type <= LAST_BUFFER_TYPE; type++) {
+        if (type != DBR_PUT_ACKT && type != DBR_PUT_ACKS)
+            testGetMatches(channel, chan, type, count, expectedCount);
+    }
+    ops->detach(channel);
+    dbChannelDelete(chan);
+    sinkClear(&rights);
+}
+
+static void testGetClassName(void)
+{
+    gwTestSink rights, sink;
+    gwProviderChannel *channel;
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    channel = attachAs("gw:calc", "alice", &rights);
+    ops->get(channel, DBR_CLASS_NAME, 1, onValue, &sink);
+    testOk(sink.calls == 1 && strcmp(sink.value, "calc") == 0,
+           "DBR_CLASS_NAME of gw:calc is \"%s\"", sink.value);
+    ops->detach(channel);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+static void testGetErrors(void)
+{
+    static const struct { const char *name; short type; unsigned long count; int status; } cases[] = {
+        { "gw:ao", LAST_BUFFER_TYPE + 1, 1, ECA_BADTYPE },
+        { "gw:ao", -1, 1, ECA_BADTYPE },
+        { "gw:ao", DBR_PUT_ACKT, 1, ECA_BADTYPE },
+        { "gw:ao", DBR_PUT_ACKS, 1, ECA_BADTYPE },
+        { "gw:ao", DBR_DOUBLE, 2, ECA_BADCOUNT },
+        { "gw:wfd", DBR_DOUBLE, 11, ECA_BADCOUNT },
+    };
+    gwTestSink rights, sink;
+    size_t i;
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gwProviderChannel *channel = attachAs(cases[i].name, "alice", &rights);
+        int status = ops->get(channel, cases[i].type, cases[i].count, onValue, &sink);
+
+        testOk(status == cases[i].status, "get type %d x %lu of %s: %s", cases[i].type,
+               cases[i].count, cases[i].name, ca_message(status));
+        ops->detach(channel);
+    }
+    testOk(sink.calls == 0, "no done() for a refused get");
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+/* gw:wfd holds 4 elements: larger counts are padded with zeros, smaller cut. */
+static void testGetCounts(void)
+{
+    gwTestSink rights, sink;
+    gwProviderChannel *channel;
+    double values[8];
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    channel = attachAs("gw:wfd", "alice", &rights);
+    ops->get(channel, DBR_DOUBLE, 8, onValue, &sink);
+    memcpy(values, sink.value, sizeof values);
+    testOk(sink.count == 8 && values[3] == 4.0 && values[4] == 0.0 && values[7] == 0.0,
+           "get 8 of 4 elements: count %lu, [3]=%g, [4..7] zero", sink.count, values[3]);
+    ops->get(channel, DBR_DOUBLE, 2, onValue, &sink);
+    memcpy(values, sink.value, 2 * sizeof values[0]);
+    testOk(sink.count == 2 && values[0] == 1.0 && values[1] == 2.0,
+           "get 2 of 4 elements: count %lu, %g %g", sink.count, values[0], values[1]);
+    ops->detach(channel);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+static void testPutWaveform(void)
+{
+    static const double values[4] = { 1.0, 2.0, 3.0, 4.0 };
+    gwTestSink rights;
+    gwProviderChannel *channel;
+    int status;
+
+    sinkInit(&rights);
+    channel = attachAs("gw:wfd", "alice", &rights);
+    status = ops->put(channel, DBR_DOUBLE, 4, values, NULL, NULL);
+    testOk(status == ECA_NORMAL, "put of 4 doubles into gw:wfd: %s", ca_message(status));
+    ops->detach(channel);
+    sinkClear(&rights);
+}
+
+static void testPutPlain(void)
+{
+    struct dbr_time_double timed;
+    dbr_string_t text = "7.25"; /* whole DBR_STRINGs, as the server passes them */
+    dbr_string_t x = "x";
+    gwTestSink rights;
+    gwProviderChannel *channel, *name;
+    int status;
+
+    sinkInit(&rights);
+    channel = attachAs("gw:ao", "alice", &rights);
+    epicsMutexMustLock(trapLock);
+    memset(&trapSeen, 0, sizeof trapSeen);
+    epicsMutexUnlock(trapLock);
+    status = putDouble(channel, 12.5, NULL);
+    testOk(status == ECA_NORMAL && gwTestGetDouble("gw:ao") == 12.5,
+           "put DBR_DOUBLE 12.5: %s, record has %g", ca_message(status),
+           gwTestGetDouble("gw:ao"));
+    epicsMutexMustLock(trapLock);
+    testOk(trapSeen.before == 1 && trapSeen.after == 1 && strcmp(trapSeen.user, "alice") == 0 &&
+           trapSeen.dbrType == DBR_DOUBLE && trapSeen.value == 12.5,
+           "asTrapWrite listener saw the put: before %u after %u by \"%s\" type %d value %g",
+           trapSeen.before, trapSeen.after, trapSeen.user, trapSeen.dbrType, trapSeen.value);
+    epicsMutexUnlock(trapLock);
+    status = ops->put(channel, DBR_STRING, 1, text, NULL, NULL);
+    testOk(status == ECA_NORMAL && gwTestGetDouble("gw:ao") == 7.25,
+           "put DBR_STRING \"7.25\": %s", ca_message(status));
+    memset(&timed, 0, sizeof timed);
+    timed.value = 3.0;
+    status = ops->put(channel, DBR_TIME_DOUBLE, 1, &timed, NULL, NULL);
+    testOk(status == ECA_NORMAL && gwTestGetDouble("gw:ao") == 3.0,
+           "put DBR_TIME_DOUBLE 3: %s", ca_message(status));
+    epicsMutexMustLock(trapLock);
+    testOk(trapSeen.dbrType == DBR_DOUBLE && trapSeen.value == 3.0,
+           "asTrapWrite listener saw the value of the DBR_TIME_DOUBLE put as DBR_DOUBLE");
+    epicsMutexUnlock(trapLock);
+    testOk(ops->put(channel, DBR_CLASS_NAME, 1, x, NULL, NULL) == ECA_BADTYPE,
+           "put DBR_CLASS_NAME is ECA_BADTYPE");
+    testOk(ops->put(channel, LAST_BUFFER_TYPE + 2, 1, &timed, NULL, NULL) == ECA_BADTYPE,
+           "put of an unknown type is ECA_BADTYPE");
+    testOk(ops->put(channel, DBR_DOUBLE, 0, &timed, NULL, NULL) == ECA_BADCOUNT,
+           "put of 0 elements is ECA_BADCOUNT");
+    testOk(ops->put(channel, DBR_DOUBLE, 2, &timed, NULL, NULL) == ECA_BADCOUNT,
+           "put of 2 elements into a scalar is ECA_BADCOUNT");
+    ops->detach(channel);
+
+    name = attachAs("gw:ao.NAME", "alice", &rights);
+    testOk(ops->rights(name) == GW_RIGHT_READ, "gw:ao.NAME (SPC_NOMOD) is read-only");
+    testOk(ops->put(name, DBR_STRING, 1, x, NULL, NULL) == ECA_NOWTACCESS,
+           "put to gw:ao.NAME is ECA_NOWTACCESS");
+    ops->detach(name);
+    sinkClear(&rights);
+}
+
+static void testPutNotifyOne(const char *name, short type, const void *value,
+                             const char *check, double expected)
+{
+    gwTestSink rights, done;
+    gwProviderChannel *channel;
+    int status;
+
+    sinkInit(&rights);
+    sinkInit(&done);
+    channel = attachAs(name, "alice", &rights);
+    status = ops->put(channel, type, 1, value, onPut, &done);
+    testOk(status == ECA_NORMAL && sinkWaitCalls(&done, 1) && done.status == ECA_NORMAL &&
+           gwTestGetDouble(check) == expected,
+           "put %s with completion to %s: %s, done %s, %s is %g", dbr_type_to_text(type), name,
+           ca_message(status), ca_message(done.status), check, gwTestGetDouble(check));
+    ops->detach(channel);
+    testOk(sinkCalls(&done) == 1, "exactly one completion");
+    sinkClear(&done);
+    sinkClear(&rights);
+}
+
+static void testPutNotify(void)
+{
+    double value = 4.5, slow = 7.0;
+    struct dbr_time_double timed;
+    dbr_string_t two = "two"; /* a whole DBR_STRING, as the server passes it */
+
+    memset(&timed, 0, sizeof timed);
+    timed.value = 8.0;
+    testPutNotifyOne("gw:ao", DBR_DOUBLE, &value, "gw:ao", 4.5);
+    testPutNotifyOne("gw:ao", DBR_TIME_DOUBLE, &timed, "gw:ao", 8.0);
+    testPutNotifyOne("gw:mbbo", DBR_STRING, two, "gw:mbbo", 2.0);
+    testPutNotifyOne("gw:slow.A", DBR_DOUBLE, &slow, "gw:slow", 7.0);
+}
+
+/* Detach while the record is still processing (ODLY 1 s): done comes, with
+ * ECA_PUTFAIL, before detach returns. */
+static void testDetachCompletesPuts(void)
+{
+    gwTestSink rights, done, barrier;
+    gwProviderChannel *channel;
+    int status;
+
+    sinkInit(&rights);
+    sinkInit(&done);
+    sinkInit(&barrier);
+    channel = attachAs("gw:slow.A", "alice", &rights);
+    status = putDouble(channel, 9.0, &done);
+    testOk(status == ECA_NORMAL, "put with completion to the slow record: %s", ca_message(status));
+    ops->detach(channel);
+    testOk(sinkCalls(&done) == 1 && done.status == ECA_PUTFAIL,
+           "detach completed the outstanding put: %u call(s), %s", sinkCalls(&done),
+           ca_message(done.status));
+
+    /* The record finishes its delay; a second put waits behind it. */
+    channel = attachAs("gw:slow.A", "alice", &rights);
+    putDouble(channel, 10.0, &barrier);
+    testOk(sinkWaitCalls(&barrier, 1) && barrier.status == ECA_NORMAL &&
+           gwTestGetDouble("gw:slow") == 10.0,
+           "the next put with completion to the slow record completes: %s",
+           ca_message(barrier.status));
+    ops->detach(channel);
+    sinkClear(&barrier);
+    sinkClear(&done);
+    sinkClear(&rights);
+}
+
+static void getStsack(gwProviderChannel *channel, struct dbr_stsack_string *value)
+{
+    gwTestSink sink;
+
+    sinkInit(&sink);
+    ops->get(channel, DBR_STSACK_STRING, 1, onValue, &sink);
+    memcpy(value, sink.value, sizeof *value);
+    sinkClear(&sink);
+}
+
+static void testAcknowledge(void)
+{
+    struct dbr_stsack_string status;
+    dbr_put_acks_t acks = 3;     /* INVALID: acknowledges any severity */
+    dbr_put_ackt_t ackt = 0;
+    gwTestSink rights, done;
+    gwProviderChannel *channel;
+    int ret;
+
+    sinkInit(&rights);
+    sinkInit(&done);
+    gwTestPutDouble("gw:alarm", 60.0);
+    channel = attachAs("gw:alarm", "alice", &rights);
+    getStsack(channel, &status);
+    testOk(status.severity == 2 && status.acks >= 2 && status.ackt == 1,
+           "gw:alarm in MAJOR alarm: severity %u acks %u ackt %u", status.severity,
+           status.acks, status.ackt);
+    ret = ops->put(channel, DBR_PUT_ACKS, 1, &acks, NULL, NULL);
+    getStsack(channel, &status);
+    testOk(ret == ECA_NORMAL && status.acks == 0, "put DBR_PUT_ACKS: %s, acks now %u",
+           ca_message(ret), status.acks);
+    ret = ops->put(channel, DBR_PUT_ACKT, 1, &ackt, onPut, &done);
+    testOk(ret == ECA_NORMAL && sinkWaitCalls(&done, 1) && done.status == ECA_NORMAL,
+           "put DBR_PUT_ACKT with completion: %s, done %s", ca_message(ret),
+           ca_message(done.status));
+    getStsack(channel, &status);
+    testOk(status.ackt == 0, "ackt now %u", status.ackt);
+    ops->detach(channel);
+    sinkClear(&done);
+    sinkClear(&rights);
+}
+
+/* One mask: the first update at once, no update for `quiet`, one for `loud`. */
+static void testMask(const char *name, unsigned mask, double quiet, double loud)
+{
+    gwTestSink rights, sink;
+    gwProviderChannel *channel;
+    gwProviderSubscription *subscription;
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    gwTestPutDouble(name, 0.0); /* settle the alarm state (UDF) */
+    channel = attachAs(name, "alice", &rights);
+    subscription = subscribe(channel, DBR_TIME_DOUBLE, 1, mask, &sink);
+    testOk(subscription && sinkWaitCalls(&sink, 1) && sink.status == ECA_NORMAL &&
+           sinkDouble(&sink) == 0.0, "mask %u on %s: first update at once", mask, name);
+    gwTestPutDouble(name, quiet);
+    gwTestPutDouble(name, loud);
+    testOk(sinkWaitDouble(&sink, loud) && sinkCalls(&sink) == 2,
+           "mask %u: no update for %g, one for %g (%u updates)", mask, quiet, loud,
+           sinkCalls(&sink));
+    ops->cancel(subscription);
+    ops->detach(channel);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+static void testAlarmMask(void)
+{
+    gwTestSink rights, sink;
+    gwProviderChannel *channel;
+    gwProviderSubscription *subscription;
+    struct dbr_time_double value;
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    gwTestPutDouble("gw:malarm", 0.0);
+    channel = attachAs("gw:malarm", "alice", &rights);
+    subscription = subscribe(channel, DBR_TIME_DOUBLE, 1, GW_EVENT_ALARM, &sink);
+    testOk(subscription && sinkWaitCalls(&sink, 1), "DBE_ALARM: first update at once");
+    gwTestPutDouble("gw:malarm", 1.0);
+    gwTestPutDouble("gw:malarm", 7.0);
+    sinkWaitCalls(&sink, 2);
+    memcpy(&value, sink.value, sizeof value);
+    testOk(sinkCalls(&sink) == 2 && value.severity == 1 && value.value == 7.0,
+           "DBE_ALARM: one update, for the MINOR alarm at 7 (severity %d value %g)",
+           value.severity, value.value);
+    ops->cancel(subscription);
+    ops->detach(channel);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+static void testPropertyMask(void)
+{
+    gwTestSink rights, sink;
+    gwProviderChannel *channel;
+    gwProviderSubscription *subscription;
+    struct dbr_ctrl_double value;
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    gwTestPutDouble("gw:mprop", 0.0);
+    channel = attachAs("gw:mprop", "alice", &rights);
+    subscription = subscribe(channel, DBR_CTRL_DOUBLE, 1, GW_EVENT_PROPERTY, &sink);
+    testOk(subscription && sinkWaitCalls(&sink, 1), "DBE_PROPERTY: first update at once");
+    gwTestPutDouble("gw:mprop", 3.0);
+    gwTestPutDouble("gw:mprop.HOPR", 20.0);
+    sinkWaitCalls(&sink, 2);
+    memcpy(&value, sink.value, sizeof value);
+    testOk(sinkCalls(&sink) == 2 && value.upper_disp_limit == 20.0,
+           "DBE_PROPERTY: none for VAL, one for HOPR (upper_disp_limit %g)",
+           value.upper_disp_limit);
+    gwTestPutString("gw:mprop.EGU", "cm");
+    sinkWaitCalls(&sink, 3);
+    memcpy(&value, sink.value, sizeof value);
+    testOk(sinkCalls(&sink) == 3 && strcmp(value.units, "cm") == 0,
+           "DBE_PROPERTY: one for EGU (units \"%s\")", value.units);
+    ops->cancel(subscription);
+    ops->detach(channel);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+static void testWaveformSubscription(void)
+{
+    static const double six[6] = { 6, 5, 4, 3, 2, 1 };
+    gwTestSink rights, sink, filtered;
+    gwProviderChannel *channel, *window;
+    gwProviderSubscription *subscription, *windowed;
+    double values[3];
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    sinkInit(&filtered);
+    channel = attachAs("gw:wfd", "alice", &rights);
+    subscription = subscribe(channel, DBR_DOUBLE, 0, GW_EVENT_VALUE, &sink);
+    testOk(subscription && sinkWaitCalls(&sink, 1) && sink.count == 4,
+           "waveform, count 0: first update has the current 4 elements (%lu)", sink.count);
+    ops->put(channel, DBR_DOUBLE, 6, six, NULL, NULL);
+    testOk(sinkWaitCalls(&sink, 2) && sink.count == 6 && sinkDouble(&sink) == 6.0,
+           "waveform, count 0: update after a put of 6 has 6 elements (%lu)", sink.count);
+    window = attachAs("gw:wfd.VAL{\"arr\":{\"s\":1,\"e\":3}}", "alice", &rights);
+    windowed = subscribe(window, DBR_DOUBLE, 0, GW_EVENT_VALUE, &filtered);
+    sinkWaitCalls(&filtered, 1);
+    memcpy(values, filtered.value, sizeof values);
+    testOk(filtered.count == 3 && values[0] == 5.0 && values[2] == 3.0,
+           "arr filter [1..3]: %lu elements %g %g %g", filtered.count, values[0], values[1],
+           values[2]);
+    ops->cancel(windowed);
+    ops->detach(window);
+    ops->cancel(subscription);
+    ops->detach(channel);
+    sinkClear(&filtered);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+static void cancelItself(gwTestSink *sink)
+{
+    ops->cancel(sink->subscription);
+}
+
+static void cancelAndDetach(gwTestSink *sink)
+{
+    ops->cancel(sink->subscription);
+    ops->detach(sink->channel);
+}
+
+/* cancel, enable(0/1) and cancel from inside an update, proven against a
+ * sentinel subscription on the same record. */
+static void testCancelAndHold(void)
+{
+    gwTestSink rights, sentinel, cancelled, held, suicide, gone;
+    gwProviderChannel *channel, *other;
+    gwProviderSubscription *watch, *sub;
+
+    sinkInit(&rights);
+    sinkInit(&sentinel);
+    sinkInit(&cancelled);
+    sinkInit(&held);
+    sinkInit(&suicide);
+    sinkInit(&gone);
+    gwTestPutDouble("gw:mval", 100.0);
+    channel = attachAs("gw:mval", "alice", &rights);
+    watch = subscribe(channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &sentinel);
+    sub = subscribe(channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &cancelled);
+    sinkWaitCalls(&cancelled, 1);
+    ops->cancel(sub);
+    gwTestPutDouble("gw:mval", 110.0);
+    gwTestPutDouble("gw:mval", 120.0);
+    testOk(sinkWaitDouble(&sentinel, 120.0) && sinkCalls(&cancelled) == 1,
+           "no update after cancel (%u)", sinkCalls(&cancelled));
+
+    sub = subscribe(channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &held);
+    sinkWaitCalls(&held, 1);
+    ops->enable(sub, 0);
+    gwTestPutDouble("gw:mval", 130.0);
+    gwTestPutDouble("gw:mval", 140.0);
+    testOk(sinkWaitDouble(&sentinel, 140.0) && sinkCalls(&held) == 1,
+           "no update while held (%u)", sinkCalls(&held));
+    ops->enable(sub, 1);
+    testOk(sinkWaitCalls(&held, 2) && sinkDouble(&held) == 140.0,
+           "released: the current value arrives at once (%g)", sinkDouble(&held));
+    ops->cancel(sub);
+
+    /* Hooks are armed after the first update: updates may come before
+     * subscribe() returns. */
+    suicide.subscription = subscribe(channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &suicide);
+    sinkWaitCalls(&suicide, 1);
+    epicsMutexMustLock(suicide.lock);
+    suicide.hook = cancelItself;
+    epicsMutexUnlock(suicide.lock);
+    gwTestPutDouble("gw:mval", 150.0);
+    gwTestPutDouble("gw:mval", 160.0);
+    testOk(sinkWaitDouble(&sentinel, 160.0) && sinkCalls(&suicide) == 2 && suicide.hookRan,
+           "cancel from inside its own update: no update after (%u)", sinkCalls(&suicide));
+
+    other = attachAs("gw:mval", "alice", &rights);
+    gone.channel = other;
+    gone.subscription = subscribe(other, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, &gone);
+    sinkWaitCalls(&gone, 1);
+    epicsMutexMustLock(gone.lock);
+    gone.hook = cancelAndDetach;
+    epicsMutexUnlock(gone.lock);
+    gwTestPutDouble("gw:mval", 170.0);
+    gwTestPutDouble("gw:mval", 180.0);
+    testOk(sinkWaitDouble(&sentinel, 180.0) && sinkCalls(&gone) == 2 && gone.hookRan,
+           "cancel and detach from inside an update: no update after (%u)", sinkCalls(&gone));
+
+    ops->cancel(watch);
+    ops->detach(channel);
+    sinkClear(&gone);
+    sinkClear(&suicide);
+    sinkClear(&held);
+    sinkClear(&cancelled);
+    sinkClear(&sentinel);
+    sinkClear(&rights);
+}
+
+/* ---- subscribe/cancel churn while the record changes ---- */
+
+#define CHURN_ROUNDS 300
+
+typedef struct gwTestChurn {
+    int cancelled;          /* cancel() has returned */
+} gwTestChurn;
+
+static struct {
+    epicsMutexId lock;
+    unsigned updates;
+    unsigned late;          /* updates after cancel() returned: must stay 0 */
+    int stop;
+    epicsEventId stopped;
+} churn;
+
+static void onChurnValue(void *user, int status, short type, unsigned long count,
+                         const void *value)
+{
+    gwTestChurn *one = user;
+
+    (void)status;
+    (void)type;
+    (void)count;
+    (void)value;
+    epicsMutexMustLock(churn.lock);
+    churn.updates++;
+    if (one->cancelled)
+        churn.late++;
+    epicsMutexUnlock(churn.lock);
+}
+
+static void churnWriter(void *arg)
+{
+    gwProviderChannel *channel = arg;
+    double value = 1000.0;
+    int stop = 0;
+
+    while (!stop) {
+        putDouble(channel, value += 10.0, NULL);
+        epicsThreadSleep(0.0); /* yield: a load generator, not a timing */
+        epicsMutexMustLock(churn.lock);
+        stop = churn.stop;
+        epicsMutexUnlock(churn.lock);
+    }
+    epicsEventSignal(churn.stopped);
+}
+
+static void testChurn(void)
+{
+    static gwTestChurn ones[CHURN_ROUNDS];
+    gwTestSink rights;
+    gwProviderChannel *channel, *writer;
+    int i;
+
+    sinkInit(&rights);
+    churn.lock = epicsMutexMustCreate();
+    churn.stopped = epicsEventMustCreate(epicsEventEmpty);
+    channel = attachAs("gw:mval", "alice", &rights);
+    writer = attachAs("gw:mval", "alice", &rights);
+    epicsThreadMustCreate("gwChurn", epicsThreadPriorityMedium,
+                          epicsThreadGetStackSize(epicsThreadStackSmall), churnWriter, writer);
+    for (i = 0; i < CHURN_ROUNDS; i++) {
+        int status;
+        gwProviderSubscription *subscription = ops->subscribe(
+            channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, onChurnValue, &ones[i], &status);
+
+        if (i % 3)
+            epicsThreadSleep(0.0);
+        ops->cancel(subscription);
+        epicsMutexMustLock(churn.lock);
+        ones[i].cancelled = 1;
+        epicsMutexUnlock(churn.lock);
+    }
+    epicsMutexMustLock(churn.lock);
+    churn.stop = 1;
+    epicsMutexUnlock(churn.lock);
+    epicsEventMustWait(churn.stopped);
+    epicsMutexMustLock(churn.lock);
+    testOk(churn.late == 0, "%d subscribe/cancel while the record changes: %u updates, "
+           "%u after cancel", CHURN_ROUNDS, churn.updates, churn.late);
+    epicsMutexUnlock(churn.lock);
+    ops->detach(writer);
+    ops->detach(channel);
+    epicsEventDestroy(churn.stopped);
+    epicsMutexDestroy(churn.lock);
+    sinkClear(&rights);
+}
+
+static void testBadSubscription(void)
+{
+    gwTestSink rights, sink;
+    gwProviderChannel *channel;
+    int status = 0;
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    channel = attachAs("gw:ao", "alice", &rights);
+    testOk(!ops->subscribe(channel, LAST_BUFFER_TYPE + 1, 1, GW_EVENT_VALUE, onValue, &sink,
+                           &status) && status == ECA_BADTYPE, "subscribe of a bad type: %s",
+           ca_message(status));
+    testOk(!ops->subscribe(channel, DBR_DOUBLE, 2, GW_EVENT_VALUE, onValue, &sink, &status) &&
+           status == ECA_BADCOUNT, "subscribe of 2 elements of a scalar: %s",
+           ca_message(status));
+    testOk(!ops->subscribe(channel, DBR_DOUBLE, 1, 0, onValue, &sink, &status) &&
+           status == ECA_BADMASK, "subscribe with an empty mask: %s", ca_message(status));
+    ops->detach(channel);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+static void testAccessRights(void)
+{
+    gwTestSink rights, done, sink, monitor;
+    gwProviderChannel *writer, *reader, *none;
+    gwProviderSubscription *subscription;
+    gwClientIdentity client;
+
+    sinkInit(&rights);
+    sinkInit(&done);
+    sinkInit(&sink);
+    sinkInit(&monitor);
+    writer = attachAs("gw:ao", "alice", &rights);
+    reader = attachAs("gw:ao", "ro", &rights);
+    testOk(ops->rights(writer) == (GW_RIGHT_READ | GW_RIGHT_WRITE), "alice reads and writes");
+    testOk(ops->rights(reader) == GW_RIGHT_READ, "ro only reads");
+    testOk(putDouble(reader, 1.0, NULL) == ECA_NOWTACCESS, "ro's put is ECA_NOWTACCESS");
+    testOk(putDouble(reader, 1.0, &done) == ECA_NOWTACCESS && sinkCalls(&done) == 0,
+           "ro's put with completion is ECA_NOWTACCESS, without done()");
+    testOk(ops->get(reader, DBR_DOUBLE, 1, onValue, &sink) == ECA_NORMAL && sink.calls == 1,
+           "ro's get works");
+
+    client = identityOf("alice");
+    ops->clientChanged(reader, &client);
+    testOk(sinkWaitCalls(&rights, 1) && rights.rights == (GW_RIGHT_READ | GW_RIGHT_WRITE) &&
+           ops->rights(reader) == rights.rights,
+           "ro becomes alice: rightsChanged(read|write) (%u)", rights.rights);
+    client = identityOf("ro");
+    ops->clientChanged(reader, &client);
+    testOk(sinkWaitCalls(&rights, 2) && rights.rights == GW_RIGHT_READ,
+           "alice becomes ro again: rightsChanged(read) (%u)", rights.rights);
+    ops->detach(reader);
+    ops->detach(writer);
+
+    none = attachAs("gw:noread", "alice", &rights);
+    testOk(ops->rights(none) == 0, "gw:noread (ASG NOREAD) gives no rights");
+    testOk(ops->get(none, DBR_DOUBLE, 1, onValue, &sink) == ECA_NORDACCESS,
+           "get without read access is ECA_NORDACCESS");
+    subscription = subscribe(none, DBR_DOUBLE, 1, GW_EVENT_VALUE, &monitor);
+    testOk(subscription && sinkWaitCalls(&monitor, 1) && monitor.status == ECA_NORDACCESS &&
+           !monitor.gotValue, "subscription without read access: ECA_NORDACCESS, no value");
+    ops->cancel(subscription);
+    ops->detach(none);
+    testOk(sinkCalls(&rights) == 2, "no other rights change was reported");
+    sinkClear(&monitor);
+    sinkClear(&sink);
+    sinkClear(&done);
+    sinkClear(&rights);
+}
+
+/* A provider destroyed with a channel, a subscription and an outstanding
+ * put left: everything is released (ASan checks), the put completes. */
+static void testDestroyReleases(void)
+{
+    gwTestSink rights, sink, done, again;
+    gwProvider *second = gwLocalProviderCreate();
+    gwProvider *first = provider;
+    gwProviderChannel *channel, *slow;
+
+    sinkInit(&rights);
+    sinkInit(&sink);
+    sinkInit(&done);
+    provider = second;
+    channel = attachAs("gw:ao", "alice", &rights);
+    subscribe(channel, DBR_DOUBLE, 1, GW_EVENT_VALUE, &sink);
+    sinkWaitCalls(&sink, 1);
+    slow = attachAs("gw:slow.A", "alice", &rights);
+    putDouble(slow, 11.0, &done);
+    gwLocalProviderDestroy(second);
+    testOk(sinkCalls(&done) == 1 && done.status == ECA_PUTFAIL,
+           "destroy completed the outstanding put (%s)", ca_message(done.status));
+    provider = first;
+    gwLocalProviderDestroy(NULL);
+    testPass("destroy(NULL) is harmless");
+
+    /* let the slow record finish before the IOC stops */
+    sinkInit(&again);
+    slow = attachAs("gw:slow.A", "alice", &rights);
+    putDouble(slow, 12.0, &again);
+    testOk(sinkWaitCalls(&again, 1), "slow record idle again");
+    ops->detach(slow);
+    sinkClear(&again);
+    sinkClear(&done);
+    sinkClear(&sink);
+    sinkClear(&rights);
+}
+
+MAIN(gwLocalTest)
+{
+    char acf[1024];
+    asTrapWriteId listener;
+
+    (void)argc;
+    (void)argv;
+    testPlan(188);
+    if (!getcwd(acf, sizeof acf - 32))
+        testAbort("getcwd failed");
+    strcat(acf, "/../gwLocalTest.acf");
+    gwTestIocStart(acf);
+    provider = gwLocalProviderCreate();
+    if (!provider)
+        testAbort("gwLocalProviderCreate failed");
+    ops = provider->ops;
+    testOk(strcmp(ops->name, "local") == 0, "provider \"%s\" created", ops->name);
+    trapLock = epicsMutexMustCreate();
+    listener = asTrapWriteRegisterListener(trapListener);
+
+    testExists();
+    testNative();
+    testPutWaveform();
+    testGetEveryType("gw:ao", 1, 1);
+    testGetEveryType("gw:wfd", 0, 4);
+    testGetClassName();
+    testGetErrors();
+    testGetCounts();
+    testPutPlain();
+    testPutNotify();
+    testDetachCompletesPuts();
+    testAcknowledge();
+    testMask("gw:mval", GW_EVENT_VALUE, 0.5, 2.0);
+    testMask("gw:mlog", GW_EVENT_LOG, 4.0, 10.0);
+    testAlarmMask();
+    testPropertyMask();
+    testWaveformSubscription();
+    testCancelAndHold();
+    testChurn();
+    testBadSubscription();
+    testAccessRights();
+    testDestroyReleases();
+
+    asTrapWriteUnregisterListener(listener);
+    epicsMutexDestroy(trapLock);
+    gwLocalProviderDestroy(provider);
+    gwTestIocStop();
+    return testDone();
+}
