@@ -13,7 +13,7 @@ import gwharness
 
 WRITES = 4000          # puts by the writer, about 1 kHz
 SEND_TIMEOUT = 3       # seconds (-send_timeout)
-STUCK_SUBSCRIPTIONS = 40
+STUCK_SUBSCRIPTIONS = 10
 DBR_CTRL_DOUBLE = 34
 DBR_DOUBLE = 6
 

@@ -311,17 +311,20 @@ static int receive(gwCircuit *c)
     ssize_t n;
 
     if (c->inCap - c->inLen < GW_CIRCUIT_IN_CHUNK / 2) {
+        /* never more than the largest message plus a chunk: what is left
+         * after handleInput is always less than one message */
         size_t cap = c->inCap ? c->inCap * 2 : GW_CIRCUIT_IN_CHUNK;
-        unsigned char *more;
         if (cap > c->maxMessage + GW_CIRCUIT_IN_CHUNK)
             cap = c->maxMessage + GW_CIRCUIT_IN_CHUNK;
-        if (cap <= c->inCap)
-            return 0;  /* full of one message being completed: cannot happen */
-        more = realloc(c->in, cap);
-        if (!more)
+        if (cap > c->inCap) {
+            unsigned char *more = realloc(c->in, cap);
+            if (!more)
+                return -1;
+            c->in = more;
+            c->inCap = cap;
+        }
+        if (c->inLen == c->inCap)
             return -1;
-        c->in = more;
-        c->inCap = cap;
     }
     n = recv(c->sock, (char *)c->in + c->inLen, c->inCap - c->inLen, 0);
     if (n > 0) {

@@ -23,6 +23,7 @@
 #include "gwServerPriv.h"
 
 #define GW_SERVER_MAX_LISTENERS 8
+#define GW_SERVER_ACCEPT_BURST 64   /* connections taken per wake-up and listener */
 #define GW_CA_MAX_TCP 16384u
 
 typedef struct gwLoopContext {
@@ -160,14 +161,16 @@ static void onAccept(void *arg, short revents)
 
     (void)revents;
     for (i = 0; i < server->nListeners; i++) {
-        osiSockAddr peer;
-        osiSocklen_t len = sizeof peer;
-        SOCKET sock = epicsSocketAccept(server->listeners[i], &peer.sa, &len);
-        gwIoLoop *loop;
-        if (sock == INVALID_SOCKET)
-            continue;
-        loop = server->loops[server->nextLoop++ % server->nLoops];
-        gwCircuitCreate(server, loop, sock, &peer.ia);
+        unsigned burst;
+        for (burst = 0; burst < GW_SERVER_ACCEPT_BURST; burst++) {
+            osiSockAddr peer;
+            osiSocklen_t len = sizeof peer;
+            SOCKET sock = epicsSocketAccept(server->listeners[i], &peer.sa, &len);
+            if (sock == INVALID_SOCKET)
+                break;
+            gwCircuitCreate(server, server->loops[server->nextLoop++ % server->nLoops], sock,
+                            &peer.ia);
+        }
     }
 }
 
