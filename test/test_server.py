@@ -97,3 +97,13 @@ def test_unknown_names_are_not_found(harness):
     ioc, port = start_gateway(harness)
     assert not gwharness.ca_search("no:such:pv", port)
     assert gwharness.ca_search("gw:name", port)
+
+
+def test_gwstart_with_a_bad_option_names_it_and_prints_the_usage(harness):
+    ioc = harness.gateway()
+    output = ioc.command('gwStart("-sport 70000")')
+    assert "-sport" in output and "70000" in output, output
+    assert "usage: gwStart" in output and "-signore" in output, output
+    output = ioc.command('gwStart("-nosuch 1")')
+    assert "unknown option '-nosuch'" in output, output
+    assert "not running" in ioc.command("gwReport 0")

@@ -77,11 +77,14 @@ int gwIocStart(const char *options)
     memset(&parsed, 0, sizeof parsed);
     memset(&config, 0, sizeof config);
     if (gwOptionsParseString(&parsed, options ? options : "") != 0) {
+        errlogPrintf("gwStart: %s\n", parsed.error);
         gwOptionsClear(&parsed);
-        return -1;
+        return GW_IOC_BAD_OPTIONS;
     }
     if (gwServerConfigFromEnvironment(&config) != 0
         || gwOptionsApplyToServerConfig(&parsed, &config) != 0) {
+        if (parsed.error[0])
+            errlogPrintf("gwStart: %s\n", parsed.error);
         gwOptionsClear(&parsed);
         gwServerConfigClear(&config);
         return -1;

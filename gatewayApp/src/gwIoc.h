@@ -12,8 +12,9 @@ extern "C" {
 void gwIocRegister(void);
 
 /* Start the server with classic-gateway options ("-sip 127.0.0.1 -sport
- * 5070"); before iocInit it starts when the IOC runs. 0 or -1 (the reason
- * printed; nothing left half-started). */
+ * 5070"); before iocInit it starts when the IOC runs. 0, or -1 /
+ * GW_IOC_BAD_OPTIONS with the reason printed and nothing left started. */
+#define GW_IOC_BAD_OPTIONS (-2)
 int gwIocStart(const char *options);
 
 /* Stop the server and release everything it holds. */

@@ -45,11 +45,14 @@ static const iocshFuncDef gwStartDef = {
 
 static void gwStartCall(const iocshArgBuf *args)
 {
-    if (gwIocStart(args[0].sval) != 0) {
+    int status = gwIocStart(args[0].sval);
+
+    if (status == GW_IOC_BAD_OPTIONS) {
         printf("usage: gwStart \"<options>\"; options:\n");
         gwOptionsUsage(stdout);
-        iocshSetError(1);
     }
+    if (status != 0)
+        iocshSetError(1);
 }
 
 static const iocshFuncDef gwStopDef = {
