@@ -132,19 +132,25 @@ static size_t dataReplySize(gwCircuit *c, epicsUInt16 type, epicsUInt32 count)
     return size;
 }
 
+/* Fill a data reply; its wire size, or 0 when over the circuit's limit. */
+static size_t describeReply(gwCircuit *c, gwCaDataReply *reply, int status, short type,
+                            unsigned long count, epicsUInt32 requestId, const void *value)
+{
+    reply->dataType = (epicsUInt16)type;
+    reply->count = (epicsUInt32)count;
+    reply->status = (epicsUInt32)status;
+    reply->requestId = requestId;
+    reply->value = status == ECA_NORMAL ? value : NULL;
+    return dataReplySize(c, reply->dataType, reply->count);
+}
+
 void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
                         short type, unsigned long count, const void *value)
 {
     gwCaDataReply reply;
     unsigned char *at;
-    size_t size;
+    size_t size = describeReply(c, &reply, status, type, count, request->parameter2, value);
 
-    reply.dataType = (epicsUInt16)type;
-    reply.count = (epicsUInt32)count;
-    reply.status = (epicsUInt32)status;
-    reply.requestId = request->parameter2;
-    reply.value = status == ECA_NORMAL ? value : NULL;
-    size = dataReplySize(c, reply.dataType, reply.count);
     if (!size) {
         gwCircuitQueueError(c, request, 0xffffffffu, ECA_TOLARGE,
                             "reply over EPICS_CA_MAX_ARRAY_BYTES");
@@ -170,14 +176,8 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
     gwServerCounters *counters = gwServerGetCounters(c->server);
     gwCaDataReply reply;
     unsigned char *at;
-    size_t size;
+    size_t size = describeReply(c, &reply, status, type, count, sub->id, value);
 
-    reply.dataType = (epicsUInt16)type;
-    reply.count = (epicsUInt32)count;
-    reply.status = (epicsUInt32)status;
-    reply.requestId = sub->id;
-    reply.value = status == ECA_NORMAL ? value : NULL;
-    size = dataReplySize(c, reply.dataType, reply.count);
     if (size && !sub->ready && !c->eventsOff && !c->blocked
         && c->outLen - c->outHead < GW_CIRCUIT_OUT_CHUNK && (at = outReserve(c, size))
         && (size = buildData(at, size, CA_PROTO_EVENT_ADD, &reply, c->minor)) != 0) {
