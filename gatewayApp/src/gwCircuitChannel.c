@@ -413,17 +413,18 @@ void gwCircuitChannelWork(void *arg)
     gwCircuit *c = arg;
 
     for (;;) {
-        gwServerChannel *channel;
-        int kind;
+        gwServerChannel *channel = NULL;
+        ELLNODE *node;
+        int kind = 2;
         epicsMutexMustLock(c->lock);
-        channel = (gwServerChannel *)ellFirst(&c->goneWork);
-        kind = 2;
-        if (!channel) {
-            channel = (gwServerChannel *)ellFirst(&c->rightsWork);
+        node = ellFirst(&c->goneWork);
+        if (!node) {
+            node = ellFirst(&c->rightsWork);
             kind = 1;
         }
-        if (channel) {
-            ellDelete(kind == 2 ? &c->goneWork : &c->rightsWork, &channel->workNode);
+        if (node) {
+            ellDelete(kind == 2 ? &c->goneWork : &c->rightsWork, node);
+            channel = GW_CONTAINER(node, gwServerChannel, workNode);
             channel->onWork = 0;
         }
         epicsMutexUnlock(c->lock);

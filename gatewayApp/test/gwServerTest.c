@@ -1,0 +1,434 @@
+/* gwServerTest.c - the CA server (gwServer.c, gwCircuit*.c, gwIoLoop.c)
+ * in-process with a fake provider, driven by a raw client on loopback.
+ *
+ * Proves what the IOC's records cannot show: a provider's asynchronous
+ * completions, rights changes pushed as ACCESS_RIGHTS, SERVER_DISCONN when
+ * a source goes away, EPICS_CA_MAX_ARRAY_BYTES on replies, EVENTS_OFF/ON
+ * keeping the newest update, a bad priority closing the circuit, and a
+ * clean stop.
+ *
+ * Opens sockets: runs only inside `scripts/netns run` (make runtests does
+ * there); elsewhere it skips (GW_NETNS unset).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <caerr.h>
+#include <db_access.h>
+#include <epicsEvent.h>
+#include <epicsMutex.h>
+#include <epicsThread.h>
+#include <epicsUnitTest.h>
+#include <net_convert.h>
+#include <osiSock.h>
+#include <testMain.h>
+
+#include "gwCodec.h"
+#include "gwServer.h"
+
+#define BIG_COUNT 100000u
+
+/* ---------------------------------------------------------------- fake provider */
+
+typedef struct fakeChannel {
+    const gwChannelEvents *events;
+    void *serverChannel;
+    unsigned long count;
+    unsigned rights;
+} fakeChannel;
+
+typedef struct fakeSubscription {
+    gwValueCallback *update;
+    void *user;
+} fakeSubscription;
+
+static struct {
+    epicsMutexId lock;
+    fakeChannel *channel;        /* the last attached "fake:a" */
+    fakeSubscription *subscription;
+    double value;
+    double lastPut;
+    gwPutCallback *putDone;
+    void *putUser;
+} fake;
+
+static gwExistsAnswer fakeExists(void *self, const char *name, const gwClientIdentity *client)
+{
+    (void)self;
+    (void)client;
+    if (strncmp(name, "fake:", 5) == 0)
+        return GW_EXISTS_YES;
+    return strcmp(name, "later") == 0 ? GW_EXISTS_PENDING : GW_EXISTS_NO;
+}
+
+static gwProviderChannel *fakeAttach(void *self, const char *name, const gwClientIdentity *client,
+                                     const gwChannelEvents *events, void *serverChannel)
+{
+    fakeChannel *ch = calloc(1, sizeof *ch);
+
+    (void)self;
+    (void)client;
+    ch->events = events;
+    ch->serverChannel = serverChannel;
+    ch->count = strcmp(name, "fake:big") == 0 ? BIG_COUNT : 1;
+    ch->rights = GW_RIGHT_READ | GW_RIGHT_WRITE;
+    if (strcmp(name, "fake:a") == 0)
+        fake.channel = ch;
+    return (gwProviderChannel *)ch;
+}
+
+static void fakeDetach(gwProviderChannel *channel)
+{
+    if ((fakeChannel *)channel == fake.channel)
+        fake.channel = NULL;
+    free(channel);
+}
+
+static short fakeNativeType(gwProviderChannel *channel)
+{
+    (void)channel;
+    return DBR_DOUBLE;
+}
+
+static unsigned long fakeNativeCount(gwProviderChannel *channel)
+{
+    return ((fakeChannel *)channel)->count;
+}
+
+static unsigned fakeRights(gwProviderChannel *channel)
+{
+    return ((fakeChannel *)channel)->rights;
+}
+
+static void fakeClientChanged(gwProviderChannel *channel, const gwClientIdentity *client)
+{
+    (void)channel;
+    (void)client;
+}
+
+static int fakeGet(gwProviderChannel *channel, short type, unsigned long count,
+                   gwValueCallback *done, void *user)
+{
+    fakeChannel *ch = (fakeChannel *)channel;
+    size_t n = count ? count : ch->count;
+    double *values = calloc(n, sizeof *values);
+
+    if (type != DBR_DOUBLE || !values) {
+        free(values);
+        return ECA_BADTYPE;
+    }
+    values[0] = fake.value;
+    done(user, ECA_NORMAL, type, n, values);
+    free(values);
+    return ECA_NORMAL;
+}
+
+static int fakePut(gwProviderChannel *channel, short type, unsigned long count,
+                   const void *value, gwPutCallback *done, void *user)
+{
+    (void)channel;
+    if (type != DBR_DOUBLE || count != 1)
+        return ECA_BADTYPE;
+    epicsMutexMustLock(fake.lock);
+    fake.lastPut = *(const double *)value;
+    fake.putDone = done;   /* completed later, from the test thread */
+    fake.putUser = user;
+    epicsMutexUnlock(fake.lock);
+    return ECA_NORMAL;
+}
+
+static gwProviderSubscription *fakeSubscribe(gwProviderChannel *channel, short type,
+                                             unsigned long count, unsigned mask,
+                                             gwValueCallback *update, void *user, int *status)
+{
+    fakeSubscription *sub = calloc(1, sizeof *sub);
+
+    (void)channel;
+    (void)count;
+    (void)mask;
+    sub->update = update;
+    sub->user = user;
+    fake.subscription = sub;
+    *status = ECA_NORMAL;
+    update(user, ECA_NORMAL, type, 1, &fake.value);
+    return (gwProviderSubscription *)sub;
+}
+
+static void fakeCancel(gwProviderSubscription *subscription)
+{
+    if ((fakeSubscription *)subscription == fake.subscription)
+        fake.subscription = NULL;
+    free(subscription);
+}
+
+static void fakeEnable(gwProviderSubscription *subscription, int enabled)
+{
+    (void)subscription;
+    (void)enabled;
+}
+
+static const gwProviderOps fakeOps = {
+    "fake", fakeExists, fakeAttach, fakeDetach, fakeNativeType, fakeNativeCount, fakeRights,
+    fakeClientChanged, fakeGet, fakePut, fakeSubscribe, fakeCancel, fakeEnable
+};
+
+/* ---------------------------------------------------------------- raw client */
+
+typedef struct client {
+    SOCKET sock;
+    unsigned char buf[1 << 20];
+    size_t len;
+} client;
+
+static void clientSend(client *c, const void *bytes, size_t n)
+{
+    send(c->sock, bytes, n, 0);
+}
+
+static void sendHeader(client *c, epicsUInt16 command, epicsUInt16 type, epicsUInt32 count,
+                       epicsUInt32 p1, epicsUInt32 p2, const void *payload, size_t size)
+{
+    unsigned char out[64];
+    gwCaHeader h;
+    size_t n;
+
+    h.command = command;
+    h.payloadSize = (epicsUInt32)CA_MESSAGE_ALIGN(size);
+    h.dataType = type;
+    h.count = count;
+    h.parameter1 = p1;
+    h.parameter2 = p2;
+    n = gwCodecWriteHeader(out, sizeof out, &h, GW_CA_MINOR_VERSION);
+    memset(out + n, 0, h.payloadSize);
+    if (payload)
+        memcpy(out + n, payload, size);
+    clientSend(c, out, n + h.payloadSize);
+}
+
+/* The next message (waiting up to the socket timeout); 0 on success. */
+static int nextMessage(client *c, gwCaMessage *m, unsigned char *payload, size_t cap)
+{
+    for (;;) {
+        size_t used;
+        int n;
+        if (gwCodecParseMessage(c->buf, c->len, sizeof c->buf, m, &used) == GW_CODEC_OK) {
+            size_t copy = m->header.payloadSize < cap ? m->header.payloadSize : cap;
+            memcpy(payload, m->payload, copy);
+            memmove(c->buf, c->buf + used, c->len - used);
+            c->len -= used;
+            m->payload = payload;
+            return 0;
+        }
+        n = recv(c->sock, (char *)c->buf + c->len, sizeof c->buf - c->len, 0);
+        if (n <= 0)
+            return -1;
+        c->len += (size_t)n;
+    }
+}
+
+static int expectCommand(client *c, epicsUInt16 command, gwCaMessage *m, unsigned char *payload)
+{
+    if (nextMessage(c, m, payload, 64) != 0)
+        return 0;
+    if (m->header.command != command)
+        testDiag("got command %u, expected %u", m->header.command, command);
+    return m->header.command == command;
+}
+
+static double payloadDouble(const unsigned char *p)
+{
+    double value;
+
+    caNetConvert(DBR_DOUBLE, p, &value, 0, 1);
+    return value;
+}
+
+static void clientConnect(client *c, unsigned short port)
+{
+    osiSockAddr addr;
+    struct timeval timeout = { 5, 0 };
+
+    memset(c, 0, sizeof *c);
+    memset(&addr, 0, sizeof addr);
+    addr.ia.sin_family = AF_INET;
+    addr.ia.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.ia.sin_port = htons(port);
+    c->sock = epicsSocketCreate(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, (char *)&timeout, sizeof timeout);
+    testOk(connect(c->sock, &addr.sa, sizeof addr.ia) == 0, "client connects");
+}
+
+/* VERSION, names, CREATE_CHAN name; returns the server channel id (0: failed). */
+static epicsUInt32 createChannel(client *c, const char *name, epicsUInt32 cid, unsigned *rights,
+                                 epicsUInt32 *count)
+{
+    gwCaMessage m;
+    unsigned char p[64];
+
+    sendHeader(c, CA_PROTO_CREATE_CHAN, 0, 0, cid, GW_CA_MINOR_VERSION, name, strlen(name) + 1);
+    if (nextMessage(c, &m, p, sizeof p) != 0)
+        return 0;
+    if (m.header.command == CA_PROTO_CREATE_CH_FAIL)
+        return 0;
+    *rights = m.header.parameter2;
+    if (!expectCommand(c, CA_PROTO_CREATE_CHAN, &m, p))
+        return 0;
+    *count = m.header.count;
+    return m.header.parameter2;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static gwServer *startServer(void)
+{
+    gwServerConfig config;
+    gwProvider provider = { &fakeOps, NULL };
+    static gwProvider keep;
+    gwProvider *providers[1];
+    osiSockAddrNode *node = calloc(1, sizeof *node);
+
+    keep = provider;
+    providers[0] = &keep;
+    memset(&config, 0, sizeof config);
+    ellInit(&config.interfaces);
+    ellInit(&config.ignoreAddresses);
+    ellInit(&config.beaconAddresses);
+    node->addr.ia.sin_family = AF_INET;
+    node->addr.ia.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ellAdd(&config.interfaces, &node->node);
+    config.port = 0;               /* any free port */
+    config.beaconPort = 5065;
+    config.beaconPeriod = 15;
+    config.maxArrayBytes = 16384;
+    config.ioThreads = 2;
+    config.sendTimeout = 30;
+    return gwServerStart(&config, providers, 1);
+}
+
+static void testConversation(unsigned short port)
+{
+    client *c = calloc(1, sizeof *c);
+    gwCaMessage m;
+    unsigned char p[64];
+    unsigned rights = 0;
+    epicsUInt32 count = 0, sid;
+
+    clientConnect(c, port);
+    testOk(expectCommand(c, CA_PROTO_VERSION, &m, p), "the server speaks first: VERSION");
+    sendHeader(c, CA_PROTO_VERSION, 0, GW_CA_MINOR_VERSION, 0, 0, NULL, 0);
+    sendHeader(c, CA_PROTO_CLIENT_NAME, 0, 0, 0, 0, "tester", 7);
+
+    testOk(createChannel(c, "nosuch", 1, &rights, &count) == 0, "unknown name: CREATE_CH_FAIL");
+    sid = createChannel(c, "fake:a", 2, &rights, &count);
+    testOk(sid != 0 && rights == 3 && count == 1, "fake:a: rights %u, count %u", rights, count);
+
+    fake.value = 3.5;
+    sendHeader(c, CA_PROTO_READ_NOTIFY, DBR_DOUBLE, 1, sid, 77, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_READ_NOTIFY, &m, p) && m.header.parameter2 == 77 &&
+           m.header.parameter1 == ECA_NORMAL && payloadDouble(p) == 3.5, "read gives 3.5");
+
+    sendHeader(c, CA_PROTO_EVENT_ADD, DBR_DOUBLE, 1, sid, 5, "\0\0\0\0\0\0\0\0\0\0\0\0\0\1\0\0", 16);
+    testOk(expectCommand(c, CA_PROTO_EVENT_ADD, &m, p) && payloadDouble(p) == 3.5,
+           "subscription: first update at once");
+    fake.value = 4.5;
+    fake.subscription->update(fake.subscription->user, ECA_NORMAL, DBR_DOUBLE, 1, &fake.value);
+    testOk(expectCommand(c, CA_PROTO_EVENT_ADD, &m, p) && payloadDouble(p) == 4.5,
+           "an update from the provider's thread arrives");
+
+    sendHeader(c, CA_PROTO_EVENTS_OFF, 0, 0, 0, 0, NULL, 0);
+    sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_ECHO, &m, p), "EVENTS_OFF handled (its ECHO came back)");
+    for (fake.value = 10; fake.value <= 12; fake.value++)
+        fake.subscription->update(fake.subscription->user, ECA_NORMAL, DBR_DOUBLE, 1, &fake.value);
+    sendHeader(c, CA_PROTO_EVENTS_ON, 0, 0, 0, 0, NULL, 0);
+    sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_EVENT_ADD, &m, p), "after EVENTS_ON an update comes");
+    testDiag("first update after EVENTS_ON: %g", payloadDouble(p));
+    testOk(payloadDouble(p) == 12, "only the newest update of the held ones is sent");
+    testOk(expectCommand(c, CA_PROTO_ECHO, &m, p), "then the ECHO reply: nothing else queued");
+
+    sendHeader(c, CA_PROTO_WRITE_NOTIFY, DBR_DOUBLE, 1, sid, 9, NULL, 0);
+    {
+        double v = 6.25;
+        unsigned char net[8];
+        caNetConvert(DBR_DOUBLE, &v, net, 1, 1);
+        sendHeader(c, CA_PROTO_WRITE_NOTIFY, DBR_DOUBLE, 1, sid, 9, net, 8);
+    }
+    testOk(expectCommand(c, CA_PROTO_WRITE_NOTIFY, &m, p), "a put with a short payload is refused");
+    sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_ECHO, &m, p), "the put waits for its completion");
+    epicsMutexMustLock(fake.lock);
+    testOk(fake.lastPut == 6.25 && fake.putDone != NULL, "the provider got 6.25");
+    fake.putDone(fake.putUser, ECA_NORMAL);
+    epicsMutexUnlock(fake.lock);
+    testOk(expectCommand(c, CA_PROTO_WRITE_NOTIFY, &m, p) && m.header.parameter1 == ECA_NORMAL &&
+           m.header.parameter2 == 9, "completion arrives with ECA_NORMAL and the io id");
+
+    fake.channel->rights = GW_RIGHT_READ;
+    fake.channel->events->rightsChanged(fake.channel->serverChannel, GW_RIGHT_READ);
+    testOk(expectCommand(c, CA_PROTO_ACCESS_RIGHTS, &m, p) && m.header.parameter2 == 1 &&
+           m.header.parameter1 == 2, "rights change: ACCESS_RIGHTS read only");
+    fake.channel->rights = 0;
+    fake.channel->events->rightsChanged(fake.channel->serverChannel, 0);
+    testOk(expectCommand(c, CA_PROTO_ACCESS_RIGHTS, &m, p) && m.header.parameter2 == 0,
+           "rights change: ACCESS_RIGHTS none");
+    testOk(expectCommand(c, CA_PROTO_EVENT_ADD, &m, p) && m.header.parameter1 == ECA_NORDACCESS,
+           "the subscription gets one ECA_NORDACCESS update");
+
+    fake.channel->events->disconnected(fake.channel->serverChannel);
+    testOk(expectCommand(c, CA_PROTO_SERVER_DISCONN, &m, p) && m.header.parameter1 == 2,
+           "the source goes away: SERVER_DISCONN for client channel 2");
+    testOk(fake.channel == NULL && fake.subscription == NULL,
+           "the channel was detached and its subscription cancelled");
+
+    sid = createChannel(c, "fake:big", 3, &rights, &count);
+    testOk(sid != 0 && count == BIG_COUNT, "fake:big: count %u", count);
+    sendHeader(c, CA_PROTO_READ_NOTIFY, DBR_DOUBLE, BIG_COUNT, sid, 78, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_ERROR, &m, p) && m.header.parameter2 == ECA_TOLARGE,
+           "a reply over EPICS_CA_MAX_ARRAY_BYTES: ERROR ECA_TOLARGE");
+    sendHeader(c, CA_PROTO_READ_NOTIFY, DBR_DOUBLE, 100, sid, 79, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_READ_NOTIFY, &m, p) && m.header.count == 100,
+           "a smaller read of the same channel works");
+
+    epicsSocketDestroy(c->sock);
+    free(c);
+}
+
+static void testBadPriority(unsigned short port)
+{
+    client *c = calloc(1, sizeof *c);
+    gwCaMessage m;
+    unsigned char p[64];
+
+    clientConnect(c, port);
+    expectCommand(c, CA_PROTO_VERSION, &m, p);
+    sendHeader(c, CA_PROTO_VERSION, 100, GW_CA_MINOR_VERSION, 0, 0, NULL, 0);
+    testOk(nextMessage(c, &m, p, sizeof p) != 0, "priority 100: the circuit is closed");
+    epicsSocketDestroy(c->sock);
+    free(c);
+}
+
+MAIN(gwServerTest)
+{
+    gwServer *server;
+
+    (void)argc;
+    (void)argv;
+    testPlan(26);
+    if (!getenv("GW_NETNS")) {
+        testSkip(26, "opens sockets: run inside scripts/netns run");
+        return testDone();
+    }
+    osiSockAttach();
+    fake.lock = epicsMutexMustCreate();
+    server = startServer();
+    testOk(server != NULL, "server starts on port %u", server ? gwServerTcpPort(server) : 0);
+    if (!server)
+        return testDone();
+    testConversation(gwServerTcpPort(server));
+    testBadPriority(gwServerTcpPort(server));
+    gwServerStop(server);
+    epicsMutexDestroy(fake.lock);
+    return testDone();
+}
