@@ -8,11 +8,12 @@
  *       clients). Ends after SECONDS, or at end of input, printing the total
  *       and the per-client minimum and maximum.
  *
- *   gwBenchClient put SECONDS PV
- *       Puts an incrementing DBR_DOUBLE to PV with ca_put as fast as libca
- *       accepts them (libca blocks the caller when the server does not read)
- *       for SECONDS. Prints "start" when it begins and "puts P seconds S"
- *       after a final round trip (a get) has made sure the server read them.
+ *   gwBenchClient put SECONDS PV [RATE]
+ *       Puts an incrementing DBR_DOUBLE to PV with ca_put for SECONDS: as
+ *       fast as libca accepts them (libca blocks the caller when the server
+ *       does not read), or RATE puts per second (paced every millisecond).
+ *       Prints "start" when it begins and "puts P seconds S" after a final
+ *       round trip (a get) has made sure the server read them.
  *
  * Threads: monitor callbacks run on libca's auxiliary threads (preemptive
  * contexts) and only increment an atomic counter; the main thread reads
@@ -33,6 +34,7 @@
 #define BENCH_CONNECT_SECONDS 10.0
 #define BENCH_MAX_CLIENTS 1000
 #define BENCH_FLUSH_EVERY 64u
+#define BENCH_PACE_SECONDS 0.001
 
 typedef struct benchClient {
     struct ca_client_context *context;
@@ -189,7 +191,23 @@ static int monitorMode(int n, double seconds, const char *pv)
     return failed ? 1 : 0;
 }
 
-static int putMode(double seconds, const char *pv)
+/* How many puts may be made in this round: BENCH_FLUSH_EVERY when not
+ * paced; else what the rate allows by now (0: sleep a little first). */
+static unsigned putsAllowed(double rate, const epicsTimeStamp *start, unsigned long puts)
+{
+    double due;
+
+    if (rate <= 0.0)
+        return BENCH_FLUSH_EVERY;
+    due = rate * secondsSince(start) - (double)puts;
+    if (due < 1.0) {
+        epicsThreadSleep(BENCH_PACE_SECONDS);
+        return 0;
+    }
+    return due < BENCH_FLUSH_EVERY ? (unsigned)due : BENCH_FLUSH_EVERY;
+}
+
+static int putMode(double seconds, const char *pv, double rate)
 {
     epicsTimeStamp start;
     double value = 0.0, check = 0.0, elapsed;
@@ -210,13 +228,13 @@ static int putMode(double seconds, const char *pv)
     fflush(stdout);
     epicsTimeGetCurrent(&start);
     do {
-        unsigned i;
-        for (i = 0; i < BENCH_FLUSH_EVERY && status == ECA_NORMAL; i++) {
+        unsigned i, allowed = putsAllowed(rate, &start, puts);
+        for (i = 0; i < allowed && status == ECA_NORMAL; i++) {
             value += 1.0;
             status = ca_put(DBR_DOUBLE, channel, &value);
             puts++;
         }
-        if (status == ECA_NORMAL)
+        if (status == ECA_NORMAL && allowed)
             status = ca_flush_io();
     } while (status == ECA_NORMAL && secondsSince(&start) < seconds);
     if (status == ECA_NORMAL)
@@ -236,7 +254,7 @@ static int putMode(double seconds, const char *pv)
 static int usage(void)
 {
     fprintf(stderr, "usage: gwBenchClient monitor N SECONDS PV\n"
-                    "       gwBenchClient put SECONDS PV\n");
+                    "       gwBenchClient put SECONDS PV [RATE]\n");
     return 2;
 }
 
@@ -249,11 +267,12 @@ int main(int argc, char *argv[])
             return usage();
         return monitorMode(n, seconds, argv[4]);
     }
-    if (argc == 4 && strcmp(argv[1], "put") == 0) {
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "put") == 0) {
         double seconds = atof(argv[2]);
-        if (seconds <= 0.0 || seconds > 3600.0)
+        double rate = argc == 5 ? atof(argv[4]) : 0.0;
+        if (seconds <= 0.0 || seconds > 3600.0 || rate < 0.0)
             return usage();
-        return putMode(seconds, argv[3]);
+        return putMode(seconds, argv[3], rate);
     }
     return usage();
 }
