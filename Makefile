@@ -7,5 +7,7 @@ DIRS += gatewayApp
 gatewayApp_DEPEND_DIRS = configure
 DIRS += iocBoot
 iocBoot_DEPEND_DIRS = gatewayApp
+DIRS += bench
+bench_DEPEND_DIRS = gatewayApp
 
 include $(TOP)/configure/RULES_TOP

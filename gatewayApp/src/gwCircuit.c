@@ -9,11 +9,14 @@
  * subscriptions with an unsent update, the channel table and lists, and
  * the rights/disconnect work lists. It is taken after gwServer's lock and
  * before an I/O loop's lock, and it is never held while calling a
- * provider (providers call back into this file).
+ * provider (providers call back into this file) nor during send(): the
+ * loop swaps the queued bytes into its wire buffer and sends from there
+ * without the lock, so update callbacks never wait for a send.
  *
- * Output: replies go into one byte buffer in order. A monitor update goes
- * there too while the circuit keeps up; once output backs up it goes into
- * its subscription's slot instead, where a newer update replaces an unsent
+ * Output: replies go into one byte buffer in order (the loop swaps it with
+ * its wire buffer to send it, so a busy circuit has two). A monitor update
+ * goes there too while the circuit keeps up; once output backs up it goes
+ * into its subscription's slot instead, where a newer update replaces an unsent
  * one (counted), so a slow client costs one value per subscription, never
  * a queue that grows with the event rate. Slots are copied into the byte
  * buffer only when it has drained, and requests are not read while it
@@ -244,28 +247,58 @@ static void drainSlots(gwCircuit *c)
     }
 }
 
-/* Send what can be sent without blocking (loop thread, lock held).
- * Returns -1 when the connection failed. */
+/* Bytes queued and not yet sent (lock held). */
+static size_t pendingBytes(const gwCircuit *c)
+{
+    return (c->outLen - c->outHead) + (c->wireLen - c->wireHead);
+}
+
+/* Make the queued bytes the wire buffer's by swapping the two buffers; the
+ * wire buffer was empty and becomes the (empty) output buffer. Lock held. */
+static void swapToWire(gwCircuit *c)
+{
+    unsigned char *buffer = c->wire;
+    size_t cap = c->wireCap;
+
+    c->wire = c->out;
+    c->wireCap = c->outCap;
+    c->wireHead = c->outHead;
+    c->wireLen = c->outLen;
+    c->out = buffer;
+    c->outCap = cap;
+    c->outHead = c->outLen = 0;
+}
+
+/* Send what can be sent without blocking (loop thread, lock held; it is
+ * released around each send()). Returns -1 when the connection failed. */
 static int sendSome(gwCircuit *c)
 {
     for (;;) {
         ssize_t n;
-        if (c->outHead == c->outLen)
-            drainSlots(c);
-        if (c->outHead == c->outLen) {
-            c->outHead = c->outLen = 0;
-            c->blocked = 0;
-            return 0;
+        int error;
+        if (c->wireHead == c->wireLen) {
+            c->wireHead = c->wireLen = 0;
+            if (c->outHead == c->outLen)
+                drainSlots(c);
+            if (c->outHead == c->outLen) {
+                c->outHead = c->outLen = 0;
+                c->blocked = 0;
+                return 0;
+            }
+            swapToWire(c);
         }
-        n = send(c->sock, (const char *)c->out + c->outHead, c->outLen - c->outHead,
+        epicsMutexUnlock(c->lock);
+        n = send(c->sock, (const char *)c->wire + c->wireHead, c->wireLen - c->wireHead,
                  MSG_NOSIGNAL);
+        error = SOCKERRNO;
+        epicsMutexMustLock(c->lock);
         if (n > 0) {
-            c->outHead += (size_t)n;
+            c->wireHead += (size_t)n;
             epicsTimeGetCurrent(&c->lastProgress);
             epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->bytesSent, (size_t)n);
             continue;
         }
-        if (n < 0 && (SOCKERRNO == SOCK_EWOULDBLOCK || SOCKERRNO == SOCK_EINTR)) {
+        if (n < 0 && (error == SOCK_EWOULDBLOCK || error == SOCK_EINTR)) {
             if (!c->blocked) {
                 c->blocked = 1;
                 epicsTimeGetCurrent(&c->lastProgress);
@@ -281,7 +314,7 @@ static short wantedEvents(gwCircuit *c)
 {
     short events = 0;
 
-    if (c->outLen - c->outHead < GW_CIRCUIT_HIGH_WATER)
+    if (pendingBytes(c) < GW_CIRCUIT_HIGH_WATER)
         events |= GW_IO_READ;
     if (c->blocked)
         events |= GW_IO_WRITE;
@@ -495,6 +528,7 @@ void gwCircuitClose(gwCircuit *c)
     free(c->host);
     free(c->in);
     free(c->out);
+    free(c->wire);
     free(c);
 }
 
@@ -532,7 +566,7 @@ void gwCircuitReport(gwCircuit *c, unsigned level)
     epicsMutexMustLock(c->lock);
     printf("  client %s@%s (%s) minor %u priority %u: %d channels, %zu bytes queued%s\n",
            c->user, c->host, c->peer, c->minor, c->identity.priority,
-           ellCount(&c->channelList), c->outLen - c->outHead,
+           ellCount(&c->channelList), pendingBytes(c),
            c->eventsOff ? ", events off" : "");
     if (level > 1) {
         for (ch = (gwServerChannel *)ellFirst(&c->channelList); ch;

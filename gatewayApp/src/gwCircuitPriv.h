@@ -79,6 +79,10 @@ struct gwCircuit {
     /* output: lock */
     unsigned char *out;
     size_t outHead, outLen, outCap;
+    /* bytes being sent: the buffer is the loop's (sent without the lock);
+     * the counts change on the loop under lock */
+    unsigned char *wire;
+    size_t wireHead, wireLen, wireCap;
     ELLLIST ready;             /* gwSubscription with an unsent update */
     int eventsOff;
     int blocked;               /* the socket would block with output pending */
