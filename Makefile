@@ -11,3 +11,10 @@ DIRS += bench
 bench_DEPEND_DIRS = gatewayApp
 
 include $(TOP)/configure/RULES_TOP
+
+# `make fuzz [FUZZ_SECONDS=600]`: the codec's libFuzzer target (ASan+UBSan)
+# for a bounded time; see gatewayApp/fuzz/README.md.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	$(TOP)/scripts/fuzz $(FUZZ_SECONDS)
