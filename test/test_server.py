@@ -107,3 +107,13 @@ def test_gwstart_with_a_bad_option_names_it_and_prints_the_usage(harness):
     output = ioc.command('gwStart("-nosuch 1")')
     assert "unknown option '-nosuch'" in output, output
     assert "not running" in ioc.command("gwReport 0")
+
+
+def test_the_iocs_server_report_includes_the_gateway_and_its_clients(harness):
+    ioc, port = start_gateway(harness)
+    camonitor = gwharness.base_tool("camonitor")
+    monitor = harness.run(["timeout", "-s", "INT", "2", camonitor, "gw:counter"],
+                          server_env(harness, port), timeout=30)
+    assert "gw:counter" in monitor.stdout, monitor.stderr
+    report = ioc.command("dbsr 1")
+    assert "Server 'gateway'" in report and "TCP port %d" % port in report, report
