@@ -6,6 +6,8 @@ waits: the test then restarts the gateway IOC on the same server port, so
 the channel disconnects and reconnects, and acctst goes on to the end."""
 import time
 
+import pytest
+
 import gwharness
 
 WRITABLE_DB = gwharness.TOP / "test" / "db" / "writable.db"
@@ -57,6 +59,7 @@ def wait_for_exit(process, deadline):
     return False
 
 
+@pytest.mark.timeout(ACCTST_TIMEOUT + 60)
 def test_acctst_passes_through_the_server_and_survives_a_gateway_restart(harness):
     port = gwharness.free_port()
     first = start_gateway(harness, port)
