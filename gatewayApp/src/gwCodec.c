@@ -204,10 +204,12 @@ static void channelRequest(const gwCaMessage *m, gwCaChannelRequest *out)
     out->valueSize = 0;
 }
 
-/* Type and count of a read or subscription. */
+/* Type and count of a read or subscription. Only a type beyond
+ * LAST_BUFFER_TYPE is bad (RSRV's INVALID_DB_REQ); the source answers a
+ * type it cannot read (PUT_ACKT, PUT_ACKS) with a failed reply. */
 static gwCodecStatus checkReadable(const gwCaChannelRequest *r, unsigned clientMinor)
 {
-    if (!gwCodecTypeIsReadable(r->dataType))
+    if (r->dataType > LAST_BUFFER_TYPE)
         return GW_CODEC_BAD_TYPE;
     if (r->count == 0 && clientMinor < GW_CA_MINOR_COUNT_ZERO)
         return GW_CODEC_BAD_COUNT;

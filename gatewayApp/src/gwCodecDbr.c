@@ -72,7 +72,7 @@ size_t gwCodecDataReplySize(unsigned dataType, epicsUInt32 count, unsigned clien
     size_t payload;
     int extended;
 
-    if (!gwCodecTypeIsReadable(dataType) || data == 0 || data > 0xffffffffu - 7u)
+    if (data == 0 || data > 0xffffffffu - 7u)
         return 0;
     payload = CA_MESSAGE_ALIGN(data);
     extended = payload >= EXTENDED_LIMIT || count > EXTENDED_LIMIT;
@@ -179,8 +179,9 @@ static size_t buildData(void *buf, size_t cap, epicsUInt16 command, const gwCaDa
     size_t payload, hlen;
     gwCaHeader h;
 
-    if (total == 0 || total > cap || !isAligned(buf))
-        return 0;
+    if (total == 0 || total > cap || !isAligned(buf) ||
+        (r->value && !gwCodecTypeIsReadable(r->dataType)))
+        return 0;  /* PUT_ACKT, PUT_ACKS: only a failed reply (zeros) */
     payload = CA_MESSAGE_ALIGN(gwCodecDbrSize(r->dataType, r->count));
     h.command = command;
     h.payloadSize = (epicsUInt32)payload;

@@ -38,10 +38,11 @@ static int gwLocalCanRead(gwProviderChannel *channel)
     return (gwLocalRightsOf(channel) & GW_RIGHT_READ) != 0;
 }
 
+/* PUT_ACKT and PUT_ACKS are requested too: the database refuses them and
+ * the client gets ECA_GETFAIL with zeros, as from RSRV's read_reply. */
 static int gwLocalReadableType(short dbrType)
 {
-    return dbrType >= 0 && dbrType <= LAST_BUFFER_TYPE && dbrType != DBR_PUT_ACKT &&
-           dbrType != DBR_PUT_ACKS;
+    return dbrType >= 0 && dbrType <= LAST_BUFFER_TYPE;
 }
 
 /* Elements a buffer for a request of count must hold (count 0: the field's

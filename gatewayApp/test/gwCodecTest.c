@@ -245,8 +245,8 @@ static const decodeCase decodeCases[] = {
     {"READ_NOTIFY CLASS_NAME", 15, DBR_CLASS_NAME, 1, "", 0, D_READ, 13, GW_CODEC_OK},
     {"READ_NOTIFY type 39", 15, 39, 1, "", 0, D_READ, 13, GW_CODEC_BAD_TYPE},
     {"READ_NOTIFY type 0xffff", 15, 0xffff, 1, "", 0, D_READ, 13, GW_CODEC_BAD_TYPE},
-    {"READ_NOTIFY PUT_ACKT", 15, DBR_PUT_ACKT, 1, "", 0, D_READ, 13, GW_CODEC_BAD_TYPE},
-    {"READ_NOTIFY PUT_ACKS", 15, DBR_PUT_ACKS, 1, "", 0, D_READ, 13, GW_CODEC_BAD_TYPE},
+    {"READ_NOTIFY PUT_ACKT (as RSRV: GETFAIL reply)", 15, DBR_PUT_ACKT, 1, "", 0, D_READ, 13, GW_CODEC_OK},
+    {"READ_NOTIFY PUT_ACKS (as RSRV: GETFAIL reply)", 15, DBR_PUT_ACKS, 1, "", 0, D_READ, 13, GW_CODEC_OK},
     {"READ_NOTIFY count 0, minor 12", 15, DBR_DOUBLE, 0, "", 0, D_READ, 12, GW_CODEC_BAD_COUNT},
     {"READ_NOTIFY count 0, minor 13", 15, DBR_DOUBLE, 0, "", 0, D_READ, 13, GW_CODEC_OK},
     {"EVENT_ADD mask 5", 1, DBR_TIME_DOUBLE, 1, MASK5, 16, D_EVENT_ADD, 13, GW_CODEC_OK},
@@ -660,7 +660,8 @@ static void testDbrSizes(void)
     for (type = 0; type <= LAST_BUFFER_TYPE; type++) {
         int ok = 1, r = type != DBR_PUT_ACKT && type != DBR_PUT_ACKS;
         for (i = 0; i < NELEMENTS(counts); i++) {
-            size_t want = r ? 16 + CA_MESSAGE_ALIGN(dbr_size_n(type, counts[i])) : 0;
+            /* PUT_ACKT/ACKS too: the size of a failed reply (zeros) */
+            size_t want = 16 + CA_MESSAGE_ALIGN(dbr_size_n(type, counts[i]));
             ok &= gwCodecDbrSize(type, counts[i]) == dbr_size_n(type, counts[i]);
             ok &= gwCodecDataReplySize(type, counts[i], 13) == want;
         }
@@ -923,7 +924,14 @@ static void testDbrEdges(void)
            "misaligned output buffer refused");
     r.dataType = DBR_PUT_ACKT;
     testOk(gwCodecBuildReadNotifyReply(out.bytes, BIG, &r, 13) == 0,
-           "PUT_ACKT reply refused (not readable)");
+           "PUT_ACKT reply with a value refused (not readable)");
+    r.value = NULL;
+    r.status = ECA_GETFAIL;
+    n = gwCodecBuildReadNotifyReply(out.bytes, BIG, &r, 13);
+    testOk(n == 16 + 8 && allZero(out.bytes + 16, 8) && out.bytes[11] == (ECA_GETFAIL & 0xff),
+           "PUT_ACKT failed reply: zeros and ECA_GETFAIL, as RSRV's read_reply");
+    r.value = host.bytes;
+    r.status = ECA_NORMAL;
     r.dataType = 39;
     testOk(gwCodecBuildEventAddReply(out.bytes, BIG, &r, 13) == 0, "type 39 reply refused");
     put.value = Z8 Z8;
@@ -946,7 +954,7 @@ MAIN(gwCodecTest)
 {
     (void)argc; /* MAIN() names them; this test takes no arguments */
     (void)argv;
-    testPlan(308);
+    testPlan(309);
     testStatusText();
     testParseExactBytes();
     testParseShortBuffers();
