@@ -943,7 +943,7 @@ static void testAccessRights(void)
 static void testDestroyReleases(void)
 {
     gwTestSink rights, sink, done, again;
-    gwProvider *second = gwLocalProviderCreate();
+    gwProvider *second = gwLocalProviderCreate(2);
     gwProvider *first = provider;
     gwProviderChannel *channel, *slow;
 
@@ -987,7 +987,7 @@ MAIN(gwLocalTest)
         testAbort("getcwd failed");
     strcat(acf, "/../gwLocalTest.acf");
     gwTestIocStart(acf);
-    provider = gwLocalProviderCreate();
+    provider = gwLocalProviderCreate(0);
     if (!provider)
         testAbort("gwLocalProviderCreate failed");
     ops = provider->ops;
