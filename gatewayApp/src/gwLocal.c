@@ -118,6 +118,16 @@ static void gwLocalWaitDelivery(gwLocalProvider *provider, gwProviderChannel *ch
     }
 }
 
+/* db_cancel_event() of an event of context, NOT on context's own task: it
+ * waits for a running callback of the event. One such wait per context at
+ * a time (see gwLocalPriv.h on pflush_sem). */
+void gwLocalCancelEvent(gwLocalContext *context, dbEventSubscription event)
+{
+    epicsMutexMustLock(context->cancelLock);
+    db_cancel_event(event);
+    epicsMutexUnlock(context->cancelLock);
+}
+
 void gwLocalBury(gwLocalProvider *provider, gwLocalGrave *grave)
 {
     epicsMutexMustLock(provider->lock);
@@ -406,7 +416,8 @@ static int gwLocalContextStart(gwLocalContext *context)
 
     epicsSnprintf(name, sizeof name, "gwLocalEvent%u", context->index);
     context->delivered = epicsEventCreate(epicsEventEmpty);
-    if (!context->delivered)
+    context->cancelLock = epicsMutexCreate();
+    if (!context->delivered || !context->cancelLock)
         return -1;
     context->events = db_init_events();
     if (!context->events)
@@ -455,6 +466,8 @@ static void gwLocalProviderFree(gwLocalProvider *provider)
             db_close_events(context->events);
         if (context->delivered)
             epicsEventDestroy(context->delivered);
+        if (context->cancelLock)
+            epicsMutexDestroy(context->cancelLock);
     }
     free(provider->contexts);
     if (provider->reapWake)

@@ -23,9 +23,16 @@
  *   itself), and a dbChannel must outlive its events. On another context's
  *   task db_cancel_event() is an ordinary cancel (it waits for a running
  *   callback of the event, as on any other thread).
+ * - Base 7.0.3.1's db_cancel_event() waits on ONE binary event per context
+ *   (pflush_sem), signalled once per finished callback of a cancelled
+ *   event: two threads waiting in it on the same context can lose a wakeup
+ *   and one of them waits forever. So every waiting cancel of a context
+ *   (gwLocalCancelEvent: the server's threads, other contexts' tasks, the
+ *   reaper) holds the context's cancelLock.
  *
  * Locks (order: a channel's identityLock, then asLib's lock, then the
- * provider's lock; nothing is called while holding the provider's lock):
+ * provider's lock; nothing is called while holding the provider's lock; a
+ * context's cancelLock is held, alone, only around db_cancel_event()):
  * - provider->lock: channels, graves, every context's thread, rightsQueue,
  *   putQueue and delivering; each channel's subscriptions, puts,
  *   rightsQueued, reportedRights, closing, pendingGraves; each put's state;
@@ -62,6 +69,7 @@ typedef struct gwLocalContext {
     dbEventCtx events;            /* task "gwLocalEvent<index>" */
     epicsThreadId thread;         /* the event task, set when it starts */
     epicsEventId delivered;       /* the task finished a delivery */
+    epicsMutexId cancelLock;      /* one waiting db_cancel_event() at a time */
     ELLLIST rightsQueue;          /* gwProviderChannel.rightsNode */
     ELLLIST putQueue;             /* gwLocalPutRequest.queueNode: finished, to deliver */
     gwProviderChannel *delivering; /* channel of the labor callback now running */
@@ -125,6 +133,7 @@ int gwLocalOnContextTask(gwLocalContext *context);
 void gwLocalBeginDelivery(gwLocalContext *context, gwProviderChannel *channel);
 void gwLocalEndDelivery(gwLocalContext *context);
 void gwLocalBury(gwLocalProvider *provider, gwLocalGrave *grave);
+void gwLocalCancelEvent(gwLocalContext *context, dbEventSubscription event);
 
 /* gwLocalRead.c */
 int gwLocalGet(gwProviderChannel *channel, short dbrType, unsigned long count,

@@ -24,7 +24,9 @@
  * task of the subscription's own context it must not be called (it would
  * flag the wrong event as deleting itself), so there the subscription is
  * only disabled and flagged, and the reaper cancels and frees it. On
- * another context's task it is the ordinary, waiting cancel.
+ * another context's task it is the ordinary, waiting cancel. Every waiting
+ * cancel goes through gwLocalCancelEvent (one at a time per context: Base's
+ * wait can lose a wakeup between two waiters, see gwLocalPriv.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +163,7 @@ static void gwLocalSubscriptionBury(gwLocalGrave *grave)
     gwProviderSubscription *subscription = CONTAINER(grave, gwProviderSubscription, grave);
     gwLocalProvider *provider = subscription->channel->provider;
 
-    db_cancel_event(subscription->event);
+    gwLocalCancelEvent(subscription->channel->context, subscription->event);
     epicsMutexMustLock(provider->lock);
     subscription->channel->pendingGraves--;
     epicsMutexUnlock(provider->lock);
@@ -235,7 +237,8 @@ void gwLocalCancel(gwProviderSubscription *subscription)
         db_event_disable(subscription->event);
         gwLocalBury(provider, &subscription->grave);
     } else {
-        db_cancel_event(subscription->event); /* waits for a running update */
+        /* waits for a running update */
+        gwLocalCancelEvent(channel->context, subscription->event);
         free(subscription);
     }
 }
