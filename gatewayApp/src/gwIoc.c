@@ -39,7 +39,7 @@ static int startNow(void)
 {
     gwProvider *providers[1];
 
-    localProvider = gwLocalProviderCreate();
+    localProvider = gwLocalProviderCreate(wantedConfig.ioThreads); /* 0: default */
     if (!localProvider) {
         errlogPrintf("gwStart: cannot serve the IOC's records\n");
         return -1;

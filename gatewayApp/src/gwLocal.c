@@ -1,22 +1,27 @@
-/* gwLocal.c - the local provider: its life, its channels, access rights and
- * the two threads that deliver and release things (see gwLocal.h).
+/* gwLocal.c - the local provider: its life, its event contexts, its
+ * channels, access rights and the threads that deliver and release things
+ * (see gwLocal.h).
  *
- * Owns: the provider object, channels (attach/detach), the asLib client of
- * each channel, the deferred work run on the event task (rights changes,
- * finished puts) and the reaper thread.
+ * Owns: the provider object, its event contexts (one dbEvent task each,
+ * "gwLocalEvent<i>"), channels (attach gives each a context, round-robin;
+ * detach), the asLib client of each channel, the deferred work run on a
+ * channel's event task (rights changes, finished puts) and the reaper.
  *
  * Threads entering this file:
  * - the server's threads: exists, attach, detach, nativeType, nativeCount,
  *   rights, clientChanged, gwLocalProviderDestroy;
  * - asLib's callers (asInit on reload, the asCa task, clientChanged here)
- *   with asLib's lock held: gwLocalRightsChanged, which only queues;
- * - "gwLocalEvent" (the dbEvent task): gwLocalLabor, which calls the
- *   server's rightsChanged and put completions;
+ *   with asLib's lock held: gwLocalRightsChanged, which only queues on the
+ *   channel's context;
+ * - "gwLocalEvent<i>" (the dbEvent tasks): gwLocalLabor, which calls the
+ *   server's rightsChanged and put completions of that context's channels;
+ *   detach from inside any callback;
  * - "gwLocalReap": gwLocalReap, which releases graves.
  *
  * Locks: provider->lock and channel->identityLock (see gwLocalPriv.h for
  * what they protect and the order). The server is never called with a
- * provider lock held.
+ * provider lock held. A detach waits for a running rights or put delivery
+ * of its channel on the channel's context (unless it runs inside it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,7 @@
 #include <asDbLib.h>
 #include <caerr.h>
 #include <dbAccessDefs.h>
+#include <epicsAtomic.h>
 #include <epicsStdio.h>
 #include <epicsString.h>
 #include <errlog.h>
@@ -50,47 +56,76 @@ unsigned gwLocalRightsOf(gwProviderChannel *channel)
     return rights;
 }
 
-int gwLocalOnEventThread(gwLocalProvider *provider)
+/* Is the caller the event task of context? */
+int gwLocalOnContextTask(gwLocalContext *context)
 {
+    gwLocalProvider *provider = context->provider;
     epicsThreadId self = epicsThreadGetIdSelf();
     int yes;
 
     epicsMutexMustLock(provider->lock);
-    yes = provider->eventThread == self;
+    yes = context->thread == self;
     epicsMutexUnlock(provider->lock);
     return yes;
 }
 
-/* Called by the event task with provider->lock held, just before it calls
- * the server for channel. */
-void gwLocalBeginDelivery(gwLocalProvider *provider, gwProviderChannel *channel)
+/* Is the caller one of the provider's event tasks (inside a callback)? */
+static int gwLocalOnAnyEventTask(gwLocalProvider *provider)
 {
-    provider->delivering = channel;
-}
+    epicsThreadId self = epicsThreadGetIdSelf();
+    unsigned i;
+    int yes = 0;
 
-void gwLocalEndDelivery(gwLocalProvider *provider)
-{
     epicsMutexMustLock(provider->lock);
-    provider->delivering = NULL;
+    for (i = 0; i < provider->contextCount && !yes; i++)
+        yes = provider->contexts[i].thread == self;
     epicsMutexUnlock(provider->lock);
-    epicsEventSignal(provider->delivered);
+    return yes;
 }
 
-/* With provider->lock held: return once the event task is not calling the
- * server for channel. Only one thread waits at a time (only the detach of
- * the channel being delivered waits), so one binary event suffices; a stale
- * signal only costs a re-check. */
+/* Called by context's event task with provider->lock held, just before it
+ * calls the server for channel. */
+void gwLocalBeginDelivery(gwLocalContext *context, gwProviderChannel *channel)
+{
+    context->delivering = channel;
+}
+
+void gwLocalEndDelivery(gwLocalContext *context)
+{
+    epicsMutexMustLock(context->provider->lock);
+    context->delivering = NULL;
+    epicsMutexUnlock(context->provider->lock);
+    epicsEventSignal(context->delivered);
+}
+
+/* With provider->lock held: return once the channel's event task is not
+ * calling the server for channel. Per context only one thread waits at a
+ * time (only the detach of the channel that context delivers now waits),
+ * so one binary event per context suffices; a stale signal only costs a
+ * re-check. */
 static void gwLocalWaitDelivery(gwLocalProvider *provider, gwProviderChannel *channel)
 {
-    while (provider->delivering == channel) {
-        if (gwLocalOnEventThread(provider)) {
-            provider->delivering = NULL; /* detached from inside its own callback */
+    gwLocalContext *context = channel->context;
+
+    while (context->delivering == channel) {
+        if (gwLocalOnContextTask(context)) {
+            context->delivering = NULL; /* detached from inside its own callback */
             break;
         }
         epicsMutexUnlock(provider->lock);
-        epicsEventMustWait(provider->delivered);
+        epicsEventMustWait(context->delivered);
         epicsMutexMustLock(provider->lock);
     }
+}
+
+/* db_cancel_event() of an event of context, NOT on context's own task: it
+ * waits for a running callback of the event. One such wait per context at
+ * a time (see gwLocalPriv.h on pflush_sem). */
+void gwLocalCancelEvent(gwLocalContext *context, dbEventSubscription event)
+{
+    epicsMutexMustLock(context->cancelLock);
+    db_cancel_event(event);
+    epicsMutexUnlock(context->cancelLock);
 }
 
 void gwLocalBury(gwLocalProvider *provider, gwLocalGrave *grave)
@@ -105,16 +140,17 @@ void gwLocalBury(gwLocalProvider *provider, gwLocalGrave *grave)
 
 static void gwLocalEventStart(void *arg)
 {
-    gwLocalProvider *provider = arg;
+    gwLocalContext *context = arg;
 
-    epicsMutexMustLock(provider->lock);
-    provider->eventThread = epicsThreadGetIdSelf();
-    epicsMutexUnlock(provider->lock);
+    epicsMutexMustLock(context->provider->lock);
+    context->thread = epicsThreadGetIdSelf();
+    epicsMutexUnlock(context->provider->lock);
 }
 
-/* Deliver one queued rights change; 0 when none was queued. */
-static int gwLocalDeliverRights(gwLocalProvider *provider)
+/* Deliver one rights change queued on context; 0 when none was queued. */
+static int gwLocalDeliverRights(gwLocalContext *context)
 {
+    gwLocalProvider *provider = context->provider;
     gwProviderChannel *channel;
     const gwChannelEvents *events;
     void *serverChannel;
@@ -122,7 +158,7 @@ static int gwLocalDeliverRights(gwLocalProvider *provider)
     ELLNODE *node;
 
     epicsMutexMustLock(provider->lock);
-    node = ellGet(&provider->rightsQueue);
+    node = ellGet(&context->rightsQueue);
     if (!node) {
         epicsMutexUnlock(provider->lock);
         return 0;
@@ -137,22 +173,22 @@ static int gwLocalDeliverRights(gwLocalProvider *provider)
     channel->reportedRights = rights;
     events = channel->events;
     serverChannel = channel->serverChannel;
-    gwLocalBeginDelivery(provider, channel);
+    gwLocalBeginDelivery(context, channel);
     epicsMutexUnlock(provider->lock);
 
     events->rightsChanged(serverChannel, rights);
-    gwLocalEndDelivery(provider);
+    gwLocalEndDelivery(context);
     return 1;
 }
 
-/* The extra-labor function of the event context (event task). */
+/* The extra-labor function of an event context (its event task). */
 static void gwLocalLabor(void *arg)
 {
-    gwLocalProvider *provider = arg;
+    gwLocalContext *context = arg;
 
-    while (gwLocalDeliverRights(provider))
+    while (gwLocalDeliverRights(context))
         ;
-    gwLocalDeliverPuts(provider);
+    gwLocalDeliverPuts(context);
 }
 
 static void gwLocalReap(void *arg)
@@ -180,7 +216,7 @@ static void gwLocalReap(void *arg)
 
 /* ---- access rights ---- */
 
-/* asLib's callback, asLib's lock held: queue the channel for the event
+/* asLib's callback, asLib's lock held: queue the channel for its event
  * task, which tells the server if the rights really changed. */
 static void gwLocalRightsChanged(ASCLIENTPVT client, asClientStatus status)
 {
@@ -194,12 +230,12 @@ static void gwLocalRightsChanged(ASCLIENTPVT client, asClientStatus status)
     epicsMutexMustLock(provider->lock);
     if (channel->attached && !channel->rightsQueued) {
         channel->rightsQueued = 1;
-        ellAdd(&provider->rightsQueue, &channel->rightsNode);
+        ellAdd(&channel->context->rightsQueue, &channel->rightsNode);
         queued = 1;
     }
     epicsMutexUnlock(provider->lock);
     if (queued)
-        db_post_extra_labor(provider->events);
+        db_post_extra_labor(channel->context->events);
 }
 
 /* The host name asLib sees: with asCheckClientIP the client's address (as
@@ -269,10 +305,13 @@ static gwProviderChannel *gwLocalAttach(void *self, const char *pvName,
 {
     gwLocalProvider *provider = self;
     gwProviderChannel *channel = calloc(1, sizeof *channel);
+    size_t turn;
 
     if (!channel)
         return NULL;
+    turn = epicsAtomicIncrSizeT(&provider->nextContext) - 1;
     channel->provider = provider;
+    channel->context = &provider->contexts[turn % provider->contextCount];
     channel->events = events;
     channel->serverChannel = serverChannel;
     channel->grave.bury = gwLocalChannelBury;
@@ -320,12 +359,12 @@ static void gwLocalDetach(gwProviderChannel *channel)
     epicsMutexMustLock(provider->lock);
     channel->attached = 0;
     if (channel->rightsQueued) {
-        ellDelete(&provider->rightsQueue, &channel->rightsNode);
+        ellDelete(&channel->context->rightsQueue, &channel->rightsNode);
         channel->rightsQueued = 0;
     }
     ellDelete(&provider->channels, &channel->node);
     gwLocalWaitDelivery(provider, channel);
-    defer = gwLocalOnEventThread(provider) || channel->pendingGraves > 0;
+    defer = gwLocalOnAnyEventTask(provider) || channel->pendingGraves > 0;
     epicsMutexUnlock(provider->lock);
 
     if (defer)
@@ -371,19 +410,36 @@ static void gwLocalClientChanged(gwProviderChannel *channel, const gwClientIdent
 
 /* ---- the provider ---- */
 
+static int gwLocalContextStart(gwLocalContext *context)
+{
+    char name[32];
+
+    epicsSnprintf(name, sizeof name, "gwLocalEvent%u", context->index);
+    context->delivered = epicsEventCreate(epicsEventEmpty);
+    context->cancelLock = epicsMutexCreate();
+    if (!context->delivered || !context->cancelLock)
+        return -1;
+    context->events = db_init_events();
+    if (!context->events)
+        return -1;
+    if (db_add_extra_labor_event(context->events, gwLocalLabor, context) ||
+        db_start_events(context->events, name, gwLocalEventStart, context,
+                        epicsThreadPriorityCAServerLow)) {
+        db_close_events(context->events);
+        context->events = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int gwLocalStartThreads(gwLocalProvider *provider)
 {
     epicsThreadOpts options = EPICS_THREAD_OPTS_INIT;
+    unsigned i;
 
-    provider->events = db_init_events();
-    if (!provider->events)
-        return -1;
-    if (db_add_extra_labor_event(provider->events, gwLocalLabor, provider) ||
-        db_start_events(provider->events, "gwLocalEvent", gwLocalEventStart, provider,
-                        epicsThreadPriorityCAServerLow)) {
-        db_close_events(provider->events);
-        provider->events = NULL;
-        return -1;
+    for (i = 0; i < provider->contextCount; i++) {
+        if (gwLocalContextStart(&provider->contexts[i]))
+            return -1;
     }
     options.priority = epicsThreadPriorityLow;
     options.stackSize = epicsThreadGetStackSize(epicsThreadStackSmall);
@@ -394,6 +450,8 @@ static int gwLocalStartThreads(gwLocalProvider *provider)
 
 static void gwLocalProviderFree(gwLocalProvider *provider)
 {
+    unsigned i;
+
     if (provider->reaper) {
         epicsMutexMustLock(provider->lock);
         provider->reapStop = 1;
@@ -401,20 +459,28 @@ static void gwLocalProviderFree(gwLocalProvider *provider)
         epicsEventSignal(provider->reapWake);
         epicsThreadMustJoin(provider->reaper);
     }
-    if (provider->events)
-        db_close_events(provider->events);
+    for (i = 0; provider->contexts && i < provider->contextCount; i++) {
+        gwLocalContext *context = &provider->contexts[i];
+
+        if (context->events)
+            db_close_events(context->events);
+        if (context->delivered)
+            epicsEventDestroy(context->delivered);
+        if (context->cancelLock)
+            epicsMutexDestroy(context->cancelLock);
+    }
+    free(provider->contexts);
     if (provider->reapWake)
         epicsEventDestroy(provider->reapWake);
-    if (provider->delivered)
-        epicsEventDestroy(provider->delivered);
     if (provider->lock)
         epicsMutexDestroy(provider->lock);
     free(provider);
 }
 
-gwProvider *gwLocalProviderCreate(void)
+gwProvider *gwLocalProviderCreate(unsigned eventTasks)
 {
     gwLocalProvider *provider;
+    unsigned i;
 
     if (!pdbbase || !interruptAccept) {
         errlogPrintf("gwLocalProviderCreate: the database is not running (call after iocInit)\n");
@@ -425,10 +491,15 @@ gwProvider *gwLocalProviderCreate(void)
         return NULL;
     provider->provider.ops = &gwLocalOps;
     provider->provider.self = provider;
+    provider->contextCount = eventTasks ? eventTasks : GW_LOCAL_DEFAULT_EVENT_TASKS;
+    provider->contexts = calloc(provider->contextCount, sizeof *provider->contexts);
+    for (i = 0; provider->contexts && i < provider->contextCount; i++) {
+        provider->contexts[i].provider = provider;
+        provider->contexts[i].index = i;
+    }
     provider->lock = epicsMutexCreate();
     provider->reapWake = epicsEventCreate(epicsEventEmpty);
-    provider->delivered = epicsEventCreate(epicsEventEmpty);
-    if (!provider->lock || !provider->reapWake || !provider->delivered ||
+    if (!provider->contexts || !provider->lock || !provider->reapWake ||
         gwLocalStartThreads(provider)) {
         errlogPrintf("gwLocalProviderCreate: cannot start the provider's threads\n");
         gwLocalProviderFree(provider);

@@ -3,20 +3,24 @@
  * serves them, without a thread per client.
  *
  * Who may call what, from which thread:
- * - gwLocalProviderCreate(): once the database runs, i.e. after iocInit
- *   (from st.cmd after iocInit, or an initHook at initHookAfterIocRunning).
- *   It starts the provider's two threads: "gwLocalEvent" (the dbEvent task
- *   that delivers every asynchronous callback to the server) and
- *   "gwLocalReap" (releases subscriptions and channels the server gave up
- *   from inside a callback). Returns NULL (after printing why) when the
- *   database is not loaded or a thread cannot start.
+ * - gwLocalProviderCreate(eventTasks): once the database runs, i.e. after
+ *   iocInit (from st.cmd after iocInit, or an initHook at
+ *   initHookAfterIocRunning). It starts the provider's threads: eventTasks
+ *   database event contexts, each with its task "gwLocalEvent0",
+ *   "gwLocalEvent1", ... (0: GW_LOCAL_DEFAULT_EVENT_TASKS; the gateway
+ *   passes its server's number of I/O threads), which deliver every
+ *   asynchronous callback to the server, and "gwLocalReap" (releases
+ *   subscriptions and channels the server gave up from inside a callback).
+ *   Each attached channel is given one event context, round-robin. Returns
+ *   NULL (after printing why) when the database is not loaded or a thread
+ *   cannot start.
  * - The server calls the operations (gwProviderOps) from its own threads as
  *   gwProvider.h says. Operations on ONE channel (and its subscriptions)
  *   are not called concurrently with that channel's detach().
  * - gwLocalProviderDestroy(): from any thread except the provider's own
  *   (not from inside a callback), before iocShutdown. Channels still
  *   attached are detached first (their subscriptions cancelled, their
- *   outstanding puts completed with ECA_PUTFAIL); then both threads stop.
+ *   outstanding puts completed with ECA_PUTFAIL); then its threads stop.
  *
  * What the server sees:
  * - exists() is YES for every name dbChannelTest() accepts: "rec",
@@ -30,14 +34,19 @@
  *   before sending). Count 0 delivers the current size (DBR_CLASS_NAME, whose
  *   count the database ignores, then reports the field's element count,
  *   as RSRV's header would).
- * - Updates, put completions and rightsChanged() arrive on the
- *   "gwLocalEvent" thread, one at a time, never with a provider lock held;
- *   the server may call any operation from inside them (cancel, enable,
- *   detach included). They may arrive BEFORE the operation that caused
- *   them returns: the first update before subscribe() returns, a put's
- *   done() before put() returns, rightsChanged() before attach() returns
- *   (when the rules change meanwhile) -- the server's object must be ready
- *   to receive them before it calls.
+ * - Updates, put completions and rightsChanged() of a channel arrive on
+ *   the event task of the channel's context, one at a time and in order,
+ *   never with a provider lock held; callbacks of channels on different
+ *   contexts run in parallel. The server may call any operation from
+ *   inside them (cancel, enable, detach included). They may arrive BEFORE
+ *   the operation that caused them returns: the first update before
+ *   subscribe() returns, a put's done() before put() returns,
+ *   rightsChanged() before attach() returns (when the rules change
+ *   meanwhile) -- the server's object must be ready to receive them before
+ *   it calls. Cancelling or detaching a channel of ANOTHER context from
+ *   inside a callback waits for that context's running callback of it (as
+ *   from any other thread), so two callbacks must not do that to each
+ *   other (the server cancels and detaches from its I/O threads only).
  * - rights() is asCheckGet / asCheckPut of the channel's asLib client;
  *   SPC_NOMOD fields are never writable (as RSRV's rsrvCheckPut). With
  *   asCheckClientIP set the host asLib sees is the client's IP address.
@@ -76,9 +85,14 @@
 extern "C" {
 #endif
 
-/* Create the local provider (see above). The caller owns the result and
- * releases it with gwLocalProviderDestroy(). */
-gwProvider *gwLocalProviderCreate(void);
+/* Event contexts when gwLocalProviderCreate() is given 0: the server's
+ * default number of I/O threads. */
+#define GW_LOCAL_DEFAULT_EVENT_TASKS 2
+
+/* Create the local provider with eventTasks event contexts (0: the
+ * default; see above). The caller owns the result and releases it with
+ * gwLocalProviderDestroy(). */
+gwProvider *gwLocalProviderCreate(unsigned eventTasks);
 
 /* Release everything the provider holds. NULL is ignored. */
 void gwLocalProviderDestroy(gwProvider *provider);

@@ -1,24 +1,45 @@
 /* gwLocalPriv.h - the local provider's objects, shared by gwLocal.c (the
- * provider, channels, access rights, the deferred-work and reaper threads),
- * gwLocalRead.c (get, subscriptions) and gwLocalPut.c (put, put with
- * completion). Not installed.
+ * provider, its event contexts, channels, access rights, the deferred-work
+ * and reaper threads), gwLocalRead.c (get, subscriptions) and gwLocalPut.c
+ * (put, put with completion). Not installed.
+ *
+ * Event contexts: the provider has a fixed number of database event
+ * contexts (gwLocalContext, each with its own task "gwLocalEvent<i>"). A
+ * channel is given one at attach, round-robin, and everything asynchronous
+ * of the channel runs on that context's task: its subscriptions' updates,
+ * its rights changes and its put completions (extra labor of the context).
+ * So a channel's notifications come from one thread, in order; different
+ * channels' notifications run in parallel.
  *
  * Ownership:
- * - The provider owns its channels (list `channels`); the server holds
+ * - The provider owns its contexts (array `contexts`, fixed from creation
+ *   to destruction) and its channels (list `channels`); the server holds
  *   a channel between attach() and detach().
  * - A channel owns its subscriptions and its outstanding puts.
- * - A subscription or channel given up on the event thread is handed to the
- *   reaper (list `graves`), which releases it: Base's db_cancel_event() must
- *   not be called on the event task (it would mark the wrong event as
- *   deleting itself), and a dbChannel must outlive its events.
+ * - A subscription given up on its own context's task, or a channel given
+ *   up on any event task, is handed to the reaper (list `graves`), which
+ *   releases it: Base's db_cancel_event() must not be called on the task of
+ *   the event's own context (it would mark the wrong event as deleting
+ *   itself), and a dbChannel must outlive its events. On another context's
+ *   task db_cancel_event() is an ordinary cancel (it waits for a running
+ *   callback of the event, as on any other thread).
+ * - Base 7.0.3.1's db_cancel_event() waits on ONE binary event per context
+ *   (pflush_sem), signalled once per finished callback of a cancelled
+ *   event: two threads waiting in it on the same context can lose a wakeup
+ *   and one of them waits forever. So every waiting cancel of a context
+ *   (gwLocalCancelEvent: the server's threads, other contexts' tasks, the
+ *   reaper) holds the context's cancelLock.
  *
  * Locks (order: a channel's identityLock, then asLib's lock, then the
- * provider's lock; nothing is called while holding the provider's lock):
- * - provider->lock: eventThread, channels, rightsQueue, putQueue, graves,
- *   delivering, each channel's subscriptions, puts, rightsQueued,
- *   reportedRights, closing, pendingGraves, each subscription's held flag,
- *   each put's state.
+ * provider's lock; nothing is called while holding the provider's lock; a
+ * context's cancelLock is held, alone, only around db_cancel_event()):
+ * - provider->lock: channels, graves, every context's thread, rightsQueue,
+ *   putQueue and delivering; each channel's subscriptions, puts,
+ *   rightsQueued, reportedRights, closing, pendingGraves; each put's state;
+ *   changes of a subscription's held flag (enable()).
  * - channel->identityLock: user, host (and asLib's copy of them).
+ * - Atomics, read without a lock: a subscription's held flag (by every
+ *   update, on the hot path); provider->nextContext (attach's counter).
  */
 #ifndef INC_gwLocalPriv_H
 #define INC_gwLocalPriv_H
@@ -42,27 +63,38 @@ typedef struct gwLocalGrave {
     void (*bury)(struct gwLocalGrave *grave);   /* releases the object */
 } gwLocalGrave;
 
-struct gwLocalProvider {
-    gwProvider provider;          /* what the server registers: ops + self */
-    dbEventCtx events;            /* the one event context (task "gwLocalEvent") */
-    epicsThreadId eventThread;    /* the event task, set when it starts */
-    epicsThreadId reaper;         /* thread "gwLocalReap", joinable */
-    epicsEventId reapWake;        /* graves queued or stop requested */
-    epicsEventId delivered;       /* the event task finished a delivery */
-    epicsMutexId lock;            /* see the top of this file */
-    ELLLIST channels;             /* gwProviderChannel.node */
+/* One database event context and its task. */
+typedef struct gwLocalContext {
+    gwLocalProvider *provider;
+    dbEventCtx events;            /* task "gwLocalEvent<index>" */
+    epicsThreadId thread;         /* the event task, set when it starts */
+    epicsEventId delivered;       /* the task finished a delivery */
+    epicsMutexId cancelLock;      /* one waiting db_cancel_event() at a time */
     ELLLIST rightsQueue;          /* gwProviderChannel.rightsNode */
     ELLLIST putQueue;             /* gwLocalPutRequest.queueNode: finished, to deliver */
+    gwProviderChannel *delivering; /* channel of the labor callback now running */
+    unsigned index;
+} gwLocalContext;
+
+struct gwLocalProvider {
+    gwProvider provider;          /* what the server registers: ops + self */
+    gwLocalContext *contexts;     /* contextCount of them */
+    unsigned contextCount;
+    size_t nextContext;           /* attach counter (atomic): round-robin */
+    epicsThreadId reaper;         /* thread "gwLocalReap", joinable */
+    epicsEventId reapWake;        /* graves queued or stop requested */
+    epicsMutexId lock;            /* see the top of this file */
+    ELLLIST channels;             /* gwProviderChannel.node */
     ELLLIST graves;               /* gwLocalGrave.node */
-    gwProviderChannel *delivering; /* channel of the callback now running */
     int reapStop;                 /* the reaper ends when graves is empty */
 };
 
 struct gwProviderChannel {
     ELLNODE node;                 /* in provider->channels */
-    ELLNODE rightsNode;           /* in provider->rightsQueue when rightsQueued */
+    ELLNODE rightsNode;           /* in context->rightsQueue when rightsQueued */
     gwLocalGrave grave;           /* for a teardown left to the reaper */
     gwLocalProvider *provider;
+    gwLocalContext *context;      /* its event context, fixed at attach */
     dbChannel *chan;
     ASCLIENTPVT asClient;         /* NULL when access security is off */
     epicsMutexId identityLock;
@@ -81,7 +113,7 @@ struct gwProviderChannel {
 
 struct gwProviderSubscription {
     ELLNODE node;                 /* in channel->subscriptions */
-    gwLocalGrave grave;           /* for a cancel on the event thread */
+    gwLocalGrave grave;           /* for a cancel on its context's task */
     gwProviderChannel *channel;
     dbEventSubscription event;
     gwValueCallback *update;
@@ -90,17 +122,18 @@ struct gwProviderSubscription {
     unsigned long count;          /* as requested; 0 = current size */
     long capacity;                /* elements the buffer holds */
     size_t size;                  /* bytes of data */
-    int held;                     /* enable(0) holds updates */
-    int cancelled;                /* event task only: no more updates */
+    int held;                     /* enable(0) holds updates; read atomically */
+    int cancelled;                /* its context's task only: no more updates */
     double data[];                /* scratch for one update (size bytes) */
 };
 
 /* gwLocal.c */
 unsigned gwLocalRightsOf(gwProviderChannel *channel);
-int gwLocalOnEventThread(gwLocalProvider *provider);
-void gwLocalBeginDelivery(gwLocalProvider *provider, gwProviderChannel *channel);
-void gwLocalEndDelivery(gwLocalProvider *provider);
+int gwLocalOnContextTask(gwLocalContext *context);
+void gwLocalBeginDelivery(gwLocalContext *context, gwProviderChannel *channel);
+void gwLocalEndDelivery(gwLocalContext *context);
 void gwLocalBury(gwLocalProvider *provider, gwLocalGrave *grave);
+void gwLocalCancelEvent(gwLocalContext *context, dbEventSubscription event);
 
 /* gwLocalRead.c */
 int gwLocalGet(gwProviderChannel *channel, short dbrType, unsigned long count,
@@ -115,7 +148,7 @@ void gwLocalEnable(gwProviderSubscription *subscription, int enabled);
 /* gwLocalPut.c */
 int gwLocalPut(gwProviderChannel *channel, short dbrType, unsigned long count,
                const void *value, gwPutCallback *done, void *user);
-void gwLocalDeliverPuts(gwLocalProvider *provider);
+void gwLocalDeliverPuts(gwLocalContext *context);
 void gwLocalCompletePuts(gwProviderChannel *channel);
 
 #endif /* INC_gwLocalPriv_H */

@@ -1,4 +1,4 @@
-/* gwLocalPutRequest.c - the local provider's writes: plain WRITE and put with
+/* gwLocalPut.c - the local provider's writes: plain WRITE and put with
  * completion (WRITE_NOTIFY), as RSRV's write_action / write_notify_action.
  *
  * Owns: outstanding puts with completion (gwLocalPutRequest): a copy of the value
@@ -9,15 +9,17 @@
  * - the server's threads: gwLocalPutRequest; detach (gwLocalCompletePuts);
  * - Base's callback threads (or the putting thread, when the record
  *   completes at once): gwLocalPutCallback, gwLocalPutDone, which only
- *   queue the finished put for the event task;
- * - "gwLocalEvent": gwLocalDeliverPuts, which calls the server's done.
+ *   queue the finished put for the event task of the channel's context;
+ * - "gwLocalEvent<i>": gwLocalDeliverPuts, which calls the server's done
+ *   for the puts of that context's channels.
  *
  * Locks: channel->identityLock while a plain write runs (asTrapWrite keeps
  * the user/host pointers until asTrapWriteAfter); provider->lock around the
  * put lists and states, never across a call out.
  *
  * A put's life: RUNNING (in dbNotify, on channel->puts) -> QUEUED (also on
- * provider->putQueue) -> delivered by the event task and freed. When the
+ * the channel's context->putQueue) -> delivered by that context's event
+ * task and freed. When the
  * channel is detached: running puts are cancelled (dbNotifyCancel waits for
  * a callback in progress) and get ECA_PUTFAIL; all the channel's puts are
  * completed by detach itself (FINISHED), before it returns.
@@ -40,7 +42,7 @@ typedef enum gwLocalPutState {
 
 typedef struct gwLocalPutRequest {
     ELLNODE channelNode;          /* in channel->puts until delivered */
-    ELLNODE queueNode;            /* in provider->putQueue when QUEUED */
+    ELLNODE queueNode;            /* in context->putQueue when QUEUED */
     processNotify notify;
     gwProviderChannel *channel;
     gwPutCallback *done;
@@ -114,12 +116,13 @@ static int gwLocalPutCallback(processNotify *notify, notifyPutType type)
     return db_put_process(notify, type, put->dbrType, put->value, (int)put->count);
 }
 
-/* dbNotify's done callback: queue the put for the event task, unless the
- * channel is being detached (detach completes it). */
+/* dbNotify's done callback: queue the put for the channel's event task,
+ * unless the channel is being detached (detach completes it). */
 static void gwLocalPutDone(processNotify *notify)
 {
     gwLocalPutRequest *put = notify->usrPvt;
     gwLocalProvider *provider = put->channel->provider;
+    gwLocalContext *context = put->channel->context;
     int queued = 0;
 
     epicsMutexMustLock(provider->lock);
@@ -128,12 +131,12 @@ static void gwLocalPutDone(processNotify *notify)
         put->state = GW_LOCAL_PUT_FINISHED;
     } else {
         put->state = GW_LOCAL_PUT_QUEUED;
-        ellAdd(&provider->putQueue, &put->queueNode);
+        ellAdd(&context->putQueue, &put->queueNode);
         queued = 1;
     }
     epicsMutexUnlock(provider->lock);
     if (queued)
-        db_post_extra_labor(provider->events);
+        db_post_extra_labor(context->events);
 }
 
 static gwLocalPutRequest *gwLocalPutCreate(gwProviderChannel *channel, short dbrType, long count,
@@ -216,32 +219,34 @@ static void gwLocalPutFinish(gwLocalPutRequest *put)
     free(put);
 }
 
-/* Event task: deliver every queued put. */
-void gwLocalDeliverPuts(gwLocalProvider *provider)
+/* context's event task: deliver every put queued on it. */
+void gwLocalDeliverPuts(gwLocalContext *context)
 {
+    gwLocalProvider *provider = context->provider;
+
     for (;;) {
         ELLNODE *node;
         gwLocalPutRequest *put;
 
         epicsMutexMustLock(provider->lock);
-        node = ellGet(&provider->putQueue);
+        node = ellGet(&context->putQueue);
         if (!node) {
             epicsMutexUnlock(provider->lock);
             return;
         }
         put = CONTAINER(node, gwLocalPutRequest, queueNode);
         ellDelete(&put->channel->puts, &put->channelNode);
-        gwLocalBeginDelivery(provider, put->channel);
+        gwLocalBeginDelivery(context, put->channel);
         epicsMutexUnlock(provider->lock);
 
         gwLocalPutFinish(put);
-        gwLocalEndDelivery(provider);
+        gwLocalEndDelivery(context);
     }
 }
 
 /* Detach: complete every put of the channel before it goes. The list is
  * stable meanwhile: the server puts nothing during detach, and with
- * `closing` set no put is queued, so the event task takes none away. */
+ * `closing` set no put is queued, so its event task takes none away. */
 void gwLocalCompletePuts(gwProviderChannel *channel)
 {
     gwLocalProvider *provider = channel->provider;
@@ -253,7 +258,7 @@ void gwLocalCompletePuts(gwProviderChannel *channel)
     for (node = ellFirst(&channel->puts); node; node = ellNext(node)) {
         gwLocalPutRequest *put = CONTAINER(node, gwLocalPutRequest, channelNode);
         if (put->state == GW_LOCAL_PUT_QUEUED) {
-            ellDelete(&provider->putQueue, &put->queueNode);
+            ellDelete(&channel->context->putQueue, &put->queueNode);
             put->state = GW_LOCAL_PUT_FINISHED;
         }
     }

@@ -8,17 +8,25 @@
  * Threads entering this file:
  * - the server's threads: get (calls done before it returns), subscribe,
  *   cancel, enable;
- * - "gwLocalEvent" (the dbEvent task): gwLocalUpdate, which calls the
- *   server's update callback; the server may cancel from inside it;
+ * - "gwLocalEvent<i>" (the dbEvent tasks): gwLocalUpdate, which calls the
+ *   server's update callback; a subscription's updates all come from the
+ *   task of its channel's context; the server may cancel from inside them
+ *   (this subscription or any other);
  * - "gwLocalReap": gwLocalSubscriptionBury, for subscriptions cancelled on
- *   the event task.
+ *   their own context's task.
  *
- * Locks: provider->lock around the channel's list of subscriptions only.
+ * Locks: provider->lock around the channel's list of subscriptions and
+ * enable()'s change of the held flag; an update reads that flag as an
+ * atomic and takes no provider lock.
  * db_cancel_event() waits for a running update of the subscription (Base
- * dbEvent.c: it waits while callBackInProgress), so after cancel returns no
- * update runs; on the event task itself it must not be called (it would
+ * dbEvent.c: it waits while callBackInProgress, unless called on the task
+ * of the event's context), so after cancel returns no update runs. On the
+ * task of the subscription's own context it must not be called (it would
  * flag the wrong event as deleting itself), so there the subscription is
- * only disabled and flagged, and the reaper cancels and frees it.
+ * only disabled and flagged, and the reaper cancels and frees it. On
+ * another context's task it is the ordinary, waiting cancel. Every waiting
+ * cancel goes through gwLocalCancelEvent (one at a time per context: Base's
+ * wait can lose a wakeup between two waiters, see gwLocalPriv.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +34,7 @@
 #include <caerr.h>
 #include <db_access.h>
 #include <db_access_routines.h>
+#include <epicsAtomic.h>
 #include <errlog.h>
 
 #include "gwLocalPriv.h"
@@ -122,18 +131,7 @@ int gwLocalGet(gwProviderChannel *channel, short dbrType, unsigned long count,
     return ECA_NORMAL;
 }
 
-static int gwLocalHeld(gwProviderSubscription *subscription)
-{
-    gwLocalProvider *provider = subscription->channel->provider;
-    int held;
-
-    epicsMutexMustLock(provider->lock);
-    held = subscription->held;
-    epicsMutexUnlock(provider->lock);
-    return held;
-}
-
-/* The dbEvent callback (event task). */
+/* The dbEvent callback (the task of the channel's context). */
 static void gwLocalUpdate(void *arg, struct dbChannel *chan, int eventsRemaining,
                           db_field_log *pfl)
 {
@@ -142,7 +140,7 @@ static void gwLocalUpdate(void *arg, struct dbChannel *chan, int eventsRemaining
     int status;
 
     (void)eventsRemaining;
-    if (subscription->cancelled || gwLocalHeld(subscription))
+    if (subscription->cancelled || epicsAtomicGetIntT(&subscription->held))
         return;
     if (!gwLocalCanRead(subscription->channel)) {
         subscription->update(subscription->user, ECA_NORDACCESS, subscription->dbrType,
@@ -166,7 +164,7 @@ static void gwLocalSubscriptionBury(gwLocalGrave *grave)
     gwProviderSubscription *subscription = CONTAINER(grave, gwProviderSubscription, grave);
     gwLocalProvider *provider = subscription->channel->provider;
 
-    db_cancel_event(subscription->event);
+    gwLocalCancelEvent(subscription->channel->context, subscription->event);
     epicsMutexMustLock(provider->lock);
     subscription->channel->pendingGraves--;
     epicsMutexUnlock(provider->lock);
@@ -205,7 +203,7 @@ gwProviderSubscription *gwLocalSubscribe(gwProviderChannel *channel, short dbrTy
     subscription->count = count;
     subscription->capacity = capacity;
     subscription->size = size;
-    subscription->event = db_add_event(provider->events, channel->chan, gwLocalUpdate,
+    subscription->event = db_add_event(channel->context->events, channel->chan, gwLocalUpdate,
                                        subscription, mask);
     if (!subscription->event) {
         free(subscription);
@@ -225,21 +223,23 @@ void gwLocalCancel(gwProviderSubscription *subscription)
 {
     gwProviderChannel *channel = subscription->channel;
     gwLocalProvider *provider = channel->provider;
-    int onEventThread = gwLocalOnEventThread(provider);
+    int onOwnTask = gwLocalOnContextTask(channel->context);
 
     epicsMutexMustLock(provider->lock);
     ellDelete(&channel->subscriptions, &subscription->node);
-    if (onEventThread)
+    if (onOwnTask)
         channel->pendingGraves++;
     epicsMutexUnlock(provider->lock);
-    if (onEventThread) {
-        /* Inside a callback of the event task: no update from now on (the
-         * flag is read on this thread only); the reaper cancels and frees. */
+    if (onOwnTask) {
+        /* Inside a callback of the subscription's own event task: no update
+         * from now on (the flag is read on this thread only); the reaper
+         * cancels and frees. */
         subscription->cancelled = 1;
         db_event_disable(subscription->event);
         gwLocalBury(provider, &subscription->grave);
     } else {
-        db_cancel_event(subscription->event); /* waits for a running update */
+        /* waits for a running update */
+        gwLocalCancelEvent(channel->context, subscription->event);
         free(subscription);
     }
 }
@@ -251,7 +251,7 @@ void gwLocalEnable(gwProviderSubscription *subscription, int enabled)
 
     epicsMutexMustLock(provider->lock);
     wasHeld = subscription->held;
-    subscription->held = !enabled;
+    epicsAtomicSetIntT(&subscription->held, !enabled);
     epicsMutexUnlock(provider->lock);
     if (enabled) {
         db_event_enable(subscription->event);

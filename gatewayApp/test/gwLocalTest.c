@@ -4,7 +4,14 @@
  * The test plays the CA server: it calls the provider's operations and
  * records what comes back in "sinks". Waits are epicsEvent waits with a
  * generous timeout; "nothing arrived" is proven by a later update of a
- * sentinel that the event task delivers after the one that must not come.
+ * sentinel that the event task delivers after the one that must not come
+ * (a sentinel on the same event context, subscribed after).
+ *
+ * The main provider has one event context, so every sentinel shares its
+ * task; the tests of several contexts make their own providers, where
+ * attach's round-robin makes the n-th channel's context n modulo the
+ * count, and the thread a callback comes from ("gwLocalEvent<i>") shows
+ * the context.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +55,9 @@ struct gwTestSink {
     gwProviderChannel *channel;
     gwProviderSubscription *subscription;
     int hookRan;
+    gwTestSink *watched;     /* a hook's other sink: its calls when the hook ended */
+    unsigned watchedCalls;
+    char thread[32];         /* the thread of the last call */
 };
 
 static void sinkInit(gwTestSink *sink)
@@ -80,6 +90,7 @@ static void onValue(void *user, int status, short type, unsigned long count, con
 
     epicsMutexMustLock(sink->lock);
     sink->calls++;
+    strncpy(sink->thread, epicsThreadGetNameSelf(), sizeof sink->thread - 1);
     sink->status = status;
     sink->type = type;
     sink->count = count;
@@ -94,7 +105,9 @@ static void onValue(void *user, int status, short type, unsigned long count, con
     epicsMutexUnlock(sink->lock);
     if (hook) {
         hook(sink);
+        epicsMutexMustLock(sink->lock);
         sink->hookRan = 1;
+        epicsMutexUnlock(sink->lock);
     }
     epicsEventSignal(sink->event);
 }
@@ -105,6 +118,7 @@ static void onPut(void *user, int status)
 
     epicsMutexMustLock(sink->lock);
     sink->calls++;
+    strncpy(sink->thread, epicsThreadGetNameSelf(), sizeof sink->thread - 1);
     sink->status = status;
     epicsMutexUnlock(sink->lock);
     epicsEventSignal(sink->event);
@@ -116,6 +130,7 @@ static void onRights(void *serverChannel, unsigned rights)
 
     epicsMutexMustLock(sink->lock);
     sink->calls++;
+    strncpy(sink->thread, epicsThreadGetNameSelf(), sizeof sink->thread - 1);
     sink->rights = rights;
     epicsMutexUnlock(sink->lock);
     epicsEventSignal(sink->event);
@@ -140,6 +155,17 @@ static double sinkDouble(gwTestSink *sink)
     return value;
 }
 
+/* Did the last call come from the thread named `name`? */
+static int sinkThreadIs(gwTestSink *sink, const char *name)
+{
+    int yes;
+
+    epicsMutexMustLock(sink->lock);
+    yes = strcmp(sink->thread, name) == 0;
+    epicsMutexUnlock(sink->lock);
+    return yes;
+}
+
 /* Wait until the sink saw at least `calls` calls. */
 static int sinkWaitCalls(gwTestSink *sink, unsigned calls)
 {
@@ -151,6 +177,26 @@ static int sinkWaitCalls(gwTestSink *sink, unsigned calls)
         if (epicsTimeDiffInSeconds(&now, &start) > WAIT_SECONDS)
             return 0;
         epicsEventWaitWithTimeout(sink->event, 1.0);
+    }
+    return 1;
+}
+
+/* Wait until the sink's hook has run (and returned). */
+static int sinkWaitHook(gwTestSink *sink)
+{
+    epicsTimeStamp start, now;
+    int ran = 0;
+
+    epicsTimeGetCurrent(&start);
+    while (!ran) {
+        epicsMutexMustLock(sink->lock);
+        ran = sink->hookRan;
+        epicsMutexUnlock(sink->lock);
+        epicsTimeGetCurrent(&now);
+        if (!ran && epicsTimeDiffInSeconds(&now, &start) > WAIT_SECONDS)
+            return 0;
+        if (!ran)
+            epicsEventWaitWithTimeout(sink->event, 0.1);
     }
     return 1;
 }
@@ -945,23 +991,277 @@ static void testAccessRights(void)
     sinkClear(&rights);
 }
 
-/* A provider destroyed with a channel, a subscription and an outstanding
- * put left: everything is released (ASan checks), the put completes. */
+/* ---- several event contexts ---- */
+
+/* Four channels on a provider of three contexts: round-robin, so the first
+ * and the fourth share gwLocalEvent0; each channel's updates, put
+ * completions and rights changes come from its own context's task. */
+static void testContextsSpread(void)
+{
+    static const char *const tasks[4] = {
+        "gwLocalEvent0", "gwLocalEvent1", "gwLocalEvent2", "gwLocalEvent0"
+    };
+    gwProvider *three = gwLocalProviderCreate(3);
+    gwProvider *first = provider;
+    gwTestSink rights, sinks[4], done;
+    gwProviderChannel *channels[4];
+    gwProviderSubscription *subscriptions[4];
+    gwClientIdentity client;
+    int i, all = 1;
+
+    if (!three)
+        testAbort("gwLocalProviderCreate(3) failed");
+    provider = three;
+    sinkInit(&rights);
+    sinkInit(&done);
+    gwTestPutDouble("gw:mval", 200.0);
+    for (i = 0; i < 4; i++) {
+        sinkInit(&sinks[i]);
+        channels[i] = attachAs("gw:mval", "alice", &rights);
+        subscriptions[i] = subscribe(channels[i], DBR_DOUBLE, 1, GW_EVENT_VALUE, &sinks[i]);
+    }
+    for (i = 0; i < 4; i++)
+        testOk(sinkWaitCalls(&sinks[i], 1) && sinkThreadIs(&sinks[i], tasks[i]),
+               "3 contexts: channel %d's first update comes from %s (%s)", i, tasks[i],
+               sinks[i].thread);
+    gwTestPutDouble("gw:mval", 210.0);
+    for (i = 0; i < 4; i++)
+        all = sinkWaitDouble(&sinks[i], 210.0) && all;
+    testOk(all, "3 contexts: a change of the record reaches the channels on every context");
+
+    putDouble(channels[1], 220.0, &done);
+    testOk(sinkWaitCalls(&done, 1) && done.status == ECA_NORMAL &&
+           sinkThreadIs(&done, "gwLocalEvent1"),
+           "a put's completion comes from its channel's context (%s)", done.thread);
+    client = identityOf("ro");
+    ops->clientChanged(channels[2], &client);
+    testOk(sinkWaitCalls(&rights, 1) && rights.rights == GW_RIGHT_READ &&
+           sinkThreadIs(&rights, "gwLocalEvent2"),
+           "a rights change comes from its channel's context (%s)", rights.thread);
+
+    for (i = 0; i < 4; i++) {
+        ops->cancel(subscriptions[i]);
+        ops->detach(channels[i]);
+        sinkClear(&sinks[i]);
+    }
+    gwLocalProviderDestroy(three);
+    provider = first;
+    sinkClear(&done);
+    sinkClear(&rights);
+}
+
+/* A hook: cancel and detach a channel of the other context, then note how
+ * many updates that channel's sink had seen. */
+static void cancelAndDetachOther(gwTestSink *sink)
+{
+    ops->cancel(sink->subscription);
+    ops->detach(sink->channel);
+    sink->watchedCalls = sinkCalls(sink->watched);
+}
+
+/* Two contexts. Victims are subscribed before the sentinels, so a
+ * sentinel's update of a change is queued behind the victim's on its
+ * context. */
+static void testContextsCancelInside(void)
+{
+    gwProvider *two = gwLocalProviderCreate(2);
+    gwProvider *first = provider;
+    gwTestSink rights, own[2], sentinel[2], target[2];
+    gwProviderChannel *victim[2], *watch[2];
+    gwProviderSubscription *watching[2];
+    double value = 300.0;
+    int i;
+
+    if (!two)
+        testAbort("gwLocalProviderCreate(2) failed");
+    provider = two;
+    sinkInit(&rights);
+    gwTestPutDouble("gw:mval", value);
+    for (i = 0; i < 2; i++) { /* contexts 0, 1, 0, 1 */
+        sinkInit(&own[i]);
+        victim[i] = attachAs("gw:mval", "alice", &rights);
+        own[i].channel = victim[i];
+        own[i].subscription = subscribe(victim[i], DBR_DOUBLE, 1, GW_EVENT_VALUE, &own[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        sinkInit(&sentinel[i]);
+        watch[i] = attachAs("gw:mval", "alice", &rights);
+        watching[i] = subscribe(watch[i], DBR_DOUBLE, 1, GW_EVENT_VALUE, &sentinel[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        sinkWaitCalls(&own[i], 1);
+        epicsMutexMustLock(own[i].lock);
+        own[i].hook = cancelAndDetach;
+        epicsMutexUnlock(own[i].lock);
+    }
+    gwTestPutDouble("gw:mval", value += 10.0);
+    gwTestPutDouble("gw:mval", value += 10.0);
+    testOk(sinkWaitDouble(&sentinel[0], value) && sinkWaitDouble(&sentinel[1], value) &&
+           sinkCalls(&own[0]) == 2 && own[0].hookRan && sinkThreadIs(&own[0], "gwLocalEvent0") &&
+           sinkCalls(&own[1]) == 2 && own[1].hookRan && sinkThreadIs(&own[1], "gwLocalEvent1"),
+           "2 contexts: cancel and detach from inside its own update, on each context: "
+           "no update after (%u, %u)", sinkCalls(&own[0]), sinkCalls(&own[1]));
+
+    /* From inside an update on context i, cancel and detach a channel of
+     * the other context j while it receives updates: cancel waits for its
+     * running update, none comes after. A late sentinel on context j,
+     * subscribed after it, proves it. */
+    for (i = 0; i < 2; i++) {
+        gwTestSink *hooked = &own[i], late;
+        gwProviderChannel *channels[4];
+        int j = 1 - i, k;
+
+        sinkClear(hooked);
+        sinkInit(hooked);
+        sinkInit(&target[j]);
+        sinkInit(&late);
+        for (k = 0; k < 4; k++) /* contexts 0, 1, 0, 1 */
+            channels[k] = attachAs("gw:mval", "alice", &rights);
+        ops->detach(channels[2 + i]);
+        hooked->channel = channels[j];
+        hooked->watched = &target[j];
+        subscribe(channels[i], DBR_DOUBLE, 1, GW_EVENT_VALUE, hooked);
+        hooked->subscription = subscribe(channels[j], DBR_DOUBLE, 1, GW_EVENT_VALUE, &target[j]);
+        subscribe(channels[2 + j], DBR_DOUBLE, 1, GW_EVENT_VALUE, &late);
+        sinkWaitCalls(hooked, 1);
+        sinkWaitCalls(&target[j], 1);
+        sinkWaitCalls(&late, 1);
+        epicsMutexMustLock(hooked->lock);
+        hooked->hook = cancelAndDetachOther;
+        epicsMutexUnlock(hooked->lock);
+        gwTestPutDouble("gw:mval", value += 10.0);
+        testOk(sinkWaitHook(hooked) && sinkThreadIs(hooked, i ? "gwLocalEvent1" : "gwLocalEvent0"),
+               "from inside an update on context %d, cancel and detach a channel of "
+               "context %d", i, j);
+        gwTestPutDouble("gw:mval", value += 10.0);
+        gwTestPutDouble("gw:mval", value += 10.0);
+        testOk(sinkWaitDouble(&late, value) && sinkWaitDouble(hooked, value) &&
+               sinkCalls(&target[j]) == hooked->watchedCalls,
+               "... no update of it after (%u at the cancel, %u now)", hooked->watchedCalls,
+               sinkCalls(&target[j]));
+        ops->detach(channels[i]);     /* cancels the hooked subscription */
+        ops->detach(channels[2 + j]); /* and the late sentinel's */
+        sinkClear(&late);
+        sinkClear(&target[j]);
+    }
+
+    for (i = 0; i < 2; i++) {
+        ops->cancel(watching[i]);
+        ops->detach(watch[i]);
+        sinkClear(&sentinel[i]);
+        sinkClear(&own[i]);
+    }
+    gwLocalProviderDestroy(two);
+    provider = first;
+    sinkClear(&rights);
+}
+
+/* Two threads attach, subscribe, cancel (or leave the subscription to
+ * detach) and detach channels, spread over two contexts, while the record
+ * changes as fast as a third thread can write it. */
+typedef struct gwTestChurner {
+    gwTestChurn ones[CHURN_ROUNDS];
+    epicsEventId done;
+} gwTestChurner;
+
+static void churnChannels(void *arg)
+{
+    gwTestChurner *churner = arg;
+    gwTestSink rights;
+    int i;
+
+    sinkInit(&rights);
+    for (i = 0; i < CHURN_ROUNDS; i++) {
+        int status;
+        gwProviderChannel *channel = attachAs("gw:mval", "alice", &rights);
+        gwProviderSubscription *subscription = ops->subscribe(
+            channel, DBR_TIME_DOUBLE, 1, GW_EVENT_VALUE, onChurnValue, &churner->ones[i], &status);
+
+        if (i % 3)
+            epicsThreadSleep(0.0);
+        if (i % 4)
+            ops->cancel(subscription);
+        ops->detach(channel); /* cancels the subscription when it is left */
+        epicsMutexMustLock(churn.lock);
+        churner->ones[i].cancelled = 1;
+        epicsMutexUnlock(churn.lock);
+    }
+    sinkClear(&rights);
+    epicsEventSignal(churner->done);
+}
+
+static void testContextsChurn(void)
+{
+    static gwTestChurner churners[2];
+    gwProvider *two = gwLocalProviderCreate(2);
+    gwProvider *first = provider;
+    gwTestSink rights;
+    gwProviderChannel *writer;
+    int i;
+
+    if (!two)
+        testAbort("gwLocalProviderCreate(2) failed");
+    provider = two;
+    sinkInit(&rights);
+    memset(&churn, 0, sizeof churn);
+    churn.lock = epicsMutexMustCreate();
+    churn.stopped = epicsEventMustCreate(epicsEventEmpty);
+    /* Below the event tasks: with real-time scheduling three busy threads
+     * above them would starve them on a small machine. */
+    writer = attachAs("gw:mval", "alice", &rights);
+    epicsThreadMustCreate("gwChurn", epicsThreadPriorityLow,
+                          epicsThreadGetStackSize(epicsThreadStackSmall), churnWriter, writer);
+    for (i = 0; i < 2; i++) {
+        memset(churners[i].ones, 0, sizeof churners[i].ones);
+        churners[i].done = epicsEventMustCreate(epicsEventEmpty);
+        epicsThreadMustCreate(i ? "gwChurn1" : "gwChurn0", epicsThreadPriorityLow,
+                              epicsThreadGetStackSize(epicsThreadStackSmall), churnChannels,
+                              &churners[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        epicsEventMustWait(churners[i].done);
+        epicsEventDestroy(churners[i].done);
+    }
+    epicsMutexMustLock(churn.lock);
+    churn.stop = 1;
+    epicsMutexUnlock(churn.lock);
+    epicsEventMustWait(churn.stopped);
+    epicsMutexMustLock(churn.lock);
+    testOk(churn.late == 0, "2 contexts, 2 threads x %d attach/subscribe/cancel/detach while "
+           "the record changes: %u updates, %u after cancel", CHURN_ROUNDS, churn.updates,
+           churn.late);
+    epicsMutexUnlock(churn.lock);
+    ops->detach(writer);
+    gwLocalProviderDestroy(two);
+    provider = first;
+    epicsEventDestroy(churn.stopped);
+    epicsMutexDestroy(churn.lock);
+    sinkClear(&rights);
+}
+
+/* A provider of the default two contexts destroyed with channels, subscriptions on
+ * both contexts and an outstanding put left: everything is released (ASan
+ * checks), the put completes. */
 static void testDestroyReleases(void)
 {
-    gwTestSink rights, sink, done, again;
-    gwProvider *second = gwLocalProviderCreate();
+    gwTestSink rights, sink, slowSink, done, again;
+    gwProvider *second = gwLocalProviderCreate(0); /* the default: 2 */
     gwProvider *first = provider;
     gwProviderChannel *channel, *slow;
 
     sinkInit(&rights);
     sinkInit(&sink);
+    sinkInit(&slowSink);
     sinkInit(&done);
     provider = second;
-    channel = attachAs("gw:ao", "alice", &rights);
+    channel = attachAs("gw:ao", "alice", &rights);       /* context 0 */
     subscribe(channel, DBR_DOUBLE, 1, GW_EVENT_VALUE, &sink);
-    sinkWaitCalls(&sink, 1);
-    slow = attachAs("gw:slow.A", "alice", &rights);
+    slow = attachAs("gw:slow.A", "alice", &rights);      /* context 1 */
+    subscribe(slow, DBR_DOUBLE, 1, GW_EVENT_VALUE, &slowSink);
+    testOk(sinkWaitCalls(&sink, 1) && sinkWaitCalls(&slowSink, 1) &&
+           sinkThreadIs(&sink, "gwLocalEvent0") && sinkThreadIs(&slowSink, "gwLocalEvent1"),
+           "the provider to destroy has subscriptions on both contexts (%s, %s)", sink.thread,
+           slowSink.thread);
     putDouble(slow, 11.0, &done);
     gwLocalProviderDestroy(second);
     testOk(sinkCalls(&done) == 1 && done.status == ECA_PUTFAIL,
@@ -978,6 +1278,7 @@ static void testDestroyReleases(void)
     ops->detach(slow);
     sinkClear(&again);
     sinkClear(&done);
+    sinkClear(&slowSink);
     sinkClear(&sink);
     sinkClear(&rights);
 }
@@ -989,12 +1290,12 @@ MAIN(gwLocalTest)
 
     (void)argc;
     (void)argv;
-    testPlan(188);
+    testPlan(213);
     if (!getcwd(acf, sizeof acf - 32))
         testAbort("getcwd failed");
     strcat(acf, "/../gwLocalTest.acf");
     gwTestIocStart(acf);
-    provider = gwLocalProviderCreate();
+    provider = gwLocalProviderCreate(1);
     if (!provider)
         testAbort("gwLocalProviderCreate failed");
     ops = provider->ops;
@@ -1023,6 +1324,9 @@ MAIN(gwLocalTest)
     testChurn();
     testBadSubscription();
     testAccessRights();
+    testContextsSpread();
+    testContextsCancelInside();
+    testContextsChurn();
     testDestroyReleases();
 
     asTrapWriteUnregisterListener(listener);
