@@ -71,13 +71,13 @@ static void testKinds(void)
     memset(&t, 0, sizeof t);
     testOk1(parse(&t, "") == 0 && !t.textGiven && !t.listGiven && !t.flagGiven);
     testOk1(parse(&t, "   \t ") == 0 && !t.countGiven);
-    testOk1(parse(&t, "-text abc -port 6000 -seconds 2.5 -count 7 -flag -list 10.0.0.1") == 0);
+    testOk1(parse(&t, "-text abc -port 6000 -seconds 2.5 -count 7 -flag -list 127.0.0.1") == 0);
     testOk(t.textGiven && strcmp(t.text, "abc") == 0, "string: '%s'", t.text);
     testOk1(t.portGiven && t.port == 6000);
     testOk1(t.secondsGiven && t.seconds == 2.5);
     testOk1(t.countGiven && t.count == 7);
     testOk1(t.flagGiven == 1);
-    testOk(t.listGiven && ellCount(&t.list) == 1 && strcmp(nth(&t.list, 0), "10.0.0.1:0") == 0,
+    testOk(t.listGiven && ellCount(&t.list) == 1 && strcmp(nth(&t.list, 0), "127.0.0.1:0") == 0,
            "list: %s", nth(&t.list, 0));
     testOk1(parse(&t, "-text last -count 0x0a") == 0 && strcmp(t.text, "last") == 0
             && t.count == 10);
@@ -102,8 +102,8 @@ static void testQuoting(void)
     testOk1(parse(&t, "-text 'say \"hi\"'") == 0 && strcmp(t.text, "say \"hi\"") == 0);
     testOk1(parse(&t, "-text a\"b c\"d") == 0 && strcmp(t.text, "ab cd") == 0);
     testOk1(parse(&t, "-text \"\"") == 0 && strcmp(t.text, "") == 0);
-    testOk1(parse(&t, "-list \"10.0.0.1 10.0.0.2:6000\"") == 0 && ellCount(&t.list) == 2
-            && strcmp(nth(&t.list, 1), "10.0.0.2:6000") == 0);
+    testOk1(parse(&t, "-list \"127.0.0.1 127.0.0.2:6000\"") == 0 && ellCount(&t.list) == 2
+            && strcmp(nth(&t.list, 1), "127.0.0.2:6000") == 0);
     testOk1(parse(&t, "-text \"open") == -1 && strstr(error, "unterminated") != NULL);
     testDiag("%s", error);
     gwOptionTableClear(testTable, TROWS, &t);
@@ -115,10 +115,10 @@ static void testLists(void)
 
     testDiag("address lists: commas, spaces, repetition, duplicates");
     memset(&t, 0, sizeof t);
-    testOk1(parse(&t, "-list 10.0.0.1,10.0.0.2 -list \"10.0.0.3, 10.0.0.4\"") == 0);
+    testOk1(parse(&t, "-list 127.0.0.1,127.0.0.2 -list \"127.0.0.3, 127.0.0.4\"") == 0);
     testOk(ellCount(&t.list) == 4, "4 addresses (%d)", ellCount(&t.list));
-    testOk1(strcmp(nth(&t.list, 0), "10.0.0.1:0") == 0 && strcmp(nth(&t.list, 3), "10.0.0.4:0") == 0);
-    testOk1(parse(&t, "-list 10.0.0.1") == 0 && ellCount(&t.list) == 4);
+    testOk1(strcmp(nth(&t.list, 0), "127.0.0.1:0") == 0 && strcmp(nth(&t.list, 3), "127.0.0.4:0") == 0);
+    testOk1(parse(&t, "-list 127.0.0.1") == 0 && ellCount(&t.list) == 4);
     testOk1(parse(&t, "-list 224.0.2.9") == 0 && ellCount(&t.list) == 5);
     gwOptionTableClear(testTable, TROWS, &t);
 }
@@ -150,7 +150,7 @@ static void testErrors(void)
         {"-seconds 1e9", "-seconds: '1e9'"},
         {"-seconds 2s", "-seconds: '2s'"},
         {"-list 300.1.2.3", "-list: bad address '300.1.2.3'"},
-        {"-list \"10.0.0.1 10.0.0.2:99999\"", "-list: bad address '10.0.0.2:99999'"},
+        {"-list \"127.0.0.1 127.0.0.2:99999\"", "-list: bad address '127.0.0.2:99999'"},
         {"-list ''", "-list: no address given"},
         {"-list ' , '", "-list: no address given"},
         {"-flag -flag -count", "-count: missing value"},
@@ -179,7 +179,7 @@ static void testGatewayOptions(void)
     testDiag("the gateway's server options");
     memset(&options, 0, sizeof options);
     testOk1(gwOptionsParseString(&options, "-sip 127.0.0.1 -sip \"127.0.0.2:7000 224.0.2.9\""
-                                           " -sport 5100 -signore 10.1.1.1,10.1.1.2 -io_threads 3") == 0);
+                                           " -sport 5100 -signore 127.1.1.1,127.1.1.2 -io_threads 3") == 0);
     testOk1(options.serverInterfacesGiven && ellCount(&options.serverInterfaces) == 3);
     testOk1(options.serverPortGiven && options.serverPort == 5100);
     testOk1(options.serverIgnoreGiven && ellCount(&options.serverIgnore) == 2);
@@ -188,8 +188,8 @@ static void testGatewayOptions(void)
     memset(&config, 0, sizeof config);
     config.port = 5064;
     config.ioThreads = GW_SERVER_DEFAULT_IO_THREADS;
-    gwServerConfigParseAddresses(&config.interfaces, "10.9.9.9", 5064, "test", error, sizeof error);
-    gwServerConfigParseAddresses(&config.beaconAddresses, "10.9.9.255", 5065, "test", error,
+    gwServerConfigParseAddresses(&config.interfaces, "127.9.9.9", 5064, "test", error, sizeof error);
+    gwServerConfigParseAddresses(&config.beaconAddresses, "127.9.9.255", 5065, "test", error,
                                  sizeof error);
     testOk1(gwOptionsApplyToServerConfig(&options, &config) == 0);
     testOk1(config.port == 5100 && config.ioThreads == 3);
@@ -197,7 +197,7 @@ static void testGatewayOptions(void)
            && strcmp(nth(&config.interfaces, 1), "127.0.0.2:7000") == 0,
            "interfaces replaced, server port where none given: %s", nth(&config.interfaces, 0));
     testOk1(ellCount(&config.ignoreAddresses) == 2
-            && strcmp(nth(&config.ignoreAddresses, 1), "10.1.1.2:0") == 0);
+            && strcmp(nth(&config.ignoreAddresses, 1), "127.1.1.2:0") == 0);
     testOk1(ellCount(&config.beaconAddresses) == 1);
     gwServerConfigClear(&config);
     gwOptionsClear(&options);
@@ -208,7 +208,7 @@ static void testGatewayOptions(void)
     memset(&config, 0, sizeof config);
     config.port = 5064;
     config.ioThreads = 2;
-    gwServerConfigParseAddresses(&config.interfaces, "10.9.9.9", 5064, "test", error, sizeof error);
+    gwServerConfigParseAddresses(&config.interfaces, "127.9.9.9", 5064, "test", error, sizeof error);
     testOk1(gwOptionsApplyToServerConfig(&options, &config) == 0);
     testOk1(config.port == 5064 && config.ioThreads == 2 && ellCount(&config.interfaces) == 1);
     gwServerConfigClear(&config);
@@ -280,7 +280,7 @@ static void testEnvironment(void)
         {"EPICS_CA_MAX_ARRAY_BYTES", "-5"},
         {"EPICS_CA_MAX_ARRAY_BYTES", "12abc"},
         {"EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1 300.1.1.1"},
-        {"EPICS_CAS_IGNORE_ADDR_LIST", "10.0.0.1:99999"},
+        {"EPICS_CAS_IGNORE_ADDR_LIST", "127.0.0.1:99999"},
         {"EPICS_CA_ADDR_LIST", "1.2.3.4:5x"},
         {"EPICS_CAS_AUTO_BEACON_ADDR_LIST", "maybe"},
     };
@@ -301,14 +301,14 @@ static void testEnvironment(void)
     epicsEnvSet("EPICS_CA_SERVER_PORT", "6000");
     epicsEnvSet("EPICS_CA_REPEATER_PORT", "6010");
     epicsEnvSet("EPICS_CA_BEACON_PERIOD", "3");
-    epicsEnvSet("EPICS_CA_ADDR_LIST", "10.0.0.255 10.0.1.255:7000");
+    epicsEnvSet("EPICS_CA_ADDR_LIST", "127.0.0.255 127.0.1.255:7000");
     epicsEnvSet("EPICS_CA_AUTO_ADDR_LIST", "NO");
     epicsEnvSet("EPICS_CA_MAX_ARRAY_BYTES", "1000");
     testOk1(gwServerConfigFromEnvironment(&config) == 0);
     testOk1(config.port == 6000 && config.beaconPort == 6010 && config.beaconPeriod == 3.0);
     testOk(ellCount(&config.beaconAddresses) == 2
-           && strcmp(nth(&config.beaconAddresses, 0), "10.0.0.255:6010") == 0
-           && strcmp(nth(&config.beaconAddresses, 1), "10.0.1.255:7000") == 0,
+           && strcmp(nth(&config.beaconAddresses, 0), "127.0.0.255:6010") == 0
+           && strcmp(nth(&config.beaconAddresses, 1), "127.0.1.255:7000") == 0,
            "beacons to EPICS_CA_ADDR_LIST: %s", nth(&config.beaconAddresses, 0));
     testOk1(config.autoBeaconAddresses == 0);
     testOk(config.maxArrayBytes == 16384, "EPICS_CA_MAX_ARRAY_BYTES rounded up to 16384");
@@ -318,22 +318,22 @@ static void testEnvironment(void)
     epicsEnvSet("EPICS_CAS_SERVER_PORT", "6001");
     epicsEnvSet("EPICS_CAS_BEACON_PORT", "6011");
     epicsEnvSet("EPICS_CAS_BEACON_PERIOD", "2.5");
-    epicsEnvSet("EPICS_CAS_BEACON_ADDR_LIST", "10.0.2.255");
+    epicsEnvSet("EPICS_CAS_BEACON_ADDR_LIST", "127.0.2.255");
     epicsEnvSet("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "yes");
     epicsEnvSet("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1 127.0.0.2:7000,224.0.2.9 127.0.0.1");
-    epicsEnvSet("EPICS_CAS_IGNORE_ADDR_LIST", "10.1.1.1");
+    epicsEnvSet("EPICS_CAS_IGNORE_ADDR_LIST", "127.1.1.1");
     epicsEnvSet("EPICS_CA_MAX_ARRAY_BYTES", "100000");
     testOk1(gwServerConfigFromEnvironment(&config) == 0);
     testOk1(config.port == 6001 && config.beaconPort == 6011 && config.beaconPeriod == 2.5);
     testOk1(ellCount(&config.beaconAddresses) == 1
-            && strcmp(nth(&config.beaconAddresses, 0), "10.0.2.255:6011") == 0);
+            && strcmp(nth(&config.beaconAddresses, 0), "127.0.2.255:6011") == 0);
     testOk1(config.autoBeaconAddresses == 1 && config.maxArrayBytes == 100000);
     testOk(ellCount(&config.interfaces) == 3 && strcmp(nth(&config.interfaces, 0), "127.0.0.1:6001") == 0
            && strcmp(nth(&config.interfaces, 1), "127.0.0.2:7000") == 0
            && strcmp(nth(&config.interfaces, 2), "224.0.2.9:6001") == 0,
            "interfaces, duplicates removed");
     testOk1(ellCount(&config.ignoreAddresses) == 1
-            && strcmp(nth(&config.ignoreAddresses, 0), "10.1.1.1:0") == 0);
+            && strcmp(nth(&config.ignoreAddresses, 0), "127.1.1.1:0") == 0);
     gwServerConfigClear(&config);
 
     testDiag("bad values are errors");
