@@ -287,9 +287,10 @@ size_t gwCodecWriteHeader(void *buf, size_t cap, const gwCaHeader *h, unsigned c
     return hlen;
 }
 
-/* A header-only message in the standard form. */
-static size_t buildPlain(void *buf, size_t cap, epicsUInt16 command, epicsUInt16 dataType,
-                         epicsUInt16 count, epicsUInt32 parameter1, epicsUInt32 parameter2)
+/* A header-only message that may need the extended form for its count. */
+static size_t buildCounted(void *buf, size_t cap, epicsUInt16 command, epicsUInt16 dataType,
+                           epicsUInt32 count, epicsUInt32 parameter1, epicsUInt32 parameter2,
+                           unsigned clientMinor)
 {
     gwCaHeader h;
 
@@ -299,7 +300,15 @@ static size_t buildPlain(void *buf, size_t cap, epicsUInt16 command, epicsUInt16
     h.count = count;
     h.parameter1 = parameter1;
     h.parameter2 = parameter2;
-    return gwCodecWriteHeader(buf, cap, &h, 0);
+    return gwCodecWriteHeader(buf, cap, &h, clientMinor);
+}
+
+/* A header-only message in the standard form (a 16-bit count never needs
+ * the extended one). */
+static size_t buildPlain(void *buf, size_t cap, epicsUInt16 command, epicsUInt16 dataType,
+                         epicsUInt16 count, epicsUInt32 parameter1, epicsUInt32 parameter2)
+{
+    return buildCounted(buf, cap, command, dataType, count, parameter1, parameter2, 0);
 }
 
 size_t gwCodecBuildVersion(void *buf, size_t cap, epicsUInt16 priority,
@@ -334,22 +343,6 @@ size_t gwCodecBuildAccessRights(void *buf, size_t cap, epicsUInt32 clientChannel
                                 epicsUInt32 rights)
 {
     return buildPlain(buf, cap, CA_PROTO_ACCESS_RIGHTS, 0, 0, clientChannelId, rights);
-}
-
-/* A header-only message that may need the extended form for its count. */
-static size_t buildCounted(void *buf, size_t cap, epicsUInt16 command, epicsUInt16 dataType,
-                           epicsUInt32 count, epicsUInt32 parameter1, epicsUInt32 parameter2,
-                           unsigned clientMinor)
-{
-    gwCaHeader h;
-
-    h.command = command;
-    h.payloadSize = 0;
-    h.dataType = dataType;
-    h.count = count;
-    h.parameter1 = parameter1;
-    h.parameter2 = parameter2;
-    return gwCodecWriteHeader(buf, cap, &h, clientMinor);
 }
 
 size_t gwCodecBuildCreateChannelReply(void *buf, size_t cap, epicsUInt16 dataType,
