@@ -347,11 +347,14 @@ class Harness:
     def _name(self, kind):
         return "%s%d" % (kind, next(self._names))
 
-    def softioc(self, *dbs, port=None, ready_pv=None, timeout=15.0):
+    def softioc(self, *dbs, port=None, ready_pv=None, timeout=15.0, extra_env=None):
         """Start Base's softIoc serving the given (db file, macros) pairs.
 
         Each db is a path, or a (path, {macro: value}) pair. Returns when a
-        CA search for ready_pv (default: the first record) is answered."""
+        CA search for ready_pv (default: the first record) is answered.
+        port: a given port (e.g. the port of a softIoc the test stopped, to
+        restart it where clients and gateways look for it); default a fresh
+        one. extra_env: more environment (e.g. EPICS_CA_MAX_ARRAY_BYTES)."""
         require_private_namespace()
         port = port or free_port()
         argv = [base_tool("softIoc")]
@@ -363,6 +366,7 @@ class Harness:
             argv += ["-d", str(path)]
             records.append(first_record(path, macros))
         env = ca_environment({"EPICS_CAS_SERVER_PORT": str(port)})
+        env.update(extra_env or {})
         ioc = Ioc(self._name("softIoc"), argv, env, self.log_dir, port)
         self.processes.append(ioc)
         pv = ready_pv or records[0]
@@ -396,6 +400,26 @@ class Harness:
                  "%s to run its st.cmd" % name)
         if not ioc.alive():
             raise HarnessError("%s exited during start-up:\n%s" % (name, ioc.tail()))
+        return ioc
+
+    def gateway_server(self, options="", records=(), sport=None, extra_env=None,
+                       commands_before_init=(), timeout=15.0):
+        """Start the gateway IOC and its CA server (the gateway proper).
+
+        Runs gwStart("-sip 127.0.0.1 -sport <sport> <options>") after
+        iocInit; options are the classic ones (-cip, -cport, timeouts,
+        -archive, ...). Returns the Ioc once the server listens, with
+        `server_port` set; clients reach it with server_env(server_port)."""
+        sport = sport or free_port()
+        start = 'gwStart("-sip 127.0.0.1 -sport %d %s")' % (sport, options)
+        ioc = self.gateway(commands_after_init=[start], records=records,
+                           commands_before_init=commands_before_init, timeout=timeout,
+                           extra_env=extra_env)
+        ioc.server_port = sport
+        wait_for(lambda: tcp_listening(sport) or not ioc.alive(), timeout,
+                 "%s to serve on TCP port %d" % (ioc.name, sport))
+        if not ioc.alive():
+            raise HarnessError("%s exited during start-up:\n%s" % (ioc.name, ioc.tail()))
         return ioc
 
     def _wait_answering(self, ioc, pv, timeout):
@@ -436,6 +460,69 @@ class Harness:
         return "\n".join("---- %s (%s) ----\n%s" % (p.name, " ".join(map(shlex.quote, p.argv)),
                                                     p.tail(lines))
                          for p in self.processes)
+
+
+def tcp_listening(port, host="127.0.0.1"):
+    """True when a TCP connection to host:port is accepted."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def server_env(port, extra=None):
+    """CA client environment that reaches only the server on port (e.g. the
+    gateway's own server, not the IOC's RSRV)."""
+    env = ca_environment({"EPICS_CA_ADDR_LIST": "127.0.0.1:%d" % port,
+                          "EPICS_CA_AUTO_ADDR_LIST": "NO"})
+    env.update(extra or {})
+    return env
+
+
+# ---------------------------------------------------------------- IOC reports
+
+UPSTREAM_LINE = re.compile(
+    r"upstream: (?P<total>\d+) PVs: (?P<connecting>\d+) connecting, (?P<active>\d+) active, "
+    r"(?P<inactive>\d+) inactive, (?P<disconnected>\d+) disconnected, (?P<dead>\d+) dead")
+UPSTREAM_STATES = ("connecting", "active", "inactive", "disconnected", "dead")
+
+
+def upstream_counts(gateway):
+    """The PV counts of `gwReport 1`: {"total": N, "connecting": C, ...}."""
+    text = gateway.command("gwReport 1")
+    m = UPSTREAM_LINE.search(text)
+    if not m:
+        raise HarnessError("no upstream line in gwReport 1:\n%s" % text)
+    return {key: int(value) for key, value in m.groupdict().items()}
+
+
+def upstream_states(gateway):
+    """{PV name: state word} from the per-PV lines of `gwReport 2`."""
+    states = {}
+    for line in gateway.command("gwReport 2").splitlines():
+        words = line.split()
+        if line.startswith("  ") and not line.startswith("   ") and len(words) >= 2 \
+                and words[1] in UPSTREAM_STATES:
+            states[words[0]] = words[1]
+    return states
+
+
+def event_subscriptions(ioc, record):
+    """The number of event subscriptions on a record of ioc (`dbel`)."""
+    text = ioc.command("dbel %s" % record)
+    if "No PV event subscriptions" in text:
+        return 0
+    m = re.search(r"(\d+) PV Event Subscriptions", text)
+    if not m:
+        raise HarnessError("unexpected dbel output:\n%s" % text)
+    return int(m.group(1))
+
+
+def rss_kib(pid):
+    """Resident set size of a process in KiB (VmRSS)."""
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise HarnessError("no VmRSS for pid %d" % pid)
 
 
 # ---------------------------------------------------------------- leftovers
