@@ -395,6 +395,15 @@ def camonitor_lines(monitor):
     return [line for line in monitor.log().splitlines() if line.startswith(PREFIX)]
 
 
+# Base 7.0.3.1's libca puts the channels of a lost circuit, and a channel the
+# server disconnects (SERVER_DISCONN), in its "disconnect governor": they
+# search again only when that free-running 10 s timer of the context fires
+# (ca/src/client/disconnectGovernorTimer.cpp, udpiiu::installDisconnectedChannel).
+# The gateway's upstream context and each client's context both do that, so
+# reconnecting takes up to about 20 s whatever the gateway does.
+RECONNECT_LIMIT = 30.0
+
+
 def test_clients_see_an_upstream_ioc_go_and_come_back_without_duplicate_subscriptions(harness):
     softioc, gateway = start_fidelity_pair(harness)
     pv = PREFIX + "ai"
@@ -431,13 +440,13 @@ def test_clients_see_an_upstream_ioc_go_and_come_back_without_duplicate_subscrip
     restarted = harness.softioc((FIDELITY_DB, {"P": PREFIX}), port=softioc.port)
     back = time.monotonic()
     for monitor, count in zip(camonitors, lines_before):
-        wait_until(lambda: len(camonitor_lines(monitor)) > count, 15,
+        wait_until(lambda: len(camonitor_lines(monitor)) > count, RECONNECT_LIMIT,
                    "%s to get a value again" % monitor.name)
         print("%s connected again %.2f s after the IOC was back (aim: < 2 s)" % (
             monitor.name, time.monotonic() - back))
         assert float(camonitor_lines(monitor)[-1].split()[-1]) == 3.25, monitor.log()
     wait_until(lambda: len(connection_events(pyepics)) >= 3 and connection_events(pyepics)[-1][0],
-               15, "pyepics to connect again")
+               RECONNECT_LIMIT, "pyepics to connect again")
     again = connection_events(pyepics)[-1][1]
     print("pyepics connected again %.2f s after the IOC was back (aim: < 2 s)" % (again - back))
     after = gwharness.event_subscriptions(restarted, pv)
