@@ -319,6 +319,34 @@ def test_without_archive_option_log_monitors_get_value_deadband_updates(harness)
     assert log_monitor_values(harness, "", steps) == [3.25, 4.5, 9.0, 10.5, 20.0]
 
 
+def test_mask_option_replaces_the_default_mask_of_client_subscriptions(harness):
+    # -mask a: a client asking for the default DBE_VALUE|DBE_ALARM gets alarm
+    # changes only (HIGH 50 MINOR, HIHI 90 MAJOR on fid:ai).
+    softioc, gateway = start_fidelity_pair(harness, "-mask a")
+    pv = PREFIX + "ai"
+    wait_found(gateway, pv)
+    _, through = endpoints(softioc, gateway)
+    steps = [("dbpf fid:ai 4.5", False), ("dbpf fid:ai 60", True), ("dbpf fid:ai 70", False),
+             ("dbpf fid:ai 95", True)]
+    [updates] = fidelity.monitor_sequences(harness, softioc, [through], pv, DBR_TIME_DOUBLE, 1,
+                                           DBE_VALUE | DBE_ALARM, steps)
+    assert [double_at(u["data"], 16) for u in updates] == [3.25, 60.0, 95.0]
+
+
+@pytest.mark.parametrize("options, complaint", [
+    ("-mask x", "-mask"), ("-connect_timeout -1", "-connect_timeout"),
+    ("-cport 0", "-cport"), ("-dead_timeout", "-dead_timeout")])
+def test_bad_upstream_options_are_refused_with_a_message(harness, options, complaint):
+    sport = gwharness.free_port()
+    gateway = harness.gateway(commands_after_init=[
+        'gwStart("-sip 127.0.0.1 -sport %d %s")' % (sport, options)])
+    log = gateway.log()
+    assert "serving Channel Access" not in log, log
+    errors = [line for line in log.splitlines() if line.startswith("gwStart:")]
+    assert errors and complaint in errors[0], log
+    assert not gwharness.tcp_listening(sport)
+
+
 # ---------------------------------------------------------------- 4. big arrays
 
 BIG_ELEMENTS = 1000000
