@@ -234,8 +234,6 @@ static int anomalyDue(gwUpstream *up)
 {
     epicsTimeStamp now;
 
-    if (!up->anomaly)
-        return 0;
     epicsTimeGetCurrent(&now);
     if (up->anomalySent && epicsTimeDiffInSeconds(&now, &up->lastAnomaly)
                                < up->config.reconnectInhibit)
@@ -247,8 +245,9 @@ static int anomalyDue(gwUpstream *up)
 
 static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
 {
-    gwUpstreamAnomalyFunc *func = NULL;
+    const gwUpstreamHooks *hooks = NULL;
     void *arg = NULL;
+    int anomaly = 0;
 
     epicsMutexMustLock(pv->lock);
     pv->nativeType = ca_field_type(chan);
@@ -259,16 +258,26 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     epicsMutexMustLock(up->lock);
     if (!pv->removed && (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DEAD
                          || pv->state == GW_PV_DISCONNECTED)) {
-        if (pv->state != GW_PV_CONNECTING && anomalyDue(up)) {
-            func = up->anomaly;
-            arg = up->anomalyArg;
+        if (up->hooks) {
+            hooks = up->hooks;
+            arg = up->hooksArg;
+            up->hookCalls++;
+            anomaly = pv->state != GW_PV_CONNECTING && anomalyDue(up);
         }
         setState(up, pv, pv->channelCount ? GW_PV_ACTIVE : GW_PV_INACTIVE);
         pv->everConnected = 1;
     }
     epicsMutexUnlock(up->lock);
-    if (func)
-        func(arg);
+    if (!hooks)
+        return;
+    /* The PV cannot be freed meanwhile: that waits for this callback. */
+    if (anomaly && hooks->anomaly)
+        hooks->anomaly(arg);
+    if (hooks->settled)
+        hooks->settled(arg, pv->name);
+    epicsMutexMustLock(up->lock);
+    up->hookCalls--;
+    epicsMutexUnlock(up->lock);
 }
 
 static void connectionDown(gwUpstream *up, gwPv *pv)
@@ -623,13 +632,18 @@ fail:
     return NULL;
 }
 
-void gwUpstreamSetAnomaly(gwProvider *provider, gwUpstreamAnomalyFunc *func, void *arg)
+void gwUpstreamSetHooks(gwProvider *provider, const gwUpstreamHooks *hooks, void *arg)
 {
     gwUpstream *up = provider->self;
 
     epicsMutexMustLock(up->lock);
-    up->anomaly = func;
-    up->anomalyArg = arg;
+    up->hooks = hooks;
+    up->hooksArg = arg;
+    while (!hooks && up->hookCalls) {
+        epicsMutexUnlock(up->lock);
+        epicsThreadSleep(0.001);
+        epicsMutexMustLock(up->lock);
+    }
     epicsMutexUnlock(up->lock);
 }
 
@@ -645,8 +659,8 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
     up = provider->self;
     epicsMutexMustLock(up->lock);
     up->stopping = 1;
-    up->anomaly = NULL;
     epicsMutexUnlock(up->lock);
+    gwUpstreamSetHooks(provider, NULL, NULL);
     epicsEventSignal(up->wake);
     epicsEventMustWait(up->timerExited);
 

@@ -149,8 +149,9 @@ struct gwUpstream {
     epicsEventId timerExited;
     int stopping;              /*                            (up->lock) */
 
-    gwUpstreamAnomalyFunc *anomaly; /*                       (up->lock) */
-    void *anomalyArg;
+    const gwUpstreamHooks *hooks; /*                         (up->lock) */
+    void *hooksArg;
+    unsigned hookCalls;        /* hook calls running now     (up->lock) */
     epicsTimeStamp lastAnomaly;
     int anomalySent;
 };
