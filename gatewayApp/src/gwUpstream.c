@@ -400,8 +400,9 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
         pv = findPv(up, pvName);
         if (!pv)
             answer = createPv(up, pvName) ? GW_EXISTS_PENDING : GW_EXISTS_NO;
-        else if (pv->state == GW_PV_CONNECTING)
-            answer = GW_EXISTS_PENDING;
+        else if (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DISCONNECTED)
+            answer = GW_EXISTS_PENDING; /* no answer now; waiting searches
+                                           are answered when it connects */
         else if (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)
             answer = GW_EXISTS_YES;
     }
