@@ -18,8 +18,9 @@
  * sequence number; each SEARCH the providers answer YES gets a SEARCH
  * reply (TCP port, address 0xffffffff = "the sender's", search id, minor
  * 13); NO and PENDING get nothing (RSRV never sends NOT_FOUND over UDP,
- * even when asked to reply). A PENDING search is remembered for a few
- * seconds (at most GW_NAME_WAIT_MAX of them, the oldest go first): when
+ * even when asked to reply). A PENDING search is remembered for
+ * GW_NAME_WAIT_SECONDS (at most GW_NAME_WAIT_MAX of them, the oldest go
+ * first; a client's repeat replaces its earlier search): when
  * the provider settles the name (gwNameServerSettled, e.g. the upstream PV
  * connected) and now serves it, each waiting client gets its reply at once
  * instead of at its next search, as the classic gateway's asynchronous
@@ -81,7 +82,7 @@
 #define GW_CA_SEQUENCE_VALID 1u
 /* Searches waiting for a pending name: how many, how long, hash size. */
 #define GW_NAME_WAIT_MAX 4096u
-#define GW_NAME_WAIT_SECONDS 5.0
+#define GW_NAME_WAIT_SECONDS 30.0
 #define GW_NAME_WAIT_BUCKETS 256u
 
 typedef struct gwNameListener {
