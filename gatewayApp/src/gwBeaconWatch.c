@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <epicsTypes.h>
 #include <caProto.h>
 #include <envDefs.h>
 #include <epicsThread.h>
