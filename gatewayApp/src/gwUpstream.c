@@ -214,6 +214,7 @@ static void freePv(gwUpstream *up, gwPv *pv)
     if (pv->chan) {
         struct ca_client_context *previous = gwUpstreamUseContext(up);
         ca_clear_channel(pv->chan);
+        ca_flush_io();  /* libca only queues the CLEAR_CHANNEL */
         gwUpstreamLeaveContext(up, previous);
     }
     /* Nobody else can reach the PV now: no lock. */
