@@ -682,8 +682,8 @@ def test_acctst_passes_through_the_gateway_and_survives_an_upstream_restart(harn
     exited = wait_for_acctst_exit(acctst, deadline)
     output = acctst.log()
     print(output[-3000:])
-    assert exited, "acctst failed a check or did not finish in %.0f s:\n%s" % (
-        ACCTST_TIMEOUT, acctst.tail(60))
+    assert exited, "acctst failed a check, waited a minute in vain, or did not finish " \
+        "in %.0f s:\n%s" % (ACCTST_TIMEOUT, acctst.tail(60))
     assert acctst.popen.returncode == 0, acctst.tail(60)
     assert "Test Complete" in output
 
