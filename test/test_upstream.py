@@ -24,10 +24,12 @@ What the tests prove, in the order of the issue:
 Timing: the aims of the issue ("under 2 s") are printed, never asserted;
 every wait is an event with a generous limit.
 """
+import os
 import re
 import socket
 import struct
 import time
+from pathlib import Path
 
 import pytest
 
@@ -608,6 +610,15 @@ def dead_burst(gateway, first_name):
     return max(rss for _, _, _, _, rss in samples)
 
 
+def sanitizer_quarantine_kib(pid):
+    """Freed memory AddressSanitizer keeps in quarantine (not reused, so it
+    counts in RSS) in the process, 0 for a build without it."""
+    if "libasan" not in Path("/proc/%d/maps" % pid).read_text():
+        return 0
+    m = re.search(r"quarantine_size_mb=(\d+)", os.environ.get("ASAN_OPTIONS", ""))
+    return (int(m.group(1)) if m else 256) * 1024
+
+
 def test_searches_for_missing_names_leave_no_pvs_after_the_dead_timeout(harness):
     softioc = harness.softioc((WRITABLE_DB, {"P": "up:"}))
     gateway = harness.gateway_server(upstream_options(softioc, DEAD_OPTIONS))
@@ -619,8 +630,12 @@ def test_searches_for_missing_names_leave_no_pvs_after_the_dead_timeout(harness)
     peak = dead_burst(gateway, DEAD_NAMES)
     after_second = gwharness.rss_kib(gateway.pid)
     print("RSS after a second burst: peak %d KiB, after %d KiB" % (peak, after_second))
-    assert after_first - baseline <= RSS_KEPT_KIB, (baseline, after_first)
-    assert after_second - after_first <= RSS_SECOND_BURST_KIB, (after_first, after_second)
+    quarantine = sanitizer_quarantine_kib(gateway.pid)
+    if quarantine:
+        print("AddressSanitizer: %d KiB of quarantine allowed for" % quarantine)
+    assert after_first - baseline <= RSS_KEPT_KIB + quarantine, (baseline, after_first)
+    assert after_second - after_first <= RSS_SECOND_BURST_KIB + quarantine, \
+        (after_first, after_second)
 
 
 def test_search_for_a_missing_name_gets_no_answer_and_a_pv_that_appears_later_is_found(
@@ -728,7 +743,9 @@ class RawChannel:
         got = self.stream.read_until(
             lambda ms: any(m.command in (command, rawca.ERROR) for m in ms), 10)
         replies = [m for m in got if m.command == command and m.p2 == ioid]
-        assert replies, "no reply %d to io %d for %s: %r" % (command, ioid, self.pv, got)
+        assert replies, "no reply %d to io %d for %s: %r (%s)" % (
+            command, ioid, self.pv, got,
+            "the server closed the circuit" if self.stream.closed else "10 s without it")
         return replies[0]
 
     def put_notify(self, dbr_type, payload):
