@@ -741,11 +741,11 @@ class RawChannel:
     def _await(self, command):
         ioid = self.ioid
         got = self.stream.read_until(
-            lambda ms: any(m.command in (command, rawca.ERROR) for m in ms), 10)
+            lambda ms: any(m.command in (command, rawca.ERROR) for m in ms), 20)
         replies = [m for m in got if m.command == command and m.p2 == ioid]
         assert replies, "no reply %d to io %d for %s: %r (%s)" % (
             command, ioid, self.pv, got,
-            "the server closed the circuit" if self.stream.closed else "10 s without it")
+            "the server closed the circuit" if self.stream.closed else "20 s without it")
         return replies[0]
 
     def put_notify(self, dbr_type, payload):
