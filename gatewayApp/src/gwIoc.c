@@ -26,41 +26,27 @@
 #include "gwLocal.h"
 #include "gwOptions.h"
 #include "gwServer.h"
+#include "gwUpstream.h"
 
 static epicsMutexId gwIocLock;
 static int iocRunning;            /* the IOC has run (dbServer run hook) */
 static int startWanted;           /* gwStart was called and not gwStop */
 static gwServerConfig wantedConfig;
+static gwUpstreamConfig wantedUpstream;
 static gwServer *running;
 static gwProvider *localProvider;
+static gwProvider *upstreamProvider;
 
-/* Start the server with the wanted configuration (lock held). */
-static int startNow(void)
+static void anomaly(void *server)
 {
-    gwProvider *providers[1];
-
-    localProvider = gwLocalProviderCreate(wantedConfig.ioThreads); /* 0: default */
-    if (!localProvider) {
-        errlogPrintf("gwStart: cannot serve the IOC's records\n");
-        return -1;
-    }
-    providers[0] = localProvider;
-    running = gwServerStart(&wantedConfig, providers, 1);
-    if (!running) {
-        gwLocalProviderDestroy(localProvider);
-        localProvider = NULL;
-        errlogPrintf("gwStart: the gateway did not start\n");
-        return -1;
-    }
-    printf("gwStart: serving Channel Access on TCP port %u\n", gwServerTcpPort(running));
-    return 0;
+    gwServerBeaconAnomaly(server);
 }
 
-static void stopNow(void)
+static void destroyProviders(void)
 {
-    if (running) {
-        gwServerStop(running);
-        running = NULL;
+    if (upstreamProvider) {
+        gwUpstreamProviderDestroy(upstreamProvider);
+        upstreamProvider = NULL;
     }
     if (localProvider) {
         gwLocalProviderDestroy(localProvider);
@@ -68,17 +54,73 @@ static void stopNow(void)
     }
 }
 
+/* Start the server with the wanted configuration (lock held). The IOC's
+ * own records come first: a name that is a record is served locally,
+ * every other name upstream. */
+static int startNow(void)
+{
+    gwProvider *providers[2];
+
+    localProvider = gwLocalProviderCreate(wantedConfig.ioThreads); /* 0: default */
+    if (!localProvider) {
+        errlogPrintf("gwStart: cannot serve the IOC's records\n");
+        return -1;
+    }
+    upstreamProvider = gwUpstreamProviderCreate(&wantedUpstream);
+    if (!upstreamProvider) {
+        destroyProviders();
+        errlogPrintf("gwStart: cannot reach upstream IOCs\n");
+        return -1;
+    }
+    providers[0] = localProvider;
+    providers[1] = upstreamProvider;
+    running = gwServerStart(&wantedConfig, providers, 2);
+    if (!running) {
+        destroyProviders();
+        errlogPrintf("gwStart: the gateway did not start\n");
+        return -1;
+    }
+    gwUpstreamSetAnomaly(upstreamProvider, anomaly, running);
+    printf("gwStart: serving Channel Access on TCP port %u\n", gwServerTcpPort(running));
+    return 0;
+}
+
+static void stopNow(void)
+{
+    if (upstreamProvider)
+        gwUpstreamSetAnomaly(upstreamProvider, NULL, NULL);
+    if (running) {
+        gwServerStop(running);
+        running = NULL;
+    }
+    destroyProviders();
+}
+
+static void clearWanted(void)
+{
+    gwServerConfigClear(&wantedConfig);
+    gwUpstreamConfigClear(&wantedUpstream);
+}
+
 int gwIocStart(const char *options)
 {
     gwOptions parsed;
     gwServerConfig config;
+    gwUpstreamConfig upstream;
     int status = -1;
 
     memset(&parsed, 0, sizeof parsed);
     memset(&config, 0, sizeof config);
+    gwUpstreamConfigDefaults(&upstream);
     if (gwOptionsParseString(&parsed, options ? options : "") != 0) {
         errlogPrintf("gwStart: %s\n", parsed.error);
         gwOptionsClear(&parsed);
+        return GW_IOC_BAD_OPTIONS;
+    }
+    if (gwOptionsApplyToUpstreamConfig(&parsed, &upstream) != 0) {
+        errlogPrintf("gwStart: %s\n", parsed.error);
+        gwOptionsClear(&parsed);
+        gwUpstreamConfigClear(&upstream);
         return GW_IOC_BAD_OPTIONS;
     }
     if (gwServerConfigFromEnvironment(&config) != 0
@@ -87,6 +129,7 @@ int gwIocStart(const char *options)
             errlogPrintf("gwStart: %s\n", parsed.error);
         gwOptionsClear(&parsed);
         gwServerConfigClear(&config);
+        gwUpstreamConfigClear(&upstream);
         return -1;
     }
     gwOptionsClear(&parsed);
@@ -94,9 +137,11 @@ int gwIocStart(const char *options)
     if (startWanted) {
         errlogPrintf("gwStart: the gateway is already started; gwStop first\n");
         gwServerConfigClear(&config);
+        gwUpstreamConfigClear(&upstream);
     }
     else {
         wantedConfig = config;
+        wantedUpstream = upstream;
         startWanted = 1;
         status = 0;
         if (iocRunning && startNow() != 0) {
@@ -107,7 +152,7 @@ int gwIocStart(const char *options)
             printf("gwStart: the gateway will start when the IOC runs (iocInit)\n");
         }
         if (status != 0)
-            gwServerConfigClear(&wantedConfig);
+            clearWanted();
     }
     epicsMutexUnlock(gwIocLock);
     return status;
@@ -118,7 +163,7 @@ void gwIocStop(void)
     epicsMutexMustLock(gwIocLock);
     stopNow();
     if (startWanted)
-        gwServerConfigClear(&wantedConfig);
+        clearWanted();
     startWanted = 0;
     epicsMutexUnlock(gwIocLock);
 }
@@ -126,8 +171,11 @@ void gwIocStop(void)
 void gwIocReport(unsigned level)
 {
     epicsMutexMustLock(gwIocLock);
-    if (running)
+    if (running) {
         gwServerReport(running, level);
+        if (upstreamProvider)
+            gwUpstreamReport(upstreamProvider, level, stdout);
+    }
     else
         printf("gateway: not running%s\n",
                startWanted ? " (starts when the IOC runs)" : "");
@@ -142,7 +190,7 @@ static void serverRun(void)
     iocRunning = 1;
     if (startWanted && !running && startNow() != 0) {
         startWanted = 0;
-        gwServerConfigClear(&wantedConfig);
+        clearWanted();
     }
     epicsMutexUnlock(gwIocLock);
 }

@@ -29,6 +29,28 @@ static const gwOptionDescriptor gwOptionTable[] = {
      "(extension) number of server I/O threads for the TCP circuits; default: 2"},
     {"-send_timeout", GW_OPTION_DOUBLE, ROW(sendTimeout), 1, 86400, "<seconds>",
      "(extension) close a client circuit that has read nothing for this long; default: 30"},
+    /* client (upstream) options */
+    {"-cip", GW_OPTION_ADDRESSES, ROW(clientAddresses), 0, 0, "<address ...>",
+     "where to search for upstream PVs (EPICS_CA_ADDR_LIST, no automatic list); "
+     "default: the EPICS_CA_* environment"},
+    {"-cport", GW_OPTION_PORT, ROW(clientPort), 0, 0, "<port>",
+     "upstream server port (EPICS_CA_SERVER_PORT); default: the environment's or 5064"},
+    {"-connect_timeout", GW_OPTION_DOUBLE, ROW(connectTimeout), 0.01, 1e7, "<seconds>",
+     "a PV not connected after this long is dead; default: 1"},
+    {"-inactive_timeout", GW_OPTION_DOUBLE, ROW(inactiveTimeout), 0.01, 1e9, "<seconds>",
+     "drop a connected PV without clients after this long; default: 7200"},
+    {"-dead_timeout", GW_OPTION_DOUBLE, ROW(deadTimeout), 0.01, 1e9, "<seconds>",
+     "drop a dead PV after this long; default: 120"},
+    {"-disconnect_timeout", GW_OPTION_DOUBLE, ROW(disconnectTimeout), 0.01, 1e9, "<seconds>",
+     "drop a disconnected PV after this long; default: 7200"},
+    {"-reconnect_inhibit", GW_OPTION_DOUBLE, ROW(reconnectInhibit), 0, 1e9, "<seconds>",
+     "at most one beacon anomaly for reconnecting PVs in this time; default: 300"},
+    {"-mask", GW_OPTION_STRING, ROW(mask), 0, 0, "<v|a|l|p ...>",
+     "event mask for clients asking for the default (value and alarm); default: va"},
+    {"-archive", GW_OPTION_FLAG, 0, offsetof(gwOptions, archiveGiven), 0, 0, NULL,
+     "keep archivers' DBE_LOG subscriptions apart (archive deadband)"},
+    {"-no_cache", GW_OPTION_FLAG, 0, offsetof(gwOptions, noCacheGiven), 0, 0, NULL,
+     "forward every get upstream instead of answering from a subscription's cache"},
 };
 
 #define GW_OPTION_ROWS (sizeof gwOptionTable / sizeof gwOptionTable[0])
@@ -278,6 +300,64 @@ int gwOptionsApplyToServerConfig(gwOptions *options, gwServerConfig *config)
         config->ioThreads = (unsigned)options->ioThreads;
     if (options->sendTimeoutGiven)
         config->sendTimeout = options->sendTimeout;
+    return 0;
+}
+
+/* "a:port b" for EPICS_CA_ADDR_LIST; NULL on no memory. */
+static char *addressListText(const ELLLIST *list)
+{
+    size_t size = (size_t)ellCount(list) * 24u + 1u;
+    char *text = malloc(size);
+    char *end = text;
+    const osiSockAddrNode *node;
+
+    if (!text)
+        return NULL;
+    *end = '\0';
+    for (node = (const osiSockAddrNode *)ellFirst(list); node;
+         node = (const osiSockAddrNode *)ellNext(&node->node)) {
+        unsigned long a = ntohl(node->addr.ia.sin_addr.s_addr);
+        unsigned port = ntohs(node->addr.ia.sin_port);
+        end += sprintf(end, "%s%lu.%lu.%lu.%lu", end == text ? "" : " ",
+                       (a >> 24) & 0xff, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+        if (port)
+            end += sprintf(end, ":%u", port);
+    }
+    return text;
+}
+
+int gwOptionsApplyToUpstreamConfig(gwOptions *options, gwUpstreamConfig *config)
+{
+    if (options->clientAddressesGiven) {
+        char *text = addressListText(&options->clientAddresses);
+        if (!text) {
+            epicsSnprintf(options->error, sizeof options->error, "-cip: out of memory");
+            return -1;
+        }
+        free(config->addressList);
+        config->addressList = text;
+    }
+    if (options->clientPortGiven)
+        config->port = options->clientPort;
+    if (options->connectTimeoutGiven)
+        config->connectTimeout = options->connectTimeout;
+    if (options->inactiveTimeoutGiven)
+        config->inactiveTimeout = options->inactiveTimeout;
+    if (options->deadTimeoutGiven)
+        config->deadTimeout = options->deadTimeout;
+    if (options->disconnectTimeoutGiven)
+        config->disconnectTimeout = options->disconnectTimeout;
+    if (options->reconnectInhibitGiven)
+        config->reconnectInhibit = options->reconnectInhibit;
+    if (options->maskGiven && gwUpstreamParseMask(options->mask, &config->defaultMask) != 0) {
+        epicsSnprintf(options->error, sizeof options->error,
+                      "-mask: '%s' is not a mask of the letters v, a, l, p", options->mask);
+        return -1;
+    }
+    if (options->archiveGiven)
+        config->archive = 1;
+    if (options->noCacheGiven)
+        config->noCache = 1;
     return 0;
 }
 

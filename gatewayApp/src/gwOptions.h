@@ -11,6 +11,7 @@
  *     if (gwOptionsParseString(&options, line) != 0)
  *         print options.error
  *     gwOptionsApplyToServerConfig(&options, &config);   after the environment
+ *     gwOptionsApplyToUpstreamConfig(&options, &upstream); after the defaults
  *     gwOptionsClear(&options);
  *
  * Errors are reported in the caller's struct (gwOptions.error, or the
@@ -29,6 +30,7 @@
 #include <ellLib.h>
 
 #include "gwServer.h"
+#include "gwUpstream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +52,26 @@ typedef struct gwOptions {
     double sendTimeout;        /* -send_timeout (extension) */
     int sendTimeoutGiven;
 
+    /* client (upstream) options */
+    ELLLIST clientAddresses;   /* -cip: osiSockAddrNode, port 0 = the client port */
+    int clientAddressesGiven;
+    unsigned short clientPort; /* -cport */
+    int clientPortGiven;
+    double connectTimeout;     /* -connect_timeout */
+    int connectTimeoutGiven;
+    double inactiveTimeout;    /* -inactive_timeout */
+    int inactiveTimeoutGiven;
+    double deadTimeout;        /* -dead_timeout */
+    int deadTimeoutGiven;
+    double disconnectTimeout;  /* -disconnect_timeout */
+    int disconnectTimeoutGiven;
+    double reconnectInhibit;   /* -reconnect_inhibit */
+    int reconnectInhibitGiven;
+    char *mask;                /* -mask: letters v a l p */
+    int maskGiven;
+    int archiveGiven;          /* -archive */
+    int noCacheGiven;          /* -no_cache */
+
     char error[GW_OPTIONS_ERROR_SIZE]; /* the reason of the last failure */
 } gwOptions;
 
@@ -61,6 +83,9 @@ int gwOptionsParseArgv(gwOptions *options, int argc, char *const *argv);
 /* Override config (filled from the environment) with the options given.
  * 0, or -1 (out of memory) with options->error. */
 int gwOptionsApplyToServerConfig(gwOptions *options, gwServerConfig *config);
+/* Override config (filled by gwUpstreamConfigDefaults) with the options
+ * given. 0, or -1 (bad -mask, out of memory) with options->error. */
+int gwOptionsApplyToUpstreamConfig(gwOptions *options, gwUpstreamConfig *config);
 /* One line per option: name, argument, help. */
 void gwOptionsUsage(FILE *out);
 /* Free what the options hold and zero them. */

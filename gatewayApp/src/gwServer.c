@@ -359,6 +359,11 @@ void gwServerStop(gwServer *server)
     destroy(server);
 }
 
+void gwServerBeaconAnomaly(gwServer *server)
+{
+    gwBeaconAnomaly(server->beacon);
+}
+
 void gwServerReport(const gwServer *server, unsigned level)
 {
     gwServer *s = (gwServer *)server;

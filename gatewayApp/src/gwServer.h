@@ -102,6 +102,10 @@ unsigned short gwServerTcpPort(const gwServer *server);
 /* Number of channels and clients (circuits) now. Any thread. */
 void gwServerStats(gwServer *server, unsigned *channels, unsigned *clients);
 
+/* Start the beacon anomaly sequence (fast beacons, so clients search
+ * again at once). Any thread. */
+void gwServerBeaconAnomaly(gwServer *server);
+
 /* Print a report (level 0: one line; 1: circuits; 2: channels). */
 void gwServerReport(const gwServer *server, unsigned level);
 

@@ -1,0 +1,760 @@
+/* gwUpstream.c - the upstream provider's PVs: the name table, the PV
+ * states and their timeouts, client channels, the libca context and its
+ * connection and access-rights callbacks, reports.
+ *
+ * The data path (gets, puts, subscriptions) is in gwUpstreamIo.c; the
+ * objects and the lock order are described in gwUpstreamPriv.h.
+ *
+ * Threads:
+ * - exists/attach/detach/... run on the server's threads;
+ * - connection and access-rights callbacks on libca's threads;
+ * - one timer thread of ours moves PVs through the timed states and frees
+ *   the ones whose time is up.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cadef.h>
+#include <caerr.h>
+#include <envDefs.h>
+#include <epicsStdio.h>
+#include <epicsString.h>
+#include <errlog.h>
+
+#include "gwUpstreamPriv.h"
+
+const char *const gwPvStateNames[GW_PV_STATES] = {
+    "connecting", "inactive", "active", "disconnected", "dead"
+};
+
+#define GW_UPSTREAM_TICK_MAX 1.0
+#define GW_UPSTREAM_TICK_MIN 0.02
+#define GW_UPSTREAM_TABLE_SIZE 65536
+#define GW_UPSTREAM_PROBE_NAME "gateway:upstream:address-list-probe"
+
+/* ---------------------------------------------------------------- configuration */
+
+void gwUpstreamConfigDefaults(gwUpstreamConfig *config)
+{
+    memset(config, 0, sizeof *config);
+    config->connectTimeout = GW_UPSTREAM_CONNECT_TIMEOUT;
+    config->inactiveTimeout = GW_UPSTREAM_INACTIVE_TIMEOUT;
+    config->deadTimeout = GW_UPSTREAM_DEAD_TIMEOUT;
+    config->disconnectTimeout = GW_UPSTREAM_DISCONNECT_TIMEOUT;
+    config->reconnectInhibit = GW_UPSTREAM_RECONNECT_INHIBIT;
+    config->defaultMask = GW_EVENT_VALUE | GW_EVENT_ALARM;
+}
+
+void gwUpstreamConfigClear(gwUpstreamConfig *config)
+{
+    free(config->addressList);
+    config->addressList = NULL;
+}
+
+int gwUpstreamParseMask(const char *text, unsigned *mask)
+{
+    unsigned m = 0;
+
+    for (; text && *text; text++) {
+        switch (*text) {
+        case 'v': m |= GW_EVENT_VALUE; break;
+        case 'a': m |= GW_EVENT_ALARM; break;
+        case 'l': m |= GW_EVENT_LOG; break;
+        case 'p': m |= GW_EVENT_PROPERTY; break;
+        default: return -1;
+        }
+    }
+    if (!m)
+        return -1;
+    *mask = m;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- libca context */
+
+struct ca_client_context *gwUpstreamUseContext(gwUpstream *up)
+{
+    struct ca_client_context *current = ca_current_context();
+
+    if (current == up->ca)
+        return up->ca;
+    if (current)
+        ca_detach_context();
+    ca_attach_context(up->ca);
+    return current;
+}
+
+void gwUpstreamLeaveContext(gwUpstream *up, struct ca_client_context *previous)
+{
+    if (previous == up->ca)
+        return;     /* the thread keeps it: the next call is cheap */
+    ca_detach_context();
+    if (previous)
+        ca_attach_context(previous);
+}
+
+typedef struct savedVariable {
+    const char *name;
+    char *value;    /* NULL: was not set */
+} savedVariable;
+
+static void saveAndSet(savedVariable *saved, const char *name, const char *value)
+{
+    const char *old = getenv(name);
+
+    saved->name = name;
+    saved->value = old ? epicsStrDup(old) : NULL;
+    epicsEnvSet(name, value);
+}
+
+static void restore(savedVariable *saved)
+{
+    if (!saved->name)
+        return;
+    if (saved->value)
+        epicsEnvSet(saved->name, saved->value);
+    else
+        epicsEnvUnset(saved->name);
+    free(saved->value);
+}
+
+/* A preemptive context that searches where the configuration says. libca
+ * reads EPICS_CA_SERVER_PORT when the context is made and the address list
+ * when it makes its UDP side, at the first channel: both are set just for
+ * that moment (a probe channel makes the UDP side), so the IOC's own CA
+ * links and servers keep the IOC's environment. */
+static struct ca_client_context *createContext(const gwUpstreamConfig *config)
+{
+    struct ca_client_context *previous = ca_current_context();
+    struct ca_client_context *context = NULL;
+    savedVariable saved[3];
+    char port[16];
+    chid probe;
+    int status;
+
+    memset(saved, 0, sizeof saved);
+    if (previous)
+        ca_detach_context();
+    if (config->addressList) {
+        saveAndSet(&saved[0], "EPICS_CA_ADDR_LIST", config->addressList);
+        saveAndSet(&saved[1], "EPICS_CA_AUTO_ADDR_LIST", "NO");
+    }
+    if (config->port) {
+        epicsSnprintf(port, sizeof port, "%u", config->port);
+        saveAndSet(&saved[2], "EPICS_CA_SERVER_PORT", port);
+    }
+    status = ca_context_create(ca_enable_preemptive_callback);
+    if (status == ECA_NORMAL) {
+        context = ca_current_context();
+        if (ca_create_channel(GW_UPSTREAM_PROBE_NAME, NULL, NULL, CA_PRIORITY_DEFAULT,
+                              &probe) == ECA_NORMAL)
+            ca_clear_channel(probe);
+        ca_detach_context();
+    }
+    else {
+        errlogPrintf("gateway: cannot create the upstream CA context: %s\n", ca_message(status));
+    }
+    restore(&saved[0]);
+    restore(&saved[1]);
+    restore(&saved[2]);
+    if (previous)
+        ca_attach_context(previous);
+    return context;
+}
+
+static void destroyContext(struct ca_client_context *context)
+{
+    struct ca_client_context *previous = ca_current_context();
+
+    if (previous)
+        ca_detach_context();
+    ca_attach_context(context);
+    ca_context_destroy();
+    if (previous)
+        ca_attach_context(previous);
+}
+
+/* ---------------------------------------------------------------- states (up->lock) */
+
+static void setState(gwUpstream *up, gwPv *pv, gwPvState state)
+{
+    ellDelete(&up->states[pv->state], &pv->stateNode);
+    pv->state = state;
+    epicsTimeGetCurrent(&pv->since);
+    ellAdd(&up->states[state], &pv->stateNode);
+}
+
+static gwPv *findPv(gwUpstream *up, const char *name)
+{
+    GPHENTRY *entry = gphFind(up->table, name, up);
+
+    return entry ? entry->userPvt : NULL;
+}
+
+/* Out of the table and the state lists (up->lock); the caller frees it. */
+static void unlinkPv(gwUpstream *up, gwPv *pv)
+{
+    ellDelete(&up->states[pv->state], &pv->stateNode);
+    gphDelete(up->table, pv->name, up);
+    pv->removed = 1;
+}
+
+/* After unlinkPv, without any lock: no callback runs once the channel is
+ * cleared, then what is left goes. */
+static void freePv(gwUpstream *up, gwPv *pv)
+{
+    unsigned monitors;
+
+    if (pv->chan) {
+        struct ca_client_context *previous = gwUpstreamUseContext(up);
+        ca_clear_channel(pv->chan);
+        gwUpstreamLeaveContext(up, previous);
+    }
+    /* Nobody else can reach the PV now: no lock. */
+    monitors = gwUpstreamFreeRequests(pv);
+    if (monitors)
+        gwUpstreamCountMonitors(up, -(int)monitors);
+    epicsMutexDestroy(pv->lock);
+    free(pv->name);
+    free(pv);
+}
+
+/* ---------------------------------------------------------------- libca callbacks */
+
+static unsigned upstreamRights(chid chan)
+{
+    return (ca_read_access(chan) ? GW_RIGHT_READ : 0u)
+         | (ca_write_access(chan) ? GW_RIGHT_WRITE : 0u);
+}
+
+/* A reconnect: start the server's beacon anomaly unless one was started
+ * within the reconnect-inhibit time (up->lock held). */
+static int anomalyDue(gwUpstream *up)
+{
+    epicsTimeStamp now;
+
+    if (!up->anomaly)
+        return 0;
+    epicsTimeGetCurrent(&now);
+    if (up->anomalySent && epicsTimeDiffInSeconds(&now, &up->lastAnomaly)
+                               < up->config.reconnectInhibit)
+        return 0;
+    up->anomalySent = 1;
+    up->lastAnomaly = now;
+    return 1;
+}
+
+static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
+{
+    gwUpstreamAnomalyFunc *func = NULL;
+    void *arg = NULL;
+
+    epicsMutexMustLock(pv->lock);
+    pv->nativeType = ca_field_type(chan);
+    pv->nativeCount = ca_element_count(chan);
+    pv->rights = upstreamRights(chan);
+    epicsMutexUnlock(pv->lock);
+
+    epicsMutexMustLock(up->lock);
+    if (!pv->removed && (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DEAD
+                         || pv->state == GW_PV_DISCONNECTED)) {
+        if (pv->state != GW_PV_CONNECTING && anomalyDue(up)) {
+            func = up->anomaly;
+            arg = up->anomalyArg;
+        }
+        setState(up, pv, pv->channelCount ? GW_PV_ACTIVE : GW_PV_INACTIVE);
+        pv->everConnected = 1;
+    }
+    epicsMutexUnlock(up->lock);
+    if (func)
+        func(arg);
+}
+
+static void connectionDown(gwUpstream *up, gwPv *pv)
+{
+    gwProviderChannel *channel;
+    gwUpMonitor *monitor;
+
+    epicsMutexMustLock(up->lock);
+    if (!pv->removed && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE))
+        setState(up, pv, GW_PV_DISCONNECTED);
+    epicsMutexUnlock(up->lock);
+
+    /* Every client channel is told; the server detaches them. */
+    epicsMutexMustLock(pv->lock);
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+         monitor = (gwUpMonitor *)ellNext(&monitor->node))
+        monitor->hasValue = 0;
+    for (channel = (gwProviderChannel *)ellFirst(&pv->channels); channel;
+         channel = (gwProviderChannel *)ellNext(&channel->node))
+        channel->events->disconnected(channel->serverChannel);
+    epicsMutexUnlock(pv->lock);
+}
+
+static void connectionHandler(struct connection_handler_args args)
+{
+    gwPv *pv = ca_puser(args.chid);
+
+    if (!pv)
+        return;
+    if (args.op == CA_OP_CONN_UP)
+        connectionUp(pv->up, pv, args.chid);
+    else
+        connectionDown(pv->up, pv);
+}
+
+static void rightsHandler(struct access_rights_handler_args args)
+{
+    gwPv *pv = ca_puser(args.chid);
+    unsigned rights;
+    gwProviderChannel *channel;
+
+    if (!pv)
+        return;
+    rights = (args.ar.read_access ? GW_RIGHT_READ : 0u)
+           | (args.ar.write_access ? GW_RIGHT_WRITE : 0u);
+    epicsMutexMustLock(pv->lock);
+    if (rights != pv->rights) {
+        pv->rights = rights;
+        for (channel = (gwProviderChannel *)ellFirst(&pv->channels); channel;
+             channel = (gwProviderChannel *)ellNext(&channel->node))
+            channel->events->rightsChanged(channel->serverChannel, rights);
+    }
+    epicsMutexUnlock(pv->lock);
+}
+
+/* A new PV, connecting (up->lock held). NULL when it cannot be made. */
+static gwPv *createPv(gwUpstream *up, const char *name)
+{
+    struct ca_client_context *previous;
+    gwPv *pv = calloc(1, sizeof *pv);
+    GPHENTRY *entry;
+    int status;
+
+    if (!pv)
+        return NULL;
+    pv->up = up;
+    pv->name = epicsStrDup(name);
+    pv->lock = epicsMutexCreate();
+    entry = pv->name && pv->lock ? gphAdd(up->table, pv->name, up) : NULL;
+    if (!entry) {
+        if (pv->lock)
+            epicsMutexDestroy(pv->lock);
+        free(pv->name);
+        free(pv);
+        return NULL;
+    }
+    entry->userPvt = pv;
+    ellInit(&pv->channels);
+    ellInit(&pv->monitors);
+    ellInit(&pv->gets);
+    ellInit(&pv->puts);
+    pv->state = GW_PV_CONNECTING;
+    epicsTimeGetCurrent(&pv->since);
+    ellAdd(&up->states[GW_PV_CONNECTING], &pv->stateNode);
+
+    previous = gwUpstreamUseContext(up);
+    status = ca_create_channel(pv->name, connectionHandler, pv, CA_PRIORITY_DEFAULT, &pv->chan);
+    if (status == ECA_NORMAL)
+        status = ca_replace_access_rights_event(pv->chan, rightsHandler);
+    if (status == ECA_NORMAL)
+        ca_flush_io();
+    gwUpstreamLeaveContext(up, previous);
+    if (status != ECA_NORMAL) {
+        unlinkPv(up, pv);
+        if (pv->chan) {
+            /* no callback can have come: the channel never searched */
+            previous = gwUpstreamUseContext(up);
+            ca_clear_channel(pv->chan);
+            gwUpstreamLeaveContext(up, previous);
+        }
+        epicsMutexDestroy(pv->lock);
+        free(pv->name);
+        free(pv);
+        return NULL;
+    }
+    return pv;
+}
+
+/* ---------------------------------------------------------------- provider operations */
+
+static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIdentity *client)
+{
+    gwUpstream *up = self;
+    gwExistsAnswer answer = GW_EXISTS_NO;
+    gwPv *pv;
+
+    (void)client;
+    epicsMutexMustLock(up->lock);
+    if (!up->stopping) {
+        pv = findPv(up, pvName);
+        if (!pv)
+            answer = createPv(up, pvName) ? GW_EXISTS_PENDING : GW_EXISTS_NO;
+        else if (pv->state == GW_PV_CONNECTING)
+            answer = GW_EXISTS_PENDING;
+        else if (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)
+            answer = GW_EXISTS_YES;
+    }
+    epicsMutexUnlock(up->lock);
+    return answer;
+}
+
+static gwProviderChannel *upAttach(void *self, const char *pvName,
+                                   const gwClientIdentity *client,
+                                   const gwChannelEvents *events, void *serverChannel)
+{
+    gwUpstream *up = self;
+    gwProviderChannel *channel = NULL;
+    gwPv *pv;
+
+    (void)client;
+    epicsMutexMustLock(up->lock);
+    pv = up->stopping ? NULL : findPv(up, pvName);
+    if (pv && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)
+        && (channel = calloc(1, sizeof *channel)) != NULL) {
+        channel->pv = pv;
+        channel->events = events;
+        channel->serverChannel = serverChannel;
+        pv->channelCount++;
+        if (pv->state == GW_PV_INACTIVE)
+            setState(up, pv, GW_PV_ACTIVE);
+        epicsMutexMustLock(pv->lock);
+        ellAdd(&pv->channels, &channel->node);
+        epicsMutexUnlock(pv->lock);
+    }
+    epicsMutexUnlock(up->lock);
+    return channel;
+}
+
+static void upDetach(gwProviderChannel *channel)
+{
+    gwPv *pv = channel->pv;
+    gwUpstream *up = pv->up;
+
+    epicsMutexMustLock(pv->lock);
+    gwUpstreamFailRequests(pv, channel);
+    ellDelete(&pv->channels, &channel->node);
+    epicsMutexUnlock(pv->lock);
+
+    epicsMutexMustLock(up->lock);
+    pv->channelCount--;
+    if (!pv->channelCount && pv->state == GW_PV_ACTIVE)
+        setState(up, pv, GW_PV_INACTIVE);
+    epicsMutexUnlock(up->lock);
+    free(channel);
+}
+
+static short upNativeType(gwProviderChannel *channel)
+{
+    gwPv *pv = channel->pv;
+    short type;
+
+    epicsMutexMustLock(pv->lock);
+    type = pv->nativeType;
+    epicsMutexUnlock(pv->lock);
+    return type;
+}
+
+static unsigned long upNativeCount(gwProviderChannel *channel)
+{
+    gwPv *pv = channel->pv;
+    unsigned long count;
+
+    epicsMutexMustLock(pv->lock);
+    count = pv->nativeCount;
+    epicsMutexUnlock(pv->lock);
+    return count;
+}
+
+static unsigned upRights(gwProviderChannel *channel)
+{
+    gwPv *pv = channel->pv;
+    unsigned rights;
+
+    epicsMutexMustLock(pv->lock);
+    rights = pv->rights;
+    epicsMutexUnlock(pv->lock);
+    return rights;
+}
+
+static void upClientChanged(gwProviderChannel *channel, const gwClientIdentity *client)
+{
+    /* Upstream rights do not depend on the client (the access file does:
+     * the access-security issue). */
+    (void)channel;
+    (void)client;
+}
+
+const gwProviderOps gwUpstreamOps = {
+    "upstream",
+    upExists,
+    upAttach,
+    upDetach,
+    upNativeType,
+    upNativeCount,
+    upRights,
+    upClientChanged,
+    gwUpstreamGet,
+    gwUpstreamPut,
+    gwUpstreamSubscribe,
+    gwUpstreamCancel,
+    gwUpstreamEnable,
+};
+
+/* ---------------------------------------------------------------- timeouts */
+
+/* The PVs of one state list whose time is up, oldest first (up->lock). */
+static void expire(gwUpstream *up, gwPvState state, double timeout, const epicsTimeStamp *now,
+                   ELLLIST *doomed)
+{
+    gwPv *pv;
+    unsigned n = (unsigned)ellCount(&up->states[state]);
+
+    while (n-- > 0 && (pv = (gwPv *)ellFirst(&up->states[state])) != NULL
+           && epicsTimeDiffInSeconds(now, &pv->since) >= timeout) {
+        if (state == GW_PV_CONNECTING) {
+            setState(up, pv, GW_PV_DEAD);
+        }
+        else if (pv->channelCount) {
+            setState(up, pv, state); /* clients still leaving: later */
+        }
+        else {
+            unlinkPv(up, pv);
+            ellAdd(doomed, &pv->stateNode);
+        }
+    }
+}
+
+static double tickOf(const gwUpstreamConfig *config)
+{
+    double tick = config->connectTimeout;
+
+    if (config->deadTimeout < tick)
+        tick = config->deadTimeout;
+    if (config->inactiveTimeout < tick)
+        tick = config->inactiveTimeout;
+    if (config->disconnectTimeout < tick)
+        tick = config->disconnectTimeout;
+    tick /= 4.0;
+    if (tick > GW_UPSTREAM_TICK_MAX)
+        tick = GW_UPSTREAM_TICK_MAX;
+    if (tick < GW_UPSTREAM_TICK_MIN)
+        tick = GW_UPSTREAM_TICK_MIN;
+    return tick;
+}
+
+static void timerThread(void *arg)
+{
+    gwUpstream *up = arg;
+    const gwUpstreamConfig *config = &up->config;
+    double tick = tickOf(config);
+
+    for (;;) {
+        ELLLIST doomed = ELLLIST_INIT;
+        epicsTimeStamp now;
+        gwPv *pv;
+
+        epicsMutexMustLock(up->lock);
+        if (up->stopping) {
+            epicsMutexUnlock(up->lock);
+            break;
+        }
+        epicsTimeGetCurrent(&now);
+        expire(up, GW_PV_CONNECTING, config->connectTimeout, &now, &doomed);
+        expire(up, GW_PV_DEAD, config->deadTimeout, &now, &doomed);
+        expire(up, GW_PV_INACTIVE, config->inactiveTimeout, &now, &doomed);
+        expire(up, GW_PV_DISCONNECTED, config->disconnectTimeout, &now, &doomed);
+        epicsMutexUnlock(up->lock);
+
+        while ((pv = (gwPv *)ellGet(&doomed)) != NULL)
+            freePv(up, pv);
+        epicsEventWaitWithTimeout(up->wake, tick);
+    }
+    epicsEventSignal(up->timerExited);
+}
+
+/* ---------------------------------------------------------------- life */
+
+gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
+{
+    gwUpstream *up = calloc(1, sizeof *up);
+    int i;
+
+    if (!up)
+        return NULL;
+    up->config = *config;
+    up->config.addressList = config->addressList ? epicsStrDup(config->addressList) : NULL;
+    for (i = 0; i < GW_PV_STATES; i++)
+        ellInit(&up->states[i]);
+    up->lock = epicsMutexCreate();
+    up->wake = epicsEventCreate(epicsEventEmpty);
+    up->timerExited = epicsEventCreate(epicsEventEmpty);
+    if (up->lock)
+        gphInitPvt(&up->table, GW_UPSTREAM_TABLE_SIZE);
+    if (!up->lock || !up->wake || !up->timerExited || !up->table)
+        goto fail;
+    up->ca = createContext(&up->config);
+    if (!up->ca)
+        goto fail;
+    up->provider.ops = &gwUpstreamOps;
+    up->provider.self = up;
+    up->timer = epicsThreadCreate("gwUpstreamTimer", epicsThreadPriorityLow,
+                                  epicsThreadGetStackSize(epicsThreadStackSmall),
+                                  timerThread, up);
+    if (!up->timer) {
+        destroyContext(up->ca);
+        goto fail;
+    }
+    return &up->provider;
+
+fail:
+    errlogPrintf("gateway: cannot create the upstream provider\n");
+    if (up->table)
+        gphFreeMem(up->table);
+    if (up->timerExited)
+        epicsEventDestroy(up->timerExited);
+    if (up->wake)
+        epicsEventDestroy(up->wake);
+    if (up->lock)
+        epicsMutexDestroy(up->lock);
+    free(up->config.addressList);
+    free(up);
+    return NULL;
+}
+
+void gwUpstreamSetAnomaly(gwProvider *provider, gwUpstreamAnomalyFunc *func, void *arg)
+{
+    gwUpstream *up = provider->self;
+
+    epicsMutexMustLock(up->lock);
+    up->anomaly = func;
+    up->anomalyArg = arg;
+    epicsMutexUnlock(up->lock);
+}
+
+void gwUpstreamProviderDestroy(gwProvider *provider)
+{
+    gwUpstream *up;
+    ELLLIST doomed = ELLLIST_INIT;
+    gwPv *pv;
+    int i;
+
+    if (!provider)
+        return;
+    up = provider->self;
+    epicsMutexMustLock(up->lock);
+    up->stopping = 1;
+    up->anomaly = NULL;
+    epicsMutexUnlock(up->lock);
+    epicsEventSignal(up->wake);
+    epicsEventMustWait(up->timerExited);
+
+    epicsMutexMustLock(up->lock);
+    for (i = 0; i < GW_PV_STATES; i++) {
+        while ((pv = (gwPv *)ellFirst(&up->states[i])) != NULL) {
+            unlinkPv(up, pv);
+            ellAdd(&doomed, &pv->stateNode);
+        }
+    }
+    epicsMutexUnlock(up->lock);
+    while ((pv = (gwPv *)ellGet(&doomed)) != NULL)
+        freePv(up, pv);
+
+    destroyContext(up->ca);
+    gphFreeMem(up->table);
+    epicsEventDestroy(up->timerExited);
+    epicsEventDestroy(up->wake);
+    epicsMutexDestroy(up->lock);
+    free(up->config.addressList);
+    free(up);
+}
+
+void gwUpstreamCountMonitors(gwUpstream *up, int delta)
+{
+    epicsMutexMustLock(up->lock);
+    up->monitorCount += (unsigned)delta;
+    epicsMutexUnlock(up->lock);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+void gwUpstreamGetCounts(gwProvider *provider, gwUpstreamCounts *counts)
+{
+    gwUpstream *up = provider->self;
+
+    epicsMutexMustLock(up->lock);
+    counts->connecting = (unsigned)ellCount(&up->states[GW_PV_CONNECTING]);
+    counts->inactive = (unsigned)ellCount(&up->states[GW_PV_INACTIVE]);
+    counts->active = (unsigned)ellCount(&up->states[GW_PV_ACTIVE]);
+    counts->disconnected = (unsigned)ellCount(&up->states[GW_PV_DISCONNECTED]);
+    counts->dead = (unsigned)ellCount(&up->states[GW_PV_DEAD]);
+    counts->upstreamSubscriptions = up->monitorCount;
+    epicsMutexUnlock(up->lock);
+}
+
+static void maskText(unsigned mask, char *text)
+{
+    char *p = text;
+
+    if (mask & GW_EVENT_VALUE)
+        *p++ = 'v';
+    if (mask & GW_EVENT_ALARM)
+        *p++ = 'a';
+    if (mask & GW_EVENT_LOG)
+        *p++ = 'l';
+    if (mask & GW_EVENT_PROPERTY)
+        *p++ = 'p';
+    *p = '\0';
+}
+
+static void reportPv(gwPv *pv, const epicsTimeStamp *now, FILE *out)
+{
+    gwUpMonitor *monitor;
+
+    epicsMutexMustLock(pv->lock);
+    fprintf(out, "  %s %s %.1f s, %u clients, %s[%lu]%s%s\n", pv->name,
+            gwPvStateNames[pv->state], epicsTimeDiffInSeconds(now, &pv->since),
+            pv->channelCount,
+            pv->everConnected ? dbr_type_to_text(pv->nativeType) : "-",
+            pv->everConnected ? pv->nativeCount : 0ul,
+            (pv->rights & GW_RIGHT_READ) ? " read" : "",
+            (pv->rights & GW_RIGHT_WRITE) ? " write" : "");
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+         monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
+        char mask[8];
+        maskText(monitor->mask, mask);
+        fprintf(out, "    subscription %s count %lu mask %s: %d clients%s\n",
+                dbr_type_to_text(monitor->type), monitor->count, mask,
+                ellCount(&monitor->subs), monitor->hasValue ? ", cached" : "");
+    }
+    epicsMutexUnlock(pv->lock);
+}
+
+void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out)
+{
+    gwUpstream *up = provider->self;
+    gwUpstreamCounts counts;
+    epicsTimeStamp now;
+    int i;
+
+    if (level == 0)
+        return;
+    gwUpstreamGetCounts(provider, &counts);
+    fprintf(out, "upstream: %u PVs: %u connecting, %u active, %u inactive, "
+                 "%u disconnected, %u dead; %u upstream subscriptions\n",
+            counts.connecting + counts.active + counts.inactive + counts.disconnected
+                + counts.dead,
+            counts.connecting, counts.active, counts.inactive, counts.disconnected,
+            counts.dead, counts.upstreamSubscriptions);
+    if (level < 2)
+        return;
+    epicsTimeGetCurrent(&now);
+    epicsMutexMustLock(up->lock);
+    for (i = 0; i < GW_PV_STATES; i++) {
+        gwPv *pv;
+        for (pv = (gwPv *)ellFirst(&up->states[i]); pv; pv = (gwPv *)ellNext(&pv->stateNode))
+            reportPv(pv, &now, out);
+    }
+    epicsMutexUnlock(up->lock);
+}

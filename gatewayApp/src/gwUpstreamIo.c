@@ -1,0 +1,459 @@
+/* gwUpstreamIo.c - the upstream provider's data path: gets (from the cache
+ * or merged upstream requests), puts, and subscriptions shared by
+ * (DBR type, count, event mask) with their cached last value.
+ *
+ * The gateway never converts a value: an upstream request is made with
+ * exactly the client's type and count, so the IOC converts and the bytes
+ * a client gets are the IOC's.
+ *
+ * Threads: the operations run on the server's threads, the libca callbacks
+ * (eventCallback, getCallback, putCallback) on libca's. Objects and lock
+ * order: gwUpstreamPriv.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cadef.h>
+#include <caerr.h>
+#include <db_access.h>
+
+#include "gwUpstreamPriv.h"
+
+/* ---------------------------------------------------------------- masks and cache */
+
+unsigned gwUpstreamEffectiveMask(const gwUpstreamConfig *config, unsigned mask)
+{
+    if (mask == 0 || mask == (GW_EVENT_VALUE | GW_EVENT_ALARM))
+        mask = config->defaultMask;
+    /* Without -archive an archiver's DBE_LOG gets value updates, as from
+     * the classic gateway; with it, the IOC's archive deadband. */
+    if (!config->archive && (mask & GW_EVENT_LOG))
+        mask = (mask & ~GW_EVENT_LOG) | GW_EVENT_VALUE;
+    return mask;
+}
+
+/* Does a subscription's cache hold what a get of (type, count) would read
+ * now? Its mask must bring every change the type shows: the value; the
+ * alarm for STS/TIME/STSACK; the properties (limits, units, strings) too
+ * for GR/CTRL. */
+static int cacheAnswers(const gwUpMonitor *monitor, short type, unsigned long count)
+{
+    unsigned need;
+
+    if (monitor->type != type || monitor->count != count || !monitor->hasValue
+        || monitor->status != ECA_NORMAL)
+        return 0;
+    if (type == DBR_CLASS_NAME)
+        return 1;
+    if (dbr_type_is_plain(type))
+        need = GW_EVENT_VALUE;
+    else if (dbr_type_is_GR(type) || dbr_type_is_CTRL(type))
+        need = GW_EVENT_VALUE | GW_EVENT_ALARM | GW_EVENT_PROPERTY;
+    else
+        need = GW_EVENT_VALUE | GW_EVENT_ALARM;
+    return (monitor->mask & need) == need;
+}
+
+/* ---------------------------------------------------------------- gets */
+
+static void getCallback(struct event_handler_args args)
+{
+    gwUpGet *get = args.usr;
+    gwPv *pv = get->pv;
+    gwUpWaiter *waiter;
+    int ok = args.status == ECA_NORMAL && args.dbr;
+
+    epicsMutexMustLock(pv->lock);
+    ellDelete(&pv->gets, &get->node);
+    while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
+        if (ok)
+            waiter->done(waiter->user, ECA_NORMAL, (short)args.type, args.count, args.dbr);
+        else
+            waiter->done(waiter->user, args.status, get->type, get->count, NULL);
+        free(waiter);
+    }
+    epicsMutexUnlock(pv->lock);
+    free(get);
+}
+
+int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count,
+                  gwValueCallback *done, void *user)
+{
+    gwPv *pv = channel->pv;
+    gwUpstream *up = pv->up;
+    struct ca_client_context *previous;
+    gwUpMonitor *monitor;
+    gwUpWaiter *waiter;
+    gwUpGet *get;
+    int status;
+
+    if (INVALID_DB_REQ(dbrType))
+        return ECA_BADTYPE;
+    waiter = calloc(1, sizeof *waiter);
+    if (!waiter)
+        return ECA_ALLOCMEM;
+    waiter->channel = channel;
+    waiter->done = done;
+    waiter->user = user;
+
+    epicsMutexMustLock(pv->lock);
+    if (!up->config.noCache) {
+        for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+             monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
+            if (cacheAnswers(monitor, dbrType, count)) {
+                done(user, ECA_NORMAL, dbrType, monitor->valueCount, monitor->value);
+                epicsMutexUnlock(pv->lock);
+                free(waiter);
+                return ECA_NORMAL;
+            }
+        }
+    }
+    for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
+        if (get->type == dbrType && get->count == count) {
+            ellAdd(&get->waiters, &waiter->node);   /* merged */
+            epicsMutexUnlock(pv->lock);
+            return ECA_NORMAL;
+        }
+    }
+    get = calloc(1, sizeof *get);
+    if (!get) {
+        epicsMutexUnlock(pv->lock);
+        free(waiter);
+        return ECA_ALLOCMEM;
+    }
+    get->pv = pv;
+    get->type = dbrType;
+    get->count = count;
+    ellAdd(&get->waiters, &waiter->node);
+    ellAdd(&pv->gets, &get->node);
+    epicsMutexUnlock(pv->lock);
+
+    previous = gwUpstreamUseContext(up);
+    status = ca_array_get_callback(dbrType, count, pv->chan, getCallback, get);
+    if (status == ECA_NORMAL)
+        ca_flush_io();
+    gwUpstreamLeaveContext(up, previous);
+    if (status == ECA_NORMAL)
+        return ECA_NORMAL;
+
+    /* Not sent: the gets merged into it meanwhile fail too. */
+    epicsMutexMustLock(pv->lock);
+    ellDelete(&pv->gets, &get->node);
+    ellDelete(&get->waiters, &waiter->node);
+    free(waiter);
+    while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
+        waiter->done(waiter->user, status, dbrType, count, NULL);
+        free(waiter);
+    }
+    epicsMutexUnlock(pv->lock);
+    free(get);
+    return status;
+}
+
+/* ---------------------------------------------------------------- puts */
+
+static void putCallback(struct event_handler_args args)
+{
+    gwUpPut *put = args.usr;
+    gwPv *pv = put->pv;
+
+    epicsMutexMustLock(pv->lock);
+    ellDelete(&pv->puts, &put->node);
+    if (put->channel)
+        put->done(put->user, args.status);
+    epicsMutexUnlock(pv->lock);
+    free(put);
+}
+
+int gwUpstreamPut(gwProviderChannel *channel, short dbrType, unsigned long count,
+                  const void *value, gwPutCallback *done, void *user)
+{
+    gwPv *pv = channel->pv;
+    gwUpstream *up = pv->up;
+    struct ca_client_context *previous;
+    gwUpPut *put = NULL;
+    int status;
+
+    if (done) {
+        put = calloc(1, sizeof *put);
+        if (!put)
+            return ECA_ALLOCMEM;
+        put->pv = pv;
+        put->channel = channel;
+        put->done = done;
+        put->user = user;
+        epicsMutexMustLock(pv->lock);
+        ellAdd(&pv->puts, &put->node);
+        epicsMutexUnlock(pv->lock);
+    }
+    previous = gwUpstreamUseContext(up);
+    if (put)
+        status = ca_array_put_callback(dbrType, count, pv->chan, value, putCallback, put);
+    else
+        status = ca_array_put(dbrType, count, pv->chan, value);
+    if (status == ECA_NORMAL)
+        ca_flush_io();
+    gwUpstreamLeaveContext(up, previous);
+    if (put && status != ECA_NORMAL) {
+        epicsMutexMustLock(pv->lock);
+        ellDelete(&pv->puts, &put->node);
+        epicsMutexUnlock(pv->lock);
+        free(put);
+    }
+    return status;
+}
+
+/* ---------------------------------------------------------------- subscriptions */
+
+/* Keep the update as the cache (pv->lock held). On no memory the update is
+ * still delivered, just not cached. */
+static void cacheUpdate(gwUpMonitor *monitor, const struct event_handler_args *args)
+{
+    size_t size;
+
+    monitor->status = args->status;
+    if (args->status != ECA_NORMAL || !args->dbr) {
+        monitor->hasValue = 1;
+        monitor->valueCount = monitor->count;
+        return;
+    }
+    size = dbr_size_n(args->type, args->count);
+    if (size > monitor->capacity) {
+        void *bigger = realloc(monitor->value, size);
+        if (!bigger) {
+            monitor->hasValue = 0;
+            return;
+        }
+        monitor->value = bigger;
+        monitor->capacity = size;
+    }
+    memcpy(monitor->value, args->dbr, size);
+    monitor->valueCount = args->count;
+    monitor->hasValue = 1;
+}
+
+static void deliver(gwProviderSubscription *sub, const gwUpMonitor *monitor, int status,
+                    unsigned long count, const void *value)
+{
+    if (status == ECA_NORMAL && value)
+        sub->update(sub->user, ECA_NORMAL, monitor->type, count, value);
+    else
+        sub->update(sub->user, status == ECA_NORMAL ? ECA_GETFAIL : status, monitor->type,
+                    monitor->count, NULL);
+}
+
+static void eventCallback(struct event_handler_args args)
+{
+    gwUpMonitor *monitor = args.usr;
+    gwPv *pv = monitor->pv;
+    gwProviderSubscription *sub;
+
+    epicsMutexMustLock(pv->lock);
+    if (!monitor->unlinked) {
+        cacheUpdate(monitor, &args);
+        for (sub = (gwProviderSubscription *)ellFirst(&monitor->subs); sub;
+             sub = (gwProviderSubscription *)ellNext(&sub->node)) {
+            if (sub->enabled)
+                deliver(sub, monitor, args.status, args.count, args.dbr);
+        }
+    }
+    epicsMutexUnlock(pv->lock);
+}
+
+/* Out of the PV's list: no more deliveries (pv->lock held). */
+static void unlinkMonitor(gwPv *pv, gwUpMonitor *monitor)
+{
+    if (!monitor->unlinked) {
+        ellDelete(&pv->monitors, &monitor->node);
+        monitor->unlinked = 1;
+    }
+}
+
+/* Without locks, once the monitor has no client subscription left. */
+static void releaseMonitor(gwUpstream *up, gwUpMonitor *monitor)
+{
+    if (monitor->id) {
+        struct ca_client_context *previous = gwUpstreamUseContext(up);
+        ca_clear_subscription(monitor->id); /* waits for a callback running now */
+        gwUpstreamLeaveContext(up, previous);
+        gwUpstreamCountMonitors(up, -1);
+    }
+    free(monitor->value);
+    free(monitor);
+}
+
+gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short dbrType,
+                                            unsigned long count, unsigned mask,
+                                            gwValueCallback *update, void *user,
+                                            int *ecaStatus)
+{
+    gwPv *pv = channel->pv;
+    gwUpstream *up = pv->up;
+    struct ca_client_context *previous;
+    gwProviderSubscription *sub;
+    gwUpMonitor *monitor;
+    int created = 0;
+    int release = 0;
+    evid id = NULL;
+    int status;
+
+    mask = gwUpstreamEffectiveMask(&up->config, mask);
+    if (INVALID_DB_REQ(dbrType)) {
+        *ecaStatus = ECA_BADTYPE;
+        return NULL;
+    }
+    sub = calloc(1, sizeof *sub);
+    if (!sub) {
+        *ecaStatus = ECA_ALLOCMEM;
+        return NULL;
+    }
+    sub->update = update;
+    sub->user = user;
+    sub->enabled = 1;
+
+    epicsMutexMustLock(pv->lock);
+    if (count > pv->nativeCount) {
+        epicsMutexUnlock(pv->lock);
+        free(sub);
+        *ecaStatus = ECA_BADCOUNT;
+        return NULL;
+    }
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+         monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
+        if (monitor->type == dbrType && monitor->count == count && monitor->mask == mask)
+            break;
+    }
+    if (!monitor) {
+        monitor = calloc(1, sizeof *monitor);
+        if (!monitor) {
+            epicsMutexUnlock(pv->lock);
+            free(sub);
+            *ecaStatus = ECA_ALLOCMEM;
+            return NULL;
+        }
+        monitor->pv = pv;
+        monitor->type = dbrType;
+        monitor->count = count;
+        monitor->mask = mask;
+        monitor->creating = 1;
+        ellAdd(&pv->monitors, &monitor->node);
+        created = 1;
+    }
+    sub->monitor = monitor;
+    ellAdd(&monitor->subs, &sub->node);
+    if (monitor->hasValue)   /* the key exists: its last value at once */
+        deliver(sub, monitor, monitor->status, monitor->valueCount, monitor->value);
+    epicsMutexUnlock(pv->lock);
+    if (!created)
+        return sub;
+
+    previous = gwUpstreamUseContext(up);
+    status = ca_create_subscription(dbrType, count, pv->chan, mask, eventCallback, monitor, &id);
+    if (status == ECA_NORMAL)
+        ca_flush_io();
+    gwUpstreamLeaveContext(up, previous);
+
+    epicsMutexMustLock(pv->lock);
+    monitor->creating = 0;
+    if (status == ECA_NORMAL) {
+        monitor->id = id;
+    }
+    else {
+        gwProviderSubscription *other;
+        unlinkMonitor(pv, monitor);
+        ellDelete(&monitor->subs, &sub->node);
+        /* Subscriptions that joined meanwhile hear of the failure; they
+         * stay on the dead monitor until cancelled. */
+        for (other = (gwProviderSubscription *)ellFirst(&monitor->subs); other;
+             other = (gwProviderSubscription *)ellNext(&other->node))
+            other->update(other->user, status, dbrType, count, NULL);
+        release = ellCount(&monitor->subs) == 0;
+    }
+    epicsMutexUnlock(pv->lock);
+    if (status == ECA_NORMAL) {
+        gwUpstreamCountMonitors(up, 1);
+        return sub;
+    }
+    if (release)
+        releaseMonitor(up, monitor);
+    free(sub);
+    *ecaStatus = status;
+    return NULL;
+}
+
+void gwUpstreamCancel(gwProviderSubscription *sub)
+{
+    gwUpMonitor *monitor = sub->monitor;
+    gwPv *pv = monitor->pv;
+    int release = 0;
+
+    epicsMutexMustLock(pv->lock);
+    ellDelete(&monitor->subs, &sub->node);
+    if (ellCount(&monitor->subs) == 0 && !monitor->creating) {
+        unlinkMonitor(pv, monitor);
+        release = 1;
+    }
+    epicsMutexUnlock(pv->lock);
+    if (release)
+        releaseMonitor(pv->up, monitor);
+    free(sub);
+}
+
+void gwUpstreamEnable(gwProviderSubscription *sub, int enabled)
+{
+    gwPv *pv = sub->monitor->pv;
+
+    epicsMutexMustLock(pv->lock);
+    sub->enabled = enabled;
+    epicsMutexUnlock(pv->lock);
+}
+
+/* ---------------------------------------------------------------- channel and PV end */
+
+void gwUpstreamFailRequests(gwPv *pv, gwProviderChannel *channel)
+{
+    gwUpGet *get;
+    gwUpPut *put;
+
+    for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
+        gwUpWaiter *waiter = (gwUpWaiter *)ellFirst(&get->waiters);
+        while (waiter) {
+            gwUpWaiter *next = (gwUpWaiter *)ellNext(&waiter->node);
+            if (waiter->channel == channel) {
+                ellDelete(&get->waiters, &waiter->node);
+                waiter->done(waiter->user, ECA_GETFAIL, get->type, get->count, NULL);
+                free(waiter);
+            }
+            waiter = next;
+        }
+    }
+    for (put = (gwUpPut *)ellFirst(&pv->puts); put; put = (gwUpPut *)ellNext(&put->node)) {
+        if (put->channel == channel) {
+            put->done(put->user, ECA_PUTFAIL);
+            put->channel = NULL;
+        }
+    }
+}
+
+unsigned gwUpstreamFreeRequests(gwPv *pv)
+{
+    unsigned monitors = 0;
+    gwUpMonitor *monitor;
+    gwUpGet *get;
+    ELLNODE *node;
+
+    while ((get = (gwUpGet *)ellGet(&pv->gets)) != NULL) {
+        ellFree(&get->waiters);
+        free(get);
+    }
+    ellFree(&pv->puts);
+    while ((monitor = (gwUpMonitor *)ellGet(&pv->monitors)) != NULL) {
+        if (monitor->id)
+            monitors++;
+        while ((node = ellGet(&monitor->subs)) != NULL)
+            free(node);
+        free(monitor->value);
+        free(monitor);
+    }
+    return monitors;
+}

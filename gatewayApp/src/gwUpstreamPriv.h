@@ -1,0 +1,188 @@
+/* gwUpstreamPriv.h - the upstream provider's objects, shared by
+ * gwUpstream.c (PV table, states, timeouts, channels, reports) and
+ * gwUpstreamIo.c (gets, puts, subscriptions and their libca callbacks).
+ *
+ * Objects:
+ *   gwUpstream                the provider: one libca context, the PV table
+ *    └ gwPv                   one per PV name: one upstream channel (chid)
+ *       ├ gwProviderChannel   one per client channel attached to the PV
+ *       ├ gwUpMonitor         one per (type, count, mask): one upstream
+ *       │  │                  subscription and its cached last value
+ *       │  └ gwProviderSubscription  one per client subscription
+ *       ├ gwUpGet             one per (type, count) get in flight upstream,
+ *       │  └ gwUpWaiter       with the client gets merged into it
+ *       └ gwUpPut             one per put with completion in flight
+ *
+ * Locks, in this order (never the other way round):
+ *   1. up->lock    the PV table, the state lists, and of each PV: state,
+ *                  since, channelCount, removed. Not on the event path.
+ *   2. pv->lock    everything else of one PV: its channels, monitors (and
+ *                  their caches and subscriptions), gets, puts, the native
+ *                  type/count and rights. The event path takes only this.
+ * libca's callback lock (held while any libca callback of the context
+ * runs) comes before both: callbacks take our locks. So no libca call that
+ * waits for callbacks (ca_clear_channel, ca_clear_subscription) and no
+ * libca request that may wait for a full send queue (get, put,
+ * subscription create) is made while holding up->lock or pv->lock; only
+ * ca_create_channel (which takes libca's own mutex only) is.
+ * The server's callbacks (update, done, disconnected, rightsChanged) are
+ * called with pv->lock held: they take only the circuit's lock and never
+ * call back into a provider, and holding pv->lock is what makes cancel()
+ * and detach() wait for a delivery in progress.
+ */
+#ifndef INC_gwUpstreamPriv_H
+#define INC_gwUpstreamPriv_H
+
+#include <stdio.h>
+
+#include <cadef.h>
+#include <ellLib.h>
+#include <epicsEvent.h>
+#include <epicsMutex.h>
+#include <epicsThread.h>
+#include <epicsTime.h>
+#include <gpHash.h>
+
+#include "gwUpstream.h"
+
+typedef enum gwPvState {
+    GW_PV_CONNECTING = 0,
+    GW_PV_INACTIVE,
+    GW_PV_ACTIVE,
+    GW_PV_DISCONNECTED,
+    GW_PV_DEAD,
+    GW_PV_STATES
+} gwPvState;
+
+typedef struct gwUpstream gwUpstream;
+typedef struct gwPv gwPv;
+
+typedef struct gwUpMonitor {
+    ELLNODE node;              /* in pv->monitors */
+    gwPv *pv;
+    short type;
+    unsigned long count;       /* as asked upstream: 0 = current size */
+    unsigned mask;
+    evid id;                   /* NULL until ca_create_subscription returned */
+    int creating;              /* ca_create_subscription is running */
+    int unlinked;              /* out of pv->monitors: deliver nothing more */
+    ELLLIST subs;              /* gwProviderSubscription */
+    /* the cache: the last update */
+    int hasValue;
+    int status;                /* ECA_* of the last update */
+    unsigned long valueCount;
+    void *value;               /* dbr_size_n(type, valueCount) bytes, host order */
+    size_t capacity;
+} gwUpMonitor;
+
+struct gwProviderSubscription {
+    ELLNODE node;              /* in monitor->subs */
+    gwUpMonitor *monitor;
+    gwValueCallback *update;
+    void *user;
+    int enabled;
+};
+
+struct gwProviderChannel {
+    ELLNODE node;              /* in pv->channels */
+    gwPv *pv;
+    const gwChannelEvents *events;
+    void *serverChannel;
+};
+
+typedef struct gwUpWaiter {
+    ELLNODE node;              /* in get->waiters */
+    gwProviderChannel *channel;
+    gwValueCallback *done;
+    void *user;
+} gwUpWaiter;
+
+typedef struct gwUpGet {
+    ELLNODE node;              /* in pv->gets */
+    gwPv *pv;
+    short type;
+    unsigned long count;
+    ELLLIST waiters;           /* gwUpWaiter */
+} gwUpGet;
+
+typedef struct gwUpPut {
+    ELLNODE node;              /* in pv->puts */
+    gwPv *pv;
+    gwProviderChannel *channel; /* NULL once the channel is detached */
+    gwPutCallback *done;
+    void *user;
+} gwUpPut;
+
+struct gwPv {
+    ELLNODE stateNode;         /* in up->states[state]           (up->lock) */
+    gwUpstream *up;
+    char *name;
+    gwPvState state;           /*                                (up->lock) */
+    epicsTimeStamp since;      /* when it entered the state      (up->lock) */
+    unsigned channelCount;     /*                                (up->lock) */
+    int removed;               /* out of the table, being freed  (up->lock) */
+    int everConnected;         /*                                (up->lock) */
+
+    epicsMutexId lock;
+    chid chan;                 /* set once at creation */
+    short nativeType;          /* at the last connection         (pv->lock) */
+    unsigned long nativeCount;
+    unsigned rights;           /* GW_RIGHT_* upstream            (pv->lock) */
+    ELLLIST channels;          /* gwProviderChannel              (pv->lock) */
+    ELLLIST monitors;          /* gwUpMonitor                    (pv->lock) */
+    ELLLIST gets;              /* gwUpGet                        (pv->lock) */
+    ELLLIST puts;              /* gwUpPut                        (pv->lock) */
+};
+
+struct gwUpstream {
+    gwProvider provider;       /* ops and self: what the server holds */
+    gwUpstreamConfig config;
+    struct ca_client_context *ca;
+
+    epicsMutexId lock;
+    struct gphPvt *table;      /* name -> gwPv */
+    ELLLIST states[GW_PV_STATES]; /* each ordered by since */
+    unsigned monitorCount;     /* upstream subscriptions     (up->lock) */
+
+    epicsThreadId timer;
+    epicsEventId wake;
+    epicsEventId timerExited;
+    int stopping;              /*                            (up->lock) */
+
+    gwUpstreamAnomalyFunc *anomaly; /*                       (up->lock) */
+    void *anomalyArg;
+    epicsTimeStamp lastAnomaly;
+    int anomalySent;
+};
+
+extern const gwProviderOps gwUpstreamOps;
+extern const char *const gwPvStateNames[GW_PV_STATES];
+
+/* gwUpstream.c */
+/* Make the calling thread use the provider's libca context; returns what
+ * to give back to gwUpstreamLeaveContext. */
+struct ca_client_context *gwUpstreamUseContext(gwUpstream *up);
+void gwUpstreamLeaveContext(gwUpstream *up, struct ca_client_context *previous);
+void gwUpstreamCountMonitors(gwUpstream *up, int delta);
+
+/* gwUpstreamIo.c: the data operations of gwUpstreamOps */
+int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count,
+                  gwValueCallback *done, void *user);
+int gwUpstreamPut(gwProviderChannel *channel, short dbrType, unsigned long count,
+                  const void *value, gwPutCallback *done, void *user);
+gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short dbrType,
+                                            unsigned long count, unsigned mask,
+                                            gwValueCallback *update, void *user,
+                                            int *ecaStatus);
+void gwUpstreamCancel(gwProviderSubscription *subscription);
+void gwUpstreamEnable(gwProviderSubscription *subscription, int enabled);
+/* Fail the gets and puts of a channel being detached (pv->lock held). */
+void gwUpstreamFailRequests(gwPv *pv, gwProviderChannel *channel);
+/* Free what is left of a PV's requests and monitors once libca makes no
+ * more callbacks for it (after ca_clear_channel); returns the number of
+ * upstream subscriptions that went with the channel. */
+unsigned gwUpstreamFreeRequests(gwPv *pv);
+/* The mask an upstream subscription is made with for a client's mask. */
+unsigned gwUpstreamEffectiveMask(const gwUpstreamConfig *config, unsigned mask);
+
+#endif /* INC_gwUpstreamPriv_H */
