@@ -15,8 +15,9 @@
  *
  *   gwBenchProbe connect N PREFIX SECONDS
  *       One context creates channels PREFIX000000 .. PREFIX<N-1> (six digits)
- *       with a connection callback. Prints "connected C of N seconds T" when
- *       all are connected or after SECONDS (then "timeout" follows), then
+ *       with a connection callback. Prints "connected C of N seconds T half
+ *       H p90 X p99 Y" (when all, half, 90 % and 99 % were connected; -1:
+ *       never) when all are connected or after SECONDS (then "timeout"), then
  *       holds the channels until a line or end of input on stdin (at most
  *       SECONDS more), destroys the context and prints "released".
  *
@@ -369,10 +370,32 @@ static void waitForInput(double seconds)
         line[0] = '\0';
 }
 
+/* Poll the connection count until all n are connected or seconds have
+ * passed; when[0..2]: when half, 90 % and 99 % were connected (or -1). */
+static size_t connectWait(size_t n, double start, double seconds, double when[3])
+{
+    static const double shares[3] = { 0.5, 0.9, 0.99 };
+    size_t connected = 0;
+    int i;
+
+    for (i = 0; i < 3; i++)
+        when[i] = -1.0;
+    while (monotonicSeconds() - start < seconds) {
+        connected = epicsAtomicGetSizeT(&connectedChannels);
+        for (i = 0; i < 3; i++)
+            if (when[i] < 0.0 && (double)connected >= shares[i] * (double)n)
+                when[i] = monotonicSeconds() - start;
+        if (connected == n)
+            break;
+        epicsThreadSleep(0.002);
+    }
+    return connected;
+}
+
 static int connectMode(size_t n, const char *prefix, double seconds)
 {
     chid *channels = calloc(n, sizeof *channels);
-    double start, elapsed;
+    double start, elapsed, when[3] = { -1.0, -1.0, -1.0 };
     size_t connected = 0;
     int failed;
 
@@ -382,16 +405,11 @@ static int connectMode(size_t n, const char *prefix, double seconds)
     }
     start = monotonicSeconds();
     failed = connectCreate(channels, n, prefix) != 0;
-    while (!failed && monotonicSeconds() - start < seconds) {
-        connected = epicsAtomicGetSizeT(&connectedChannels);
-        if (connected == n)
-            break;
-        epicsThreadSleep(0.002);
-    }
+    if (!failed)
+        connected = connectWait(n, start, seconds, when);
     elapsed = monotonicSeconds() - start;
-    connected = epicsAtomicGetSizeT(&connectedChannels);
-    printf("connected %zu of %zu seconds %.3f%s\n", connected, n, elapsed,
-           connected == n ? "" : " timeout");
+    printf("connected %zu of %zu seconds %.3f half %.3f p90 %.3f p99 %.3f%s\n", connected, n,
+           elapsed, when[0], when[1], when[2], connected == n ? "" : " timeout");
     fflush(stdout);
     if (!failed)
         waitForInput(seconds);
