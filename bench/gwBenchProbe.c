@@ -98,16 +98,14 @@ static int connectOne(const char *address, const char *pv, chid *channel)
 {
     int status;
 
-    if (address)
-        epicsEnvSet("EPICS_CA_ADDR_LIST", address);
+    epicsEnvSet("EPICS_CA_ADDR_LIST", address);
     status = ca_context_create(ca_enable_preemptive_callback);
     if (status == ECA_NORMAL)
         status = ca_create_channel(pv, NULL, NULL, CA_PRIORITY_DEFAULT, channel);
     if (status == ECA_NORMAL)
         status = ca_pend_io(PROBE_CONNECT_SECONDS);
     if (status != ECA_NORMAL) {
-        fprintf(stderr, "gwBenchProbe: %s via %s: %s\n", pv, address ? address : "environment",
-                ca_message(status));
+        fprintf(stderr, "gwBenchProbe: %s via %s: %s\n", pv, address, ca_message(status));
         return -1;
     }
     return 0;
