@@ -42,6 +42,13 @@ static void anomaly(void *server)
     gwServerBeaconAnomaly(server);
 }
 
+static void settled(void *server, const char *pvName)
+{
+    gwServerNameSettled(server, pvName);
+}
+
+static const gwUpstreamHooks upstreamHooks = { anomaly, settled };
+
 static void destroyProviders(void)
 {
     if (upstreamProvider) {
@@ -80,7 +87,7 @@ static int startNow(void)
         errlogPrintf("gwStart: the gateway did not start\n");
         return -1;
     }
-    gwUpstreamSetAnomaly(upstreamProvider, anomaly, running);
+    gwUpstreamSetHooks(upstreamProvider, &upstreamHooks, running);
     printf("gwStart: serving Channel Access on TCP port %u\n", gwServerTcpPort(running));
     return 0;
 }
@@ -88,7 +95,7 @@ static int startNow(void)
 static void stopNow(void)
 {
     if (upstreamProvider)
-        gwUpstreamSetAnomaly(upstreamProvider, NULL, NULL);
+        gwUpstreamSetHooks(upstreamProvider, NULL, NULL);
     if (running) {
         gwServerStop(running);
         running = NULL;

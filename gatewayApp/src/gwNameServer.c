@@ -18,7 +18,13 @@
  * sequence number; each SEARCH the providers answer YES gets a SEARCH
  * reply (TCP port, address 0xffffffff = "the sender's", search id, minor
  * 13); NO and PENDING get nothing (RSRV never sends NOT_FOUND over UDP,
- * even when asked to reply). Replies are packed into datagrams of at most
+ * even when asked to reply). A PENDING search is remembered for
+ * GW_NAME_WAIT_SECONDS (at most GW_NAME_WAIT_MAX of them, the oldest go
+ * first; a client's repeat replaces its earlier search): when
+ * the provider settles the name (gwNameServerSettled, e.g. the upstream PV
+ * connected) and now serves it, each waiting client gets its reply at once
+ * instead of at its next search, as the classic gateway's asynchronous
+ * exist test does. Replies are packed into datagrams of at most
  * 1024 bytes (RSRV's MAX_UDP_SEND), each starting with a VERSION that
  * carries the request's sequence number when the client's minor version is
  * at least 11 (older clients get the replies alone), and sent when full
@@ -29,8 +35,10 @@
  * Platform: uses poll() and a pipe to stop the receive threads (POSIX).
  *
  * Threads: gwNameServerStart/Stop from the server's start/stop (iocsh
- * thread); the receive threads call gwServerFindProvider holding no lock.
- * No locks here: the configuration is read-only while running, counters
+ * thread); the receive threads call gwServerFindProvider holding no lock;
+ * gwNameServerSettled runs on the provider's thread.
+ * Locks: waitLock guards the waiting searches only; nothing is called
+ * with it held. The configuration is read-only while running, counters
  * are atomics, each thread owns its buffers.
  */
 #include <errno.h>
@@ -52,8 +60,10 @@
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
+#include <epicsMutex.h>
 #include <epicsStdio.h>
 #include <epicsThread.h>
+#include <epicsTime.h>
 #include <errlog.h>
 #include <osiSock.h>
 
@@ -70,6 +80,10 @@
 #define GW_CA_MINOR_SEQUENCE 11u
 /* VERSION data type meaning "parameter 1 is a sequence number". */
 #define GW_CA_SEQUENCE_VALID 1u
+/* Searches waiting for a pending name: how many, how long, hash size. */
+#define GW_NAME_WAIT_MAX 4096u
+#define GW_NAME_WAIT_SECONDS 30.0
+#define GW_NAME_WAIT_BUCKETS 256u
 
 typedef struct gwNameListener {
     gwNameServer *names;
@@ -88,7 +102,26 @@ struct gwNameServer {
     unsigned nListeners;
     gwNameListener *listeners; /* 2 per interface at most */
     size_t datagrams, ignored, malformed, searches, answered, replyDatagrams;
+
+    epicsMutexId waitLock;     /* the waiting searches: */
+    ELLLIST waitBuckets[GW_NAME_WAIT_BUCKETS]; /* gwSearchWait by name hash */
+    ELLLIST waitAge;           /* gwSearchWait.ageNode, oldest first */
 };
+
+/* A search whose name was pending, waiting for the provider to settle it. */
+typedef struct gwSearchWait {
+    ELLNODE node;              /* in its bucket */
+    ELLNODE ageNode;           /* in waitAge */
+    gwNameListener *listener;
+    struct sockaddr_in peer;
+    unsigned clientMinor;
+    epicsUInt32 sequence;
+    epicsUInt32 searchId;
+    epicsTimeStamp since;
+    char name[1];              /* allocated to its length */
+} gwSearchWait;
+
+#define WAIT_OF_AGE(n) ((gwSearchWait *)((char *)(n) - offsetof(gwSearchWait, ageNode)))
 
 /* The answers to one request datagram, as they are gathered. */
 typedef struct gwSearchBatch {
@@ -163,6 +196,143 @@ static void batchAddSearchReply(gwSearchBatch *batch, epicsUInt32 searchId)
     epicsAtomicIncrSizeT(&names->answered);
 }
 
+/* ---- searches waiting for a pending name --------------------------------- */
+
+static unsigned nameHash(const char *name)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+
+    while (*name)
+        h = (h ^ (unsigned char)*name++) * 16777619u;
+    return h % GW_NAME_WAIT_BUCKETS;
+}
+
+static int sameSearch(const gwSearchWait *w, const gwSearchBatch *batch, const char *name,
+                      epicsUInt32 searchId)
+{
+    return w->searchId == searchId && w->listener == batch->listener
+        && w->peer.sin_addr.s_addr == batch->peer.sin_addr.s_addr
+        && w->peer.sin_port == batch->peer.sin_port && strcmp(w->name, name) == 0;
+}
+
+static void waitUnlink(gwNameServer *names, gwSearchWait *w)
+{
+    ellDelete(&names->waitBuckets[nameHash(w->name)], &w->node);
+    ellDelete(&names->waitAge, &w->ageNode);
+}
+
+/* Remember a pending search (a repeat refreshes it). 1 when remembered. */
+static int waitAdd(gwSearchBatch *batch, const char *name, epicsUInt32 searchId)
+{
+    gwNameServer *names = batch->listener->names;
+    ELLLIST *bucket = &names->waitBuckets[nameHash(name)];
+    size_t length = strlen(name);
+    epicsTimeStamp now;
+    gwSearchWait *w;
+    ELLNODE *oldest;
+
+    epicsTimeGetCurrent(&now);
+    epicsMutexMustLock(names->waitLock);
+    while ((oldest = ellFirst(&names->waitAge)) != NULL
+           && (ellCount(&names->waitAge) >= (int)GW_NAME_WAIT_MAX
+               || epicsTimeDiffInSeconds(&now, &WAIT_OF_AGE(oldest)->since)
+                      > GW_NAME_WAIT_SECONDS)) {
+        w = WAIT_OF_AGE(oldest);
+        waitUnlink(names, w);
+        free(w);
+    }
+    for (w = (gwSearchWait *)ellFirst(bucket); w; w = (gwSearchWait *)ellNext(&w->node)) {
+        if (sameSearch(w, batch, name, searchId)) {
+            waitUnlink(names, w);
+            break;
+        }
+    }
+    if (!w)
+        w = malloc(sizeof *w + length);
+    if (w) {
+        w->listener = batch->listener;
+        w->peer = batch->peer;
+        w->clientMinor = batch->clientMinor;
+        w->sequence = batch->sequence;
+        w->searchId = searchId;
+        w->since = now;
+        memcpy(w->name, name, length + 1);
+        ellAdd(bucket, &w->node);
+        ellAdd(&names->waitAge, &w->ageNode);
+    }
+    epicsMutexUnlock(names->waitLock);
+    return w != NULL;
+}
+
+/* Take one remembered search back. 1 when it was still there. */
+static int waitTake(gwNameServer *names, const gwSearchBatch *batch, const char *name,
+                    epicsUInt32 searchId)
+{
+    ELLLIST *bucket = &names->waitBuckets[nameHash(name)];
+    gwSearchWait *w;
+
+    epicsMutexMustLock(names->waitLock);
+    for (w = (gwSearchWait *)ellFirst(bucket); w; w = (gwSearchWait *)ellNext(&w->node)) {
+        if (sameSearch(w, batch, name, searchId)) {
+            waitUnlink(names, w);
+            break;
+        }
+    }
+    epicsMutexUnlock(names->waitLock);
+    free(w);
+    return w != NULL;
+}
+
+void gwNameServerSettled(gwNameServer *names, const char *name)
+{
+    ELLLIST *bucket;
+    ELLLIST settled = ELLLIST_INIT;
+    gwClientIdentity identity;
+    gwSearchBatch batch;
+    gwSearchWait *w;
+    int served;
+
+    if (!names)
+        return;
+    bucket = &names->waitBuckets[nameHash(name)];
+    epicsMutexMustLock(names->waitLock);
+    w = (gwSearchWait *)ellFirst(bucket);
+    while (w) {
+        gwSearchWait *next = (gwSearchWait *)ellNext(&w->node);
+        if (strcmp(w->name, name) == 0) {
+            waitUnlink(names, w);
+            ellAdd(&settled, &w->node);
+        }
+        w = next;
+    }
+    epicsMutexUnlock(names->waitLock);
+    if (!ellCount(&settled))
+        return;
+
+    w = (gwSearchWait *)ellFirst(&settled);
+    memset(&identity, 0, sizeof identity);
+    identity.user = "";
+    identity.host = "";
+    ipAddrToDottedIP(&w->peer, batch.peerText, sizeof batch.peerText);
+    identity.peer = batch.peerText;
+    identity.address = w->peer;
+    identity.minorVersion = w->clientMinor;
+    served = gwServerFindProvider(names->server, name, &identity, NULL) == GW_EXISTS_YES;
+    while ((w = (gwSearchWait *)ellGet(&settled)) != NULL) {
+        if (served) {
+            batch.listener = w->listener;
+            batch.peer = w->peer;
+            ipAddrToDottedIP(&w->peer, batch.peerText, sizeof batch.peerText);
+            batch.clientMinor = w->clientMinor;
+            batch.sequence = w->sequence;
+            batchReset(&batch);
+            batchAddSearchReply(&batch, w->searchId);
+            batchSend(&batch);
+        }
+        free(w);
+    }
+}
+
 /* ---- requests ----------------------------------------------------------- */
 
 /* Each returns 0 to go on with the datagram, -1 to stop it. */
@@ -195,8 +365,21 @@ static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
     identity.address = batch->peer;
     identity.minorVersion = search.clientMinor;
     /* The name is NUL-terminated inside the receive buffer (codec rule). */
-    if (gwServerFindProvider(names->server, search.name.text, &identity, NULL) == GW_EXISTS_YES)
+    switch (gwServerFindProvider(names->server, search.name.text, &identity, NULL)) {
+    case GW_EXISTS_YES:
         batchAddSearchReply(batch, search.searchId);
+        break;
+    case GW_EXISTS_PENDING:
+        /* Wait for the name; if it was settled meanwhile, answer now. */
+        if (waitAdd(batch, search.name.text, search.searchId)
+            && gwServerFindProvider(names->server, search.name.text, &identity, NULL)
+                   == GW_EXISTS_YES
+            && waitTake(names, batch, search.name.text, search.searchId))
+            batchAddSearchReply(batch, search.searchId);
+        break;
+    case GW_EXISTS_NO:
+        break;
+    }
     return 0;
 }
 
@@ -524,6 +707,11 @@ gwNameServer *gwNameServerStart(gwServer *server)
     names->config = gwServerGetConfig(server);
     names->tcpPort = gwServerTcpPort(server);
     names->wakePipe[0] = names->wakePipe[1] = -1;
+    names->waitLock = epicsMutexCreate();
+    if (!names->waitLock) {
+        free(names);
+        return NULL;
+    }
     if (openWakePipe(names) != 0 || openSockets(names) != 0 || startThreads(names) != 0) {
         gwNameServerStop(names);
         return NULL;
@@ -554,6 +742,12 @@ void gwNameServerStop(gwNameServer *names)
     if (names->wakePipe[1] >= 0)
         close(names->wakePipe[1]);
     free(names->listeners);
+    {
+        ELLNODE *node;
+        while ((node = ellGet(&names->waitAge)) != NULL)
+            free(WAIT_OF_AGE(node));
+    }
+    epicsMutexDestroy(names->waitLock);
     free(names);
 }
 

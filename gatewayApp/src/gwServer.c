@@ -364,6 +364,11 @@ void gwServerBeaconAnomaly(gwServer *server)
     gwBeaconAnomaly(server->beacon);
 }
 
+void gwServerNameSettled(gwServer *server, const char *name)
+{
+    gwNameServerSettled(server->names, name);
+}
+
 void gwServerReport(const gwServer *server, unsigned level)
 {
     gwServer *s = (gwServer *)server;

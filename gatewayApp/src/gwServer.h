@@ -105,6 +105,9 @@ void gwServerStats(gwServer *server, unsigned *channels, unsigned *clients);
 /* Start the beacon anomaly sequence (fast beacons, so clients search
  * again at once). Any thread. */
 void gwServerBeaconAnomaly(gwServer *server);
+/* A name a provider answered PENDING is settled: answer the waiting
+ * searches (gwNameServerSettled). Any thread, no provider lock held. */
+void gwServerNameSettled(gwServer *server, const char *name);
 
 /* Print a report (level 0: one line; 1: circuits; 2: channels). */
 void gwServerReport(const gwServer *server, unsigned level);
@@ -116,6 +119,9 @@ void gwServerReport(const gwServer *server, unsigned level);
  * back to the sender, several per datagram. Runs its own thread(s). */
 gwNameServer *gwNameServerStart(gwServer *server);
 void gwNameServerStop(gwNameServer *names);
+/* A provider settled a name it answered PENDING: the searches waiting for
+ * it are asked again and, if served now, answered. Any thread, no lock. */
+void gwNameServerSettled(gwNameServer *names, const char *name);
 
 /* What the name server has seen so far (for reports and statistics). */
 typedef struct gwNameServerCounters {

@@ -11,6 +11,7 @@
  * - one timer thread of ours moves PVs through the timed states and frees
  *   the ones whose time is up.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <epicsString.h>
 #include <errlog.h>
 
+#include "gwBeaconWatch.h"
 #include "gwUpstreamPriv.h"
 
 const char *const gwPvStateNames[GW_PV_STATES] = {
@@ -32,6 +34,9 @@ const char *const gwPvStateNames[GW_PV_STATES] = {
 #define GW_UPSTREAM_TICK_MIN 0.02
 #define GW_UPSTREAM_TABLE_SIZE 65536
 #define GW_UPSTREAM_PROBE_NAME "gateway:upstream:address-list-probe"
+/* A disconnected PV searches again at most this often. */
+#define GW_UPSTREAM_RESEARCH_SECONDS 1.0
+#define GW_UPSTREAM_RESEARCH_TICK 0.1
 
 /* ---------------------------------------------------------------- configuration */
 
@@ -209,6 +214,7 @@ static void freePv(gwUpstream *up, gwPv *pv)
     if (pv->chan) {
         struct ca_client_context *previous = gwUpstreamUseContext(up);
         ca_clear_channel(pv->chan);
+        ca_flush_io();  /* libca only queues the CLEAR_CHANNEL */
         gwUpstreamLeaveContext(up, previous);
     }
     /* Nobody else can reach the PV now: no lock. */
@@ -234,8 +240,6 @@ static int anomalyDue(gwUpstream *up)
 {
     epicsTimeStamp now;
 
-    if (!up->anomaly)
-        return 0;
     epicsTimeGetCurrent(&now);
     if (up->anomalySent && epicsTimeDiffInSeconds(&now, &up->lastAnomaly)
                                < up->config.reconnectInhibit)
@@ -247,8 +251,9 @@ static int anomalyDue(gwUpstream *up)
 
 static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
 {
-    gwUpstreamAnomalyFunc *func = NULL;
+    const gwUpstreamHooks *hooks = NULL;
     void *arg = NULL;
+    int anomaly = 0;
 
     epicsMutexMustLock(pv->lock);
     pv->nativeType = ca_field_type(chan);
@@ -257,18 +262,29 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     epicsMutexUnlock(pv->lock);
 
     epicsMutexMustLock(up->lock);
-    if (!pv->removed && (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DEAD
-                         || pv->state == GW_PV_DISCONNECTED)) {
-        if (pv->state != GW_PV_CONNECTING && anomalyDue(up)) {
-            func = up->anomaly;
-            arg = up->anomalyArg;
+    if (!pv->removed && !pv->researching
+        && (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DEAD
+            || pv->state == GW_PV_DISCONNECTED)) {
+        if (up->hooks) {
+            hooks = up->hooks;
+            arg = up->hooksArg;
+            up->hookCalls++;
+            anomaly = pv->state != GW_PV_CONNECTING && anomalyDue(up);
         }
         setState(up, pv, pv->channelCount ? GW_PV_ACTIVE : GW_PV_INACTIVE);
         pv->everConnected = 1;
     }
     epicsMutexUnlock(up->lock);
-    if (func)
-        func(arg);
+    if (!hooks)
+        return;
+    /* The PV cannot be freed meanwhile: that waits for this callback. */
+    if (anomaly && hooks->anomaly)
+        hooks->anomaly(arg);
+    if (hooks->settled)
+        hooks->settled(arg, pv->name);
+    epicsMutexMustLock(up->lock);
+    up->hookCalls--;
+    epicsMutexUnlock(up->lock);
 }
 
 static void connectionDown(gwUpstream *up, gwPv *pv)
@@ -277,8 +293,15 @@ static void connectionDown(gwUpstream *up, gwPv *pv)
     gwUpMonitor *monitor;
 
     epicsMutexMustLock(up->lock);
-    if (!pv->removed && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE))
+    if (!pv->removed && !pv->researching
+        && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)) {
         setState(up, pv, GW_PV_DISCONNECTED);
+        /* Search again at once rather than after libca's disconnect
+         * governor (up to 10 s): the timer thread makes a new channel. */
+        memset(&pv->lastSearch, 0, sizeof pv->lastSearch);
+        up->searchWanted = 1;
+        epicsEventSignal(up->wake);
+    }
     epicsMutexUnlock(up->lock);
 
     /* Every client channel is told; the server detaches them. */
@@ -352,6 +375,7 @@ static gwPv *createPv(gwUpstream *up, const char *name)
     ellInit(&pv->puts);
     pv->state = GW_PV_CONNECTING;
     epicsTimeGetCurrent(&pv->since);
+    pv->lastSearch = pv->since;
     ellAdd(&up->states[GW_PV_CONNECTING], &pv->stateNode);
 
     previous = gwUpstreamUseContext(up);
@@ -391,8 +415,9 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
         pv = findPv(up, pvName);
         if (!pv)
             answer = createPv(up, pvName) ? GW_EXISTS_PENDING : GW_EXISTS_NO;
-        else if (pv->state == GW_PV_CONNECTING)
-            answer = GW_EXISTS_PENDING;
+        else if (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DISCONNECTED)
+            answer = GW_EXISTS_PENDING; /* no answer now; waiting searches
+                                           are answered when it connects */
         else if (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)
             answer = GW_EXISTS_YES;
     }
@@ -526,6 +551,68 @@ static void expire(gwUpstream *up, gwPvState state, double timeout, const epicsT
     }
 }
 
+/* The disconnected PVs to search for again now (up->lock held): no client
+ * channel left, not searched within GW_UPSTREAM_RESEARCH_SECONDS. Leaves
+ * searchWanted set while some must wait. */
+static void collectResearch(gwUpstream *up, const epicsTimeStamp *now, ELLLIST *list)
+{
+    gwPv *pv;
+    int later = 0;
+
+    if (!up->searchWanted)
+        return;
+    for (pv = (gwPv *)ellFirst(&up->states[GW_PV_DISCONNECTED]); pv;
+         pv = (gwPv *)ellNext(&pv->stateNode)) {
+        if (pv->channelCount
+            || epicsTimeDiffInSeconds(now, &pv->lastSearch) < GW_UPSTREAM_RESEARCH_SECONDS) {
+            later = 1;
+            continue;
+        }
+        pv->researching = 1;
+        pv->lastSearch = *now;
+        ellAdd(list, &pv->researchNode);
+    }
+    up->searchWanted = later;
+}
+
+/* A new upstream channel for a disconnected PV (timer thread, no lock):
+ * it searches at once, where the old one waits for libca's governor. */
+static void research(gwUpstream *up, gwPv *pv)
+{
+    struct ca_client_context *previous = gwUpstreamUseContext(up);
+    int status;
+
+    ca_clear_channel(pv->chan);     /* its callbacks are ignored and done */
+    epicsMutexMustLock(up->lock);
+    pv->researching = 0;
+    epicsMutexUnlock(up->lock);
+    status = ca_create_channel(pv->name, connectionHandler, pv, CA_PRIORITY_DEFAULT, &pv->chan);
+    if (status == ECA_NORMAL)
+        status = ca_replace_access_rights_event(pv->chan, rightsHandler);
+    if (status == ECA_NORMAL)
+        ca_flush_io();
+    gwUpstreamLeaveContext(up, previous);
+    if (status != ECA_NORMAL) {
+        errlogPrintf("gateway: cannot search again for %s: %s\n", pv->name, ca_message(status));
+        epicsMutexMustLock(up->lock);
+        if (pv->state == GW_PV_DISCONNECTED)
+            setState(up, pv, GW_PV_DEAD);   /* dropped after the dead timeout */
+        epicsMutexUnlock(up->lock);
+    }
+}
+
+static void beaconStarted(void *arg)
+{
+    gwUpstream *up = arg;
+
+    epicsMutexMustLock(up->lock);
+    if (ellCount(&up->states[GW_PV_DISCONNECTED])) {
+        up->searchWanted = 1;
+        epicsEventSignal(up->wake);
+    }
+    epicsMutexUnlock(up->lock);
+}
+
 static double tickOf(const gwUpstreamConfig *config)
 {
     double tick = config->connectTimeout;
@@ -552,8 +639,11 @@ static void timerThread(void *arg)
 
     for (;;) {
         ELLLIST doomed = ELLLIST_INIT;
+        ELLLIST again = ELLLIST_INIT;
         epicsTimeStamp now;
+        ELLNODE *node;
         gwPv *pv;
+        int soon;
 
         epicsMutexMustLock(up->lock);
         if (up->stopping) {
@@ -565,11 +655,16 @@ static void timerThread(void *arg)
         expire(up, GW_PV_DEAD, config->deadTimeout, &now, &doomed);
         expire(up, GW_PV_INACTIVE, config->inactiveTimeout, &now, &doomed);
         expire(up, GW_PV_DISCONNECTED, config->disconnectTimeout, &now, &doomed);
+        collectResearch(up, &now, &again);
+        soon = up->searchWanted;
         epicsMutexUnlock(up->lock);
 
         while ((pv = (gwPv *)ellGet(&doomed)) != NULL)
             freePv(up, pv);
-        epicsEventWaitWithTimeout(up->wake, tick);
+        while ((node = ellGet(&again)) != NULL)
+            research(up, (gwPv *)((char *)node - offsetof(gwPv, researchNode)));
+        epicsEventWaitWithTimeout(up->wake, soon && tick > GW_UPSTREAM_RESEARCH_TICK
+                                                ? GW_UPSTREAM_RESEARCH_TICK : tick);
     }
     epicsEventSignal(up->timerExited);
 }
@@ -606,6 +701,7 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
         destroyContext(up->ca);
         goto fail;
     }
+    up->watch = gwBeaconWatchStart(beaconStarted, up); /* optional */
     return &up->provider;
 
 fail:
@@ -623,13 +719,18 @@ fail:
     return NULL;
 }
 
-void gwUpstreamSetAnomaly(gwProvider *provider, gwUpstreamAnomalyFunc *func, void *arg)
+void gwUpstreamSetHooks(gwProvider *provider, const gwUpstreamHooks *hooks, void *arg)
 {
     gwUpstream *up = provider->self;
 
     epicsMutexMustLock(up->lock);
-    up->anomaly = func;
-    up->anomalyArg = arg;
+    up->hooks = hooks;
+    up->hooksArg = arg;
+    while (!hooks && up->hookCalls) {
+        epicsMutexUnlock(up->lock);
+        epicsThreadSleep(0.001);
+        epicsMutexMustLock(up->lock);
+    }
     epicsMutexUnlock(up->lock);
 }
 
@@ -643,10 +744,11 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
     if (!provider)
         return;
     up = provider->self;
+    gwBeaconWatchStop(up->watch);
     epicsMutexMustLock(up->lock);
     up->stopping = 1;
-    up->anomaly = NULL;
     epicsMutexUnlock(up->lock);
+    gwUpstreamSetHooks(provider, NULL, NULL);
     epicsEventSignal(up->wake);
     epicsEventMustWait(up->timerExited);
 

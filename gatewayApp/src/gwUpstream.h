@@ -56,15 +56,23 @@ void gwUpstreamConfigClear(gwUpstreamConfig *config);
  * 0 on success, -1 on an unknown letter or an empty mask. */
 int gwUpstreamParseMask(const char *text, unsigned *mask);
 
-/* Called (rate-limited by reconnectInhibit) when a PV reconnects, so that
- * clients search again at once: the server's beacon anomaly. */
-typedef void gwUpstreamAnomalyFunc(void *arg);
+/* What the provider tells the server (gwIoc.c wires them):
+ * - anomaly: a PV reconnected after a loss (rate-limited by
+ *   reconnectInhibit): start the beacon anomaly so clients search again;
+ * - settled: a PV answered PENDING has connected: answer the searches
+ *   waiting for it.
+ * Called from libca's threads without provider locks. */
+typedef struct gwUpstreamHooks {
+    void (*anomaly)(void *arg);
+    void (*settled)(void *arg, const char *pvName);
+} gwUpstreamHooks;
 
 /* Create the provider and its client context. NULL (with a message) on
  * failure. The configuration is copied. */
 gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config);
-/* Where to signal reconnects; may be called again (NULL: nowhere). */
-void gwUpstreamSetAnomaly(gwProvider *provider, gwUpstreamAnomalyFunc *func, void *arg);
+/* Set (or with NULL, remove) the server hooks. Removing waits until no
+ * hook call is running, so the server may go away afterwards. */
+void gwUpstreamSetHooks(gwProvider *provider, const gwUpstreamHooks *hooks, void *arg);
 /* Drop every PV and the client context. No channel may be attached. */
 void gwUpstreamProviderDestroy(gwProvider *provider);
 

@@ -275,6 +275,7 @@ static void releaseMonitor(gwUpstream *up, gwUpMonitor *monitor)
     if (monitor->id) {
         struct ca_client_context *previous = gwUpstreamUseContext(up);
         ca_clear_subscription(monitor->id); /* waits for a callback running now */
+        ca_flush_io();  /* libca only queues the EVENT_CANCEL */
         gwUpstreamLeaveContext(up, previous);
         gwUpstreamCountMonitors(up, -1);
     }

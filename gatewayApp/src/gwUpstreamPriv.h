@@ -122,9 +122,14 @@ struct gwPv {
     unsigned channelCount;     /*                                (up->lock) */
     int removed;               /* out of the table, being freed  (up->lock) */
     int everConnected;         /*                                (up->lock) */
+    int researching;           /* old channel being replaced: its
+                                  callbacks are ignored          (up->lock) */
+    epicsTimeStamp lastSearch; /* channel (re)created            (up->lock) */
+    ELLNODE researchNode;      /* in the timer thread's own list */
 
     epicsMutexId lock;
-    chid chan;                 /* set once at creation */
+    chid chan;                 /* set at creation; replaced only by the timer
+                                  thread while no client channel is attached */
     short nativeType;          /* at the last connection         (pv->lock) */
     unsigned long nativeCount;
     unsigned rights;           /* GW_RIGHT_* upstream            (pv->lock) */
@@ -148,9 +153,13 @@ struct gwUpstream {
     epicsEventId wake;
     epicsEventId timerExited;
     int stopping;              /*                            (up->lock) */
+    int searchWanted;          /* disconnected PVs should search again now:
+                                  one was lost, or an IOC started (up->lock) */
+    struct gwBeaconWatch *watch;
 
-    gwUpstreamAnomalyFunc *anomaly; /*                       (up->lock) */
-    void *anomalyArg;
+    const gwUpstreamHooks *hooks; /*                         (up->lock) */
+    void *hooksArg;
+    unsigned hookCalls;        /* hook calls running now     (up->lock) */
     epicsTimeStamp lastAnomaly;
     int anomalySent;
 };

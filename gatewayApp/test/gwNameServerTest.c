@@ -44,6 +44,7 @@ struct gwServer {
     char lastUser[8];
     unsigned lastMinor;
     unsigned calls;
+    int lateReady;     /* "late:" names: PENDING until set, then YES */
 };
 
 gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
@@ -60,6 +61,13 @@ gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
         return GW_EXISTS_YES;
     if (strncmp(pvName, "pending:", 8) == 0)
         return GW_EXISTS_PENDING;
+    if (strncmp(pvName, "late:", 5) == 0) {
+        int ready;
+        epicsMutexMustLock(server->lock);
+        ready = server->lateReady;
+        epicsMutexUnlock(server->lock);
+        return ready ? GW_EXISTS_YES : GW_EXISTS_PENDING;
+    }
     return GW_EXISTS_NO;
 }
 
@@ -375,6 +383,76 @@ static void testSearches(unsigned short port)
     epicsSocketDestroy(client);
 }
 
+/* Pending names settled later: the waiting searches are answered then. */
+static void testSettled(gwNameServer *names, unsigned short port)
+{
+    SOCKET client = udpSocket("127.0.0.1", 0);
+    request r;
+    reply got;
+    int received;
+
+    testDiag("a pending search is answered when its name is settled");
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 88);
+    addSearch(&r, "late:x", 41, DONTREPLY);
+    addSearch(&r, "late:y", 42, DONTREPLY);
+    addSearch(&r, "late:z", 43, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 89);
+    addSearch(&r, "late:z", 43, DONTREPLY);   /* the client repeats one */
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk(answersOnly(client, port, 2000), "no answer while the names are pending");
+
+    gwNameServerSettled(names, "late:x");
+    testOk(answersOnly(client, port, 2001), "settled but still not served: no answer");
+    epicsMutexMustLock(server.lock);
+    server.lateReady = 1;
+    epicsMutexUnlock(server.lock);
+    gwNameServerSettled(names, "late:nobody");
+    testOk(answersOnly(client, port, 2002), "a name nobody waits for: nothing sent");
+    gwNameServerSettled(names, "late:y");
+    memset(&got, 0, sizeof got);
+    received = receiveReply(client, &got) == 0;
+    testOk(received && got.wellFormed && got.answersOk
+           && got.nAnswers == 1 && got.ids[0] == 42 && got.hasVersion
+           && got.version.parameter1 == 88,
+           "settled and served: the waiting search is answered (id %u, sequence %u)",
+           got.nAnswers ? (unsigned)got.ids[0] : 0u, (unsigned)got.version.parameter1);
+    gwNameServerSettled(names, "late:y");
+    testOk(answersOnly(client, port, 2003), "answered once only");
+    gwNameServerSettled(names, "late:z");
+    testOk(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 43
+           && got.version.parameter1 == 89,
+           "a repeated search waits once, with its latest sequence number");
+    testOk(answersOnly(client, port, 2004), "no second answer for the repeat");
+
+    testDiag("a search that is served by the time it is remembered is answered at once");
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 90);
+    addSearch(&r, "late:w", 44, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk1(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 44);
+    epicsMutexMustLock(server.lock);
+    server.lateReady = 0;
+    epicsMutexUnlock(server.lock);
+
+    testDiag("many pending searches stay bounded and are freed at stop");
+    {
+        unsigned i;
+        for (i = 0; i < 5000; i++) {
+            char name[32];
+            r.used = 0;
+            addVersion(&r, GW_CA_MINOR_VERSION, i);
+            epicsSnprintf(name, sizeof name, "late:many%u", i);
+            addSearch(&r, name, 10000 + i, DONTREPLY);
+            sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+        }
+        testOk(answersOnly(client, port, 2005), "5000 pending searches: no answer");
+    }
+    epicsSocketDestroy(client);
+}
+
 static void testIgnore(gwNameServer *names, unsigned short port)
 {
     SOCKET ignored = udpSocket("127.0.0.3", 0);
@@ -518,6 +596,7 @@ static void testNameServer(void)
     if (!names)
         testAbort("cannot go on");
     testSearches(port);
+    testSettled(names, port);
     testIgnore(names, port);
     testMalformed(names, port);
     testManySearches(port);
@@ -674,7 +753,7 @@ MAIN(gwNameServerTest)
         testSkip(1, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
-    testPlan(46);
+    testPlan(55);
     errlogFlush(); /* start errlog's thread now, so that thread counts stay put */
     testNameServer();
     testBeacons();

@@ -224,8 +224,8 @@ static void testGatewayOptions(void)
             && strstr(options.error, "-io_threads") != NULL);
     testOk1(gwOptionsParseString(&options, "-sip") == -1
             && strstr(options.error, "-sip: missing value") != NULL);
-    testOk1(gwOptionsParseString(&options, "-cip 1.2.3.4") == -1
-            && strstr(options.error, "unknown option '-cip'") != NULL);
+    testOk1(gwOptionsParseString(&options, "-frobnicate 1") == -1
+            && strstr(options.error, "unknown option '-frobnicate'") != NULL);
     gwOptionsClear(&options);
     testOk1(options.error[0] == '\0');
 
@@ -243,7 +243,63 @@ static void testGatewayOptions(void)
         text[n] = '\0';
         testOk(strstr(text, "-sip <address ...>") && strstr(text, "-sport <port>")
                && strstr(text, "-signore") && strstr(text, "-io_threads <n>")
+               && strstr(text, "-cip <address ...>") && strstr(text, "-no_cache")
                && strstr(text, "(extension)"), "usage lists every option");
+    }
+}
+
+static void testUpstreamOptions(void)
+{
+    gwOptions options;
+    gwUpstreamConfig config;
+
+    testDiag("the gateway's client (upstream) options");
+    gwUpstreamConfigDefaults(&config);
+    testOk1(config.connectTimeout == 1.0 && config.inactiveTimeout == 7200.0
+            && config.deadTimeout == 120.0 && config.disconnectTimeout == 7200.0
+            && config.reconnectInhibit == 300.0 && !config.addressList && !config.port
+            && config.defaultMask == (GW_EVENT_VALUE | GW_EVENT_ALARM)
+            && !config.archive && !config.noCache);
+
+    memset(&options, 0, sizeof options);
+    testOk1(gwOptionsParseString(&options, "-cip '127.0.0.1 127.255.255.255:5070' -cport 5066"
+                                           " -connect_timeout 0.5 -inactive_timeout 10"
+                                           " -dead_timeout 2 -disconnect_timeout 3"
+                                           " -reconnect_inhibit 0 -mask vlp -archive -no_cache") == 0);
+    testOk1(gwOptionsApplyToUpstreamConfig(&options, &config) == 0);
+    testOk(config.addressList && strcmp(config.addressList, "127.0.0.1 127.255.255.255:5070") == 0,
+           "-cip becomes an address list: '%s'", config.addressList ? config.addressList : "");
+    testOk1(config.port == 5066 && config.connectTimeout == 0.5 && config.inactiveTimeout == 10.0
+            && config.deadTimeout == 2.0 && config.disconnectTimeout == 3.0
+            && config.reconnectInhibit == 0.0);
+    testOk1(config.defaultMask == (GW_EVENT_VALUE | GW_EVENT_LOG | GW_EVENT_PROPERTY)
+            && config.archive && config.noCache);
+    gwUpstreamConfigClear(&config);
+    gwOptionsClear(&options);
+    testOk1(!options.clientAddressesGiven && !options.maskGiven && !options.mask
+            && !options.archiveGiven);
+
+    gwUpstreamConfigDefaults(&config);
+    testOk1(gwOptionsParseString(&options, "-mask vx") == 0
+            && gwOptionsApplyToUpstreamConfig(&options, &config) == -1
+            && strstr(options.error, "-mask") != NULL);
+    testDiag("%s", options.error);
+    testOk1(config.defaultMask == (GW_EVENT_VALUE | GW_EVENT_ALARM));
+    gwOptionsClear(&options);
+    testOk1(gwOptionsParseString(&options, "-connect_timeout 0") == -1
+            && strstr(options.error, "-connect_timeout") != NULL);
+    testOk1(gwOptionsParseString(&options, "-cip") == -1
+            && strstr(options.error, "-cip: missing value") != NULL);
+    testOk1(gwOptionsParseString(&options, "-cip 127.0.0.300") == -1
+            && strstr(options.error, "-cip") != NULL);
+    testOk1(gwOptionsParseString(&options, "-archive 1") == -1);
+    gwOptionsClear(&options);
+    gwUpstreamConfigClear(&config);
+
+    {
+        unsigned mask = 0;
+        testOk1(gwUpstreamParseMask("a", &mask) == 0 && mask == GW_EVENT_ALARM);
+        testOk1(gwUpstreamParseMask("", &mask) == -1 && mask == GW_EVENT_ALARM);
     }
 }
 
@@ -352,12 +408,13 @@ MAIN(gwOptionsTest)
 {
     (void)argc; /* MAIN() names them; this test takes no arguments */
     (void)argv;
-    testPlan(96);
+    testPlan(111);
     testKinds();
     testQuoting();
     testLists();
     testErrors();
     testGatewayOptions();
+    testUpstreamOptions();
     testEnvironment();
     return testDone();
 }

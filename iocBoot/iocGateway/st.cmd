@@ -15,10 +15,14 @@ gatewayIoc_registerRecordDeviceDriver pdbbase
 dbLoadRecords "db/demo.db", "P=gw:"
 
 # Classic gateway options; called before iocInit, the server starts with the IOC.
-gwStart "-sport 5064"
+# The server listens on port 5064; names that are not records of this IOC
+# are looked for upstream, here in the IOCs on 127.0.0.1 port 5066 (the
+# demo's upstream IOC, scripts/demo). On a real gateway host: -sip with the
+# office-side interface, -cip with the machine network's addresses.
+gwStart "-sport 5064 -cip 127.0.0.1 -cport 5066"
 
 cd "${TOP}/iocBoot/${IOC}"
 iocInit
 
 gwVersion
-gwReport 0
+gwReport 1
