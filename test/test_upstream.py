@@ -759,6 +759,16 @@ class RawChannel:
         self.sock.sendall(rawca.read_notify(self.sid, self.ioid, dbr_type, count))
         return self._await(rawca.READ_NOTIFY)
 
+    def write_expecting_error(self, dbr_type, payload, timeout=10.0):
+        """A plain WRITE (no reply unless it fails); the ERROR message the
+        server sends for it, or None."""
+        self.ioid += 1
+        self.sock.sendall(rawca.message(rawca.WRITE, payload, dbr_type, 1, self.sid, self.ioid))
+        got = self.stream.read_until(lambda ms: any(m.command == rawca.ERROR for m in ms),
+                                     timeout)
+        errors = [m for m in got if m.command == rawca.ERROR]
+        return errors[0] if errors else None
+
     def stsack(self):
         """(status, severity, ackt, acks, value) of a DBR_STSACK_STRING read."""
         reply = self.get(DBR_STSACK_STRING)
@@ -796,6 +806,29 @@ def test_alarm_acknowledgement_puts_and_stsack_reads_pass_through(harness):
     finally:
         through.close()
         direct.close()
+
+
+def test_a_plain_write_the_ioc_rejects_gets_the_error_back_through_the_gateway(harness):
+    # As RSRV does for a WRITE that fails (acctst's exceptionTest waits for
+    # this exception): an ERROR quoting the request, with the IOC's status.
+    softioc, gateway = start_fidelity_pair(harness)
+    pv = PREFIX + "ao"
+    wait_found(gateway, pv)
+    value = b"@#$%".ljust(40, b"\0")
+    direct = RawChannel(softioc.port, pv)
+    through = RawChannel(gateway.server_port, pv)
+    try:
+        expected = direct.write_expecting_error(0, value)
+        assert expected is not None, "the IOC itself accepted the write"
+        assert struct.unpack_from(">HxxHH", expected.payload) == (rawca.WRITE, 0, 1)
+        got = through.write_expecting_error(0, value)
+        assert got is not None, "no ERROR through the gateway for a WRITE the IOC refused " \
+            "(the IOC sent status %d)" % expected.p2
+        assert got.p2 == expected.p2, (got, expected)
+        assert struct.unpack_from(">HxxHH", got.payload) == (rawca.WRITE, 0, 1)
+    finally:
+        direct.close()
+        through.close()
 
 
 def test_no_cache_option_forwards_every_get_upstream(harness):
