@@ -182,8 +182,9 @@ static int onSearch(gwCircuit *c, const gwCaMessage *m)
 
 static void rightsChanged(void *serverChannel, unsigned rights);
 static void sourceGone(void *serverChannel);
+static void writeFailed(void *serverChannel, short dbrType, unsigned long count, int status);
 
-static const gwChannelEvents channelEvents = { rightsChanged, sourceGone };
+static const gwChannelEvents channelEvents = { rightsChanged, sourceGone, writeFailed };
 
 static void queueAccessRights(gwCircuit *c, gwServerChannel *channel, unsigned rights)
 {
@@ -365,6 +366,25 @@ static void sourceGone(void *serverChannel)
         gwIoLoopPost(c->loop, &c->channelTask);
     }
     epicsMutexUnlock(c->lock);
+}
+
+/* A plain write failed at the source (any thread, channel attached): the
+ * client gets the ERROR RSRV sends for a failed WRITE, quoting the request
+ * as the client sent it (server id, client id), which is how libca finds
+ * the channel for its exception. */
+static void writeFailed(void *serverChannel, short dbrType, unsigned long count, int status)
+{
+    gwServerChannel *channel = serverChannel;
+    gwCaHeader request;
+
+    memset(&request, 0, sizeof request);
+    request.command = CA_PROTO_WRITE;
+    request.dataType = (epicsUInt16)dbrType;
+    request.count = (epicsUInt32)count;
+    request.payloadSize = (epicsUInt32)gwCodecDbrSize(dbrType, count);
+    request.parameter1 = channel->sid;
+    request.parameter2 = channel->cid;
+    gwCircuitQueueError(channel->circuit, &request, channel->cid, status, channel->name);
 }
 
 /* Apply new rights: tell the client; updates stop without read access

@@ -60,11 +60,16 @@ typedef struct gwClientIdentity {
 } gwClientIdentity;
 
 /* The server's side of one attached channel. A provider calls these when
- * the client's rights change or the source of the channel goes away
- * (the server then sends SERVER_DISCONN and detaches). */
+ * the client's rights change, the source of the channel goes away (the
+ * server then sends SERVER_DISCONN and detaches), or a plain write (put()
+ * without done) that put() accepted failed later at the source (the
+ * server then sends the client the ERROR a failed WRITE gets, as RSRV
+ * does for a write it cannot do). */
 typedef struct gwChannelEvents {
     void (*rightsChanged)(void *serverChannel, unsigned rights);
     void (*disconnected)(void *serverChannel);
+    void (*writeFailed)(void *serverChannel, short dbrType, unsigned long count,
+                        int ecaStatus);
 } gwChannelEvents;
 
 /* Completion of a get and each update of a subscription. ecaStatus is an
@@ -116,8 +121,10 @@ typedef struct gwProviderOps {
                gwValueCallback *done, void *user);
 
     /* Write dbrType x count from value (host order). With done == NULL a
-     * plain WRITE: the return value is the only status. With done, a put
-     * with completion: ECA_NORMAL means done will be called exactly once. */
+     * plain WRITE: the return value is its status, unless the provider
+     * learns of the failure only later (a remote source), then it calls
+     * events->writeFailed. With done, a put with completion: ECA_NORMAL
+     * means done will be called exactly once. */
     int (*put)(gwProviderChannel *channel, short dbrType, unsigned long count,
                const void *value, gwPutCallback *done, void *user);
 

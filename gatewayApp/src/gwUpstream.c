@@ -124,6 +124,20 @@ static void restore(savedVariable *saved)
     free(saved->value);
 }
 
+/* libca's exceptions: a failed plain write goes back to its client (see
+ * gwUpWrite); the others are logged, as libca's default handler would. */
+static void exceptionHandler(struct exception_handler_args args)
+{
+    gwPv *pv = args.chid ? ca_puser(args.chid) : NULL;
+
+    if (args.op == CA_OP_PUT && pv) {
+        gwUpstreamWriteFailed(pv, (short)args.type, (unsigned long)args.count, (int)args.stat);
+        return;
+    }
+    errlogPrintf("gateway: upstream CA exception: %s (%s)%s%s\n", ca_message((long)args.stat),
+                 args.ctx ? args.ctx : "", pv ? " on " : "", pv ? pv->name : "");
+}
+
 /* A preemptive context that searches where the configuration says. libca
  * reads EPICS_CA_SERVER_PORT when the context is made and the address list
  * when it makes its UDP side, at the first channel: both are set just for
@@ -152,6 +166,7 @@ static struct ca_client_context *createContext(const gwUpstreamConfig *config)
     status = ca_context_create(ca_enable_preemptive_callback);
     if (status == ECA_NORMAL) {
         context = ca_current_context();
+        ca_add_exception_event(exceptionHandler, NULL);
         if (ca_create_channel(GW_UPSTREAM_PROBE_NAME, NULL, NULL, CA_PRIORITY_DEFAULT,
                               &probe) == ECA_NORMAL)
             ca_clear_channel(probe);
@@ -373,6 +388,7 @@ static gwPv *createPv(gwUpstream *up, const char *name)
     ellInit(&pv->monitors);
     ellInit(&pv->gets);
     ellInit(&pv->puts);
+    ellInit(&pv->writes);
     pv->state = GW_PV_CONNECTING;
     epicsTimeGetCurrent(&pv->since);
     pv->lastSearch = pv->since;

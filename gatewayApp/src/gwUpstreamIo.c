@@ -41,7 +41,7 @@ static int cacheAnswers(const gwUpMonitor *monitor, short type, unsigned long co
     unsigned need;
 
     if (monitor->type != type || monitor->count != count || !monitor->hasValue
-        || monitor->status != ECA_NORMAL)
+        || monitor->stale || monitor->status != ECA_NORMAL)
         return 0;
     if (type == DBR_CLASS_NAME)
         return 1;
@@ -109,7 +109,7 @@ int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count
         }
     }
     for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
-        if (get->type == dbrType && get->count == count) {
+        if (get->type == dbrType && get->count == count && get->writeEpoch == pv->writeEpoch) {
             ellAdd(&get->waiters, &waiter->node);   /* merged */
             epicsMutexUnlock(pv->lock);
             return ECA_NORMAL;
@@ -124,6 +124,7 @@ int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count
     get->pv = pv;
     get->type = dbrType;
     get->count = count;
+    get->writeEpoch = pv->writeEpoch;
     ellAdd(&get->waiters, &waiter->node);
     ellAdd(&pv->gets, &get->node);
     epicsMutexUnlock(pv->lock);
@@ -152,6 +153,29 @@ int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count
 
 /* ---------------------------------------------------------------- puts */
 
+/* A put goes upstream (pv->lock held): reads must not be answered from
+ * what was cached or asked before it, so that a client reading after its
+ * own write sees the write (RSRV's order). inFlight: its answer or fence
+ * will come back (putAnswered). */
+static void putSent(gwPv *pv, int inFlight)
+{
+    gwUpMonitor *monitor;
+
+    pv->writeEpoch++;
+    if (inFlight)
+        pv->writesInFlight++;
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+         monitor = (gwUpMonitor *)ellNext(&monitor->node))
+        monitor->stale = 1;
+}
+
+static void putAnswered(gwPv *pv)
+{
+    if (pv->writesInFlight)
+        pv->writesInFlight--;
+}
+
+
 static void putCallback(struct event_handler_args args)
 {
     gwUpPut *put = args.usr;
@@ -159,10 +183,82 @@ static void putCallback(struct event_handler_args args)
 
     epicsMutexMustLock(pv->lock);
     ellDelete(&pv->puts, &put->node);
+    putAnswered(pv);
     if (put->channel)
         put->done(put->user, args.status);
     epicsMutexUnlock(pv->lock);
     free(put);
+}
+
+static void fenceCallback(struct event_handler_args args)
+{
+    gwUpWrite *write = args.usr;
+    gwPv *pv = write->pv;
+
+    epicsMutexMustLock(pv->lock);
+    ellDelete(&pv->writes, &write->node);
+    putAnswered(pv);
+    epicsMutexUnlock(pv->lock);
+    free(write);
+}
+
+void gwUpstreamWriteFailed(gwPv *pv, short dbrType, unsigned long count, int ecaStatus)
+{
+    gwUpWrite *write;
+
+    epicsMutexMustLock(pv->lock);
+    for (write = (gwUpWrite *)ellFirst(&pv->writes); write;
+         write = (gwUpWrite *)ellNext(&write->node)) {
+        if (!write->reported && write->type == dbrType && write->count == count) {
+            write->reported = 1;
+            if (write->channel)
+                write->channel->events->writeFailed(write->channel->serverChannel, dbrType,
+                                                    count, ecaStatus);
+            break;
+        }
+    }
+    epicsMutexUnlock(pv->lock);
+}
+
+/* A plain write and its fence (see gwUpWrite). */
+static int plainWrite(gwProviderChannel *channel, short dbrType, unsigned long count,
+                      const void *value)
+{
+    gwPv *pv = channel->pv;
+    gwUpstream *up = pv->up;
+    struct ca_client_context *previous;
+    gwUpWrite *write = calloc(1, sizeof *write);
+    int status, fenced = 0;
+
+    if (!write)
+        return ECA_ALLOCMEM;
+    write->pv = pv;
+    write->channel = channel;
+    write->type = dbrType;
+    write->count = count;
+    epicsMutexMustLock(pv->lock);
+    ellAdd(&pv->writes, &write->node);
+    putSent(pv, 1);
+    epicsMutexUnlock(pv->lock);
+
+    previous = gwUpstreamUseContext(up);
+    status = ca_array_put(dbrType, count, pv->chan, value);
+    if (status == ECA_NORMAL) {
+        fenced = ca_array_get_callback(DBR_CLASS_NAME, 1, pv->chan, fenceCallback, write)
+                 == ECA_NORMAL;
+        ca_flush_io();
+    }
+    gwUpstreamLeaveContext(up, previous);
+    if (!fenced) {
+        /* Not sent, or no fence (no read access upstream): a failure
+         * reported later cannot be told apart, and is not passed on. */
+        epicsMutexMustLock(pv->lock);
+        ellDelete(&pv->writes, &write->node);
+        putAnswered(pv);
+        epicsMutexUnlock(pv->lock);
+        free(write);
+    }
+    return status;
 }
 
 int gwUpstreamPut(gwProviderChannel *channel, short dbrType, unsigned long count,
@@ -171,32 +267,32 @@ int gwUpstreamPut(gwProviderChannel *channel, short dbrType, unsigned long count
     gwPv *pv = channel->pv;
     gwUpstream *up = pv->up;
     struct ca_client_context *previous;
-    gwUpPut *put = NULL;
+    gwUpPut *put;
     int status;
 
-    if (done) {
-        put = calloc(1, sizeof *put);
-        if (!put)
-            return ECA_ALLOCMEM;
-        put->pv = pv;
-        put->channel = channel;
-        put->done = done;
-        put->user = user;
-        epicsMutexMustLock(pv->lock);
-        ellAdd(&pv->puts, &put->node);
-        epicsMutexUnlock(pv->lock);
-    }
+    if (!done)
+        return plainWrite(channel, dbrType, count, value);
+    put = calloc(1, sizeof *put);
+    if (!put)
+        return ECA_ALLOCMEM;
+    put->pv = pv;
+    put->channel = channel;
+    put->done = done;
+    put->user = user;
+    epicsMutexMustLock(pv->lock);
+    ellAdd(&pv->puts, &put->node);
+    putSent(pv, 1);
+    epicsMutexUnlock(pv->lock);
+
     previous = gwUpstreamUseContext(up);
-    if (put)
-        status = ca_array_put_callback(dbrType, count, pv->chan, value, putCallback, put);
-    else
-        status = ca_array_put(dbrType, count, pv->chan, value);
+    status = ca_array_put_callback(dbrType, count, pv->chan, value, putCallback, put);
     if (status == ECA_NORMAL)
         ca_flush_io();
     gwUpstreamLeaveContext(up, previous);
-    if (put && status != ECA_NORMAL) {
+    if (status != ECA_NORMAL) {
         epicsMutexMustLock(pv->lock);
         ellDelete(&pv->puts, &put->node);
+        putAnswered(pv);
         epicsMutexUnlock(pv->lock);
         free(put);
     }
@@ -210,6 +306,9 @@ int gwUpstreamPut(gwProviderChannel *channel, short dbrType, unsigned long count
 static void cacheUpdate(gwUpMonitor *monitor, const struct event_handler_args *args)
 {
     size_t size;
+
+    if (!monitor->pv->writesInFlight)
+        monitor->stale = 0;
 
     monitor->status = args->status;
     if (args->status != ECA_NORMAL || !args->dbr) {
@@ -415,6 +514,7 @@ void gwUpstreamFailRequests(gwPv *pv, gwProviderChannel *channel)
 {
     gwUpGet *get;
     gwUpPut *put;
+    gwUpWrite *write;
 
     for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
         gwUpWaiter *waiter = (gwUpWaiter *)ellFirst(&get->waiters);
@@ -434,6 +534,11 @@ void gwUpstreamFailRequests(gwPv *pv, gwProviderChannel *channel)
             put->channel = NULL;
         }
     }
+    for (write = (gwUpWrite *)ellFirst(&pv->writes); write;
+         write = (gwUpWrite *)ellNext(&write->node)) {
+        if (write->channel == channel)
+            write->channel = NULL;
+    }
 }
 
 unsigned gwUpstreamFreeRequests(gwPv *pv)
@@ -448,6 +553,7 @@ unsigned gwUpstreamFreeRequests(gwPv *pv)
         free(get);
     }
     ellFree(&pv->puts);
+    ellFree(&pv->writes);
     while ((monitor = (gwUpMonitor *)ellGet(&pv->monitors)) != NULL) {
         if (monitor->id)
             monitors++;

@@ -66,6 +66,9 @@ typedef struct gwUpMonitor {
     evid id;                   /* NULL until ca_create_subscription returned */
     int creating;              /* ca_create_subscription is running */
     int unlinked;              /* out of pv->monitors: deliver nothing more */
+    int stale;                 /* a put went upstream since the cached update:
+                                  no get is answered from the cache until an
+                                  update arrives with no put in flight */
     ELLLIST subs;              /* gwProviderSubscription */
     /* the cache: the last update */
     int hasValue;
@@ -102,8 +105,25 @@ typedef struct gwUpGet {
     gwPv *pv;
     short type;
     unsigned long count;
+    unsigned writeEpoch;       /* pv->writeEpoch when sent: a get that comes
+                                  after a put never joins one sent before it */
     ELLLIST waiters;           /* gwUpWaiter */
 } gwUpGet;
+
+/* A plain write in flight: the IOC answers only a failure (an exception
+ * in libca, naming the channel, type and count but not the request), so
+ * each write is followed by a cheap get on the same channel, the fence:
+ * replies come in order, so a failure arriving before the fence's reply
+ * is this write's (or, with several clients writing the same PV with the
+ * same type and count at once, one of theirs). */
+typedef struct gwUpWrite {
+    ELLNODE node;              /* in pv->writes, until the fence returns */
+    gwPv *pv;
+    gwProviderChannel *channel; /* NULL once the channel is detached */
+    short type;
+    unsigned long count;
+    int reported;              /* its failure was passed on */
+} gwUpWrite;
 
 typedef struct gwUpPut {
     ELLNODE node;              /* in pv->puts */
@@ -137,6 +157,9 @@ struct gwPv {
     ELLLIST monitors;          /* gwUpMonitor                    (pv->lock) */
     ELLLIST gets;              /* gwUpGet                        (pv->lock) */
     ELLLIST puts;              /* gwUpPut                        (pv->lock) */
+    ELLLIST writes;            /* gwUpWrite                      (pv->lock) */
+    unsigned writeEpoch;       /* puts sent so far               (pv->lock) */
+    unsigned writesInFlight;   /* puts whose answer (or fence) is due (pv->lock) */
 };
 
 struct gwUpstream {
@@ -185,6 +208,8 @@ gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short db
                                             int *ecaStatus);
 void gwUpstreamCancel(gwProviderSubscription *subscription);
 void gwUpstreamEnable(gwProviderSubscription *subscription, int enabled);
+/* libca reported a failed plain write on the PV's channel (libca thread). */
+void gwUpstreamWriteFailed(gwPv *pv, short dbrType, unsigned long count, int ecaStatus);
 /* Fail the gets and puts of a channel being detached (pv->lock held). */
 void gwUpstreamFailRequests(gwPv *pv, gwProviderChannel *channel);
 /* Free what is left of a PV's requests and monitors once libca makes no

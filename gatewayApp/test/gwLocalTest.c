@@ -142,7 +142,14 @@ static void onDisconnected(void *serverChannel)
     testFail("disconnected() called");
 }
 
-static const gwChannelEvents channelEvents = { onRights, onDisconnected };
+static void onWriteFailed(void *serverChannel, short dbrType, unsigned long count, int status)
+{
+    (void)serverChannel;
+    testFail("writeFailed(%d, %lu, %d) called: local writes fail at once", dbrType, count,
+             status);
+}
+
+static const gwChannelEvents channelEvents = { onRights, onDisconnected, onWriteFailed };
 
 /* The double of the last value (DBR_DOUBLE or its compound types). */
 static double sinkDouble(gwTestSink *sink)
