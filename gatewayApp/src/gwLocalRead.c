@@ -9,9 +9,10 @@
  * - the server's threads: get (calls done before it returns), subscribe,
  *   cancel, enable;
  * - "gwLocalEvent<i>" (the dbEvent tasks): gwLocalUpdate, which calls the
- *   server's update callback; a subscription's updates all come from the
- *   task of its channel's context; the server may cancel from inside them
- *   (this subscription or any other);
+ *   server's update callback (holding the server's sends back while Base
+ *   has more events queued, see gwLocalPriv.h); a subscription's updates
+ *   all come from the task of its channel's context; the server may cancel
+ *   from inside them (this subscription or any other);
  * - "gwLocalReap": gwLocalSubscriptionBury, for subscriptions cancelled on
  *   their own context's task.
  *
@@ -131,32 +132,46 @@ int gwLocalGet(gwProviderChannel *channel, short dbrType, unsigned long count,
     return ECA_NORMAL;
 }
 
-/* The dbEvent callback (the task of the channel's context). */
+/* One update of a subscription to the server. */
+static void gwLocalDeliver(gwProviderSubscription *subscription, struct dbChannel *chan,
+                           db_field_log *pfl)
+{
+    long elements = subscription->capacity;
+    int status;
+
+    if (!gwLocalCanRead(subscription->channel)) {
+        subscription->update(subscription->user, ECA_NORDACCESS, subscription->dbrType,
+                             subscription->count, NULL);
+        return;
+    }
+    memset(subscription->data, 0, subscription->size);
+    status = gwLocalRead(chan, subscription->dbrType, subscription->data, &elements, pfl);
+    if (status < 0)
+        subscription->update(subscription->user, ECA_GETFAIL, subscription->dbrType,
+                             subscription->count, NULL);
+    else
+        subscription->update(subscription->user, ECA_NORMAL, subscription->dbrType,
+                             subscription->count ? subscription->count
+                                                 : (unsigned long)elements,
+                             subscription->data);
+}
+
+/* The dbEvent callback (the task of the channel's context). While more
+ * events are queued the server's sends are held back, so that a burst
+ * leaves in few send() calls (as RSRV's read_reply flushes only when
+ * eventsRemaining is 0). */
 static void gwLocalUpdate(void *arg, struct dbChannel *chan, int eventsRemaining,
                           db_field_log *pfl)
 {
     gwProviderSubscription *subscription = arg;
-    long elements = subscription->capacity;
-    int status;
+    gwLocalContext *context = subscription->channel->context;
 
-    (void)eventsRemaining;
-    if (subscription->cancelled || epicsAtomicGetIntT(&subscription->held))
-        return;
-    if (!gwLocalCanRead(subscription->channel)) {
-        subscription->update(subscription->user, ECA_NORDACCESS, subscription->dbrType,
-                             subscription->count, NULL);
-    } else {
-        memset(subscription->data, 0, subscription->size);
-        status = gwLocalRead(chan, subscription->dbrType, subscription->data, &elements, pfl);
-        if (status < 0)
-            subscription->update(subscription->user, ECA_GETFAIL, subscription->dbrType,
-                                 subscription->count, NULL);
-        else
-            subscription->update(subscription->user, ECA_NORMAL, subscription->dbrType,
-                                 subscription->count ? subscription->count
-                                                     : (unsigned long)elements,
-                                 subscription->data);
-    }
+    if (eventsRemaining)
+        gwLocalHoldSends(context);
+    if (!subscription->cancelled && !epicsAtomicGetIntT(&subscription->held))
+        gwLocalDeliver(subscription, chan, pfl);
+    if (!eventsRemaining)
+        gwLocalReleaseSends(context);
 }
 
 static void gwLocalSubscriptionBury(gwLocalGrave *grave)
