@@ -403,6 +403,10 @@ static void outputQueued(gwCircuit *c)
     sendHere(c);
 }
 
+#ifndef GW_DELIVERY_SEND_HERE_MAX
+#define GW_DELIVERY_SEND_HERE_MAX 4u
+#endif
+
 static void circuitFree(gwCircuit *c)
 {
     bucketFree(c->channels);
@@ -439,7 +443,7 @@ void gwDeliveryRelease(gwDeliveryBatch *batch)
         epicsMutexMustLock(c->lock);
         if (c->heldBy == batch)
             c->heldBy = NULL;
-        if (gwIoLoopIsSelf(c->loop))
+        if (batch->count > GW_DELIVERY_SEND_HERE_MAX || gwIoLoopIsSelf(c->loop))
             postFlush(c);
         else
             sendHere(c);

@@ -35,6 +35,7 @@
 #include <caerr.h>
 #include <db_access.h>
 #include <db_access_routines.h>
+#include <db_convert.h>
 #include <epicsAtomic.h>
 #include <errlog.h>
 
@@ -80,6 +81,26 @@ static int gwLocalCheckRead(gwProviderChannel *channel, short dbrType, unsigned 
     return ECA_NORMAL;
 }
 
+/* Is dbrType a plain numeric request (DBR_SHORT, FLOAT, CHAR, LONG, DOUBLE)? */
+static int gwLocalNumericRequest(short dbrType)
+{
+    return dbrType == DBR_SHORT || dbrType == DBR_FLOAT || dbrType == DBR_CHAR ||
+           dbrType == DBR_LONG || dbrType == DBR_DOUBLE;
+}
+
+/* Can a read of dbrType from pfl go without the record lock? When the event
+ * system copied a numeric scalar into the field log (dbfl_type_val) and a
+ * plain numeric type is asked for, dbGet converts from the copy with a plain
+ * cast and touches nothing of the record (no precision, units or enum
+ * strings). Base's dbChannel_get_count locks the record even then, so each
+ * update waited for the put or scan in progress. */
+static int gwLocalReadUnlocked(short dbrType, const db_field_log *pfl)
+{
+    return pfl && pfl->type == dbfl_type_val && gwLocalNumericRequest(dbrType) &&
+           pfl->field_type >= (short)dbDBRoldToDBFnew[DBR_CHAR] &&
+           pfl->field_type <= (short)dbDBRoldToDBFnew[DBR_DOUBLE];
+}
+
 /* Read into buffer (zero-filled by the caller): as read_reply, with a read
  * log through the filter chains when the event system gave none. *count is
  * the capacity in, the elements read out. Returns <0 on failure. */
@@ -88,6 +109,12 @@ static int gwLocalRead(dbChannel *chan, short dbrType, void *buffer, long *count
 {
     int localLog = 0;
     int status;
+
+    if (gwLocalReadUnlocked(dbrType, pfl)) {
+        long noOptions = 0;
+        return dbChannelGet(chan, (short)dbDBRoldToDBFnew[dbrType], buffer, &noOptions,
+                            count, pfl) ? -1 : 0;
+    }
 
     if (!pfl && (ellCount(&chan->pre_chain) || ellCount(&chan->post_chain))) {
         pfl = db_create_read_log(chan);
