@@ -191,7 +191,7 @@ void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
 static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
                       unsigned long count, const void *value)
 {
-    gwServerCounters *counters = gwServerGetCounters(c->server);
+    gwServerCounters *counters = &c->counts;
     gwCaDataReply reply;
     unsigned char *at;
     size_t size = describeReply(c, &reply, status, type, count, sub->id, value);
@@ -200,7 +200,7 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
         && c->outLen - c->outHead < GW_CIRCUIT_OUT_CHUNK && (at = outReserve(c, size))
         && (size = buildData(at, size, CA_PROTO_EVENT_ADD, &reply, c->minor)) != 0) {
         c->outLen += size;
-        epicsAtomicIncrSizeT(&counters->updatesSent);
+        counters->updatesSent++;
         outputQueued(c);
         return;
     }
@@ -216,11 +216,11 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
     if (size)
         size = buildData(sub->slot, sub->slotCap, CA_PROTO_EVENT_ADD, &reply, c->minor);
     if (!size) {
-        epicsAtomicIncrSizeT(&counters->updatesDropped);
+        counters->updatesDropped++;
         return;
     }
     if (sub->slotLen)
-        epicsAtomicIncrSizeT(&counters->updatesReplaced);
+        counters->updatesReplaced++;
     sub->slotLen = size;
     if (!sub->ready) {
         sub->ready = 1;
@@ -258,7 +258,7 @@ static void drainSlots(gwCircuit *c)
         memcpy(at, sub->slot, sub->slotLen);
         c->outLen += sub->slotLen;
         sub->slotLen = 0;
-        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesSent);
+        c->counts.updatesSent++;
     }
 }
 
@@ -282,6 +282,28 @@ static void swapToWire(gwCircuit *c)
     c->out = buffer;
     c->outCap = cap;
     c->outHead = c->outLen = 0;
+}
+
+/* Add the circuit's counts to the server's and clear them (lock held).
+ * Done once per send, not per update: the threads that queue, send and
+ * read would otherwise pass the cache line of the server's atomic
+ * counters between them on every update. */
+static void publishCounts(gwCircuit *c)
+{
+    gwServerCounters *server = gwServerGetCounters(c->server);
+    gwServerCounters *counts = &c->counts;
+
+    if (counts->updatesReceived)
+        epicsAtomicAddSizeT(&server->updatesReceived, counts->updatesReceived);
+    if (counts->updatesSent)
+        epicsAtomicAddSizeT(&server->updatesSent, counts->updatesSent);
+    if (counts->updatesReplaced)
+        epicsAtomicAddSizeT(&server->updatesReplaced, counts->updatesReplaced);
+    if (counts->updatesDropped)
+        epicsAtomicAddSizeT(&server->updatesDropped, counts->updatesDropped);
+    if (counts->bytesSent)
+        epicsAtomicAddSizeT(&server->bytesSent, counts->bytesSent);
+    memset(counts, 0, sizeof *counts);
 }
 
 /* Take the sender role and send what can be sent without blocking, in at
@@ -319,7 +341,7 @@ static int sendSome(gwCircuit *c, unsigned turns)
         if (n > 0) {
             c->wireHead += (size_t)n;
             epicsTimeGetCurrent(&c->lastProgress);
-            epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->bytesSent, (size_t)n);
+            c->counts.bytesSent += (size_t)n;
             continue;
         }
         if (n < 0 && (error == SOCK_EWOULDBLOCK || error == SOCK_EINTR)) {
@@ -332,6 +354,7 @@ static int sendSome(gwCircuit *c, unsigned turns)
         result = -1;
         break;
     }
+    publishCounts(c);
     c->sending = 0;
     if (c->closing)
         epicsEventSignal(c->sendDone);
@@ -530,7 +553,7 @@ static size_t refuseLarge(gwCircuit *c, const unsigned char *at, size_t avail)
 /* Handle the complete messages in the input buffer. -1: close. */
 static int handleInput(gwCircuit *c)
 {
-    size_t pos = 0;
+    size_t pos = 0, requests = 0;
     int result = 0;
 
     if (c->drain) {
@@ -556,10 +579,11 @@ static int handleInput(gwCircuit *c)
             result = -1;
             break;
         }
-        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->requests);
+        requests++;
         result = gwCircuitDispatch(c, &m);
         pos += used;
     }
+    epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->requests, requests);
     epicsThreadPrivateSet(currentCircuit, NULL);
     memmove(c->in, c->in + pos, c->inLen - pos);
     c->inLen -= pos;
@@ -672,6 +696,9 @@ void gwCircuitClose(gwCircuit *c)
     gwIoLoopUnwatch(c->loop, c->sock);
     while ((channel = (gwServerChannel *)ellFirst(&c->channelList)))
         gwCircuitChannelDestroy(c, channel);
+    epicsMutexMustLock(c->lock);
+    publishCounts(c);  /* no update comes any more */
+    epicsMutexUnlock(c->lock);
     gwIoLoopUnpost(c->loop, &c->startTask);
     gwIoLoopUnpost(c->loop, &c->flushTask);
     gwIoLoopUnpost(c->loop, &c->channelTask);
@@ -685,6 +712,7 @@ int gwCircuitIsStuck(gwCircuit *c, const epicsTimeStamp *now, double stuckSecond
     int stuck;
 
     epicsMutexMustLock(c->lock);
+    publishCounts(c);  /* the counts of updates still unsent, once a second */
     stuck = c->blocked && epicsTimeDiffInSeconds(now, &c->lastProgress) > stuckSeconds;
     epicsMutexUnlock(c->lock);
     return stuck;

@@ -95,6 +95,8 @@ struct gwCircuit {
     epicsEventId sendDone;     /* a sender finished while closing */
     void *heldBy;              /* the delivery batch last holding output back */
     short watched;             /* GW_IO_* events the loop watches now */
+    gwServerCounters counts;   /* lock: not yet added to the server's (see
+                                * publishCounts in gwCircuit.c) */
     ELLLIST ready;             /* gwSubscription with an unsent update */
     int eventsOff;
     int blocked;               /* the socket would block with output pending */
