@@ -68,7 +68,7 @@ void gwLocalHoldSends(gwLocalContext *context)
     }
 }
 
-/* On context's task: send what was held back. */
+/* On context's task (or once it has ended): send what was held back. */
 void gwLocalReleaseSends(gwLocalContext *context)
 {
     if (context->holding) {
@@ -499,7 +499,10 @@ static void gwLocalProviderFree(gwLocalProvider *provider)
         gwLocalContext *context = &provider->contexts[i];
 
         if (context->events)
-            db_close_events(context->events);
+            db_close_events(context->events);  /* joins the task */
+        /* a hold begun just before the task was told to exit: its labor
+         * never ran; release here, the task is gone */
+        gwLocalReleaseSends(context);
         if (context->delivered)
             epicsEventDestroy(context->delivered);
         if (context->cancelLock)
