@@ -426,10 +426,6 @@ static void outputQueued(gwCircuit *c)
     sendHere(c);
 }
 
-#ifndef GW_DELIVERY_SEND_HERE_MAX
-#define GW_DELIVERY_SEND_HERE_MAX 4u
-#endif
-
 static void circuitFree(gwCircuit *c)
 {
     bucketFree(c->channels);
