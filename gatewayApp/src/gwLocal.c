@@ -432,20 +432,6 @@ static void gwLocalClientChanged(gwProviderChannel *channel, const gwClientIdent
 
 /* ---- the provider ---- */
 
-/* The event tasks run one level below the I/O loops (which put to the
- * records), as RSRV's "CAS-event" runs below its "CAS-client": a loop
- * handling a burst of puts is not preempted by the updates it causes,
- * which the event task then takes in bigger batches. */
-static unsigned gwLocalEventPriority(void)
-{
-    unsigned priority;
-
-    if (epicsThreadHighestPriorityLevelBelow(epicsThreadPriorityCAServerLow, &priority) !=
-        epicsThreadBooleanStatusSuccess)
-        priority = epicsThreadPriorityCAServerLow;
-    return priority;
-}
-
 static int gwLocalContextStart(gwLocalContext *context)
 {
     char name[32];
@@ -460,7 +446,7 @@ static int gwLocalContextStart(gwLocalContext *context)
         return -1;
     if (db_add_extra_labor_event(context->events, gwLocalLabor, context) ||
         db_start_events(context->events, name, gwLocalEventStart, context,
-                        gwLocalEventPriority())) {
+                        epicsThreadPriorityCAServerLow)) {
         db_close_events(context->events);
         context->events = NULL;
         return -1;
