@@ -35,7 +35,7 @@
 #define GW_CIRCUIT_SEND_TURNS 4u
 /* A released delivery batch of more circuits than this is sent by their
  * loops (in parallel with the delivering thread), not by that thread. */
-#define GW_DELIVERY_SEND_HERE_MAX 4u
+#define GW_DELIVERY_SEND_HERE_MAX 8u
 /* Largest reply without DBR data (ERROR with its text). */
 #define GW_CIRCUIT_CONTROL_MAX (GW_CA_HEADER_SIZE + GW_CA_EXTENDED_HEADER_SIZE + \
                                 GW_CA_ERROR_TEXT_MAX + 8u)
