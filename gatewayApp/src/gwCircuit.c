@@ -1,26 +1,43 @@
 /* gwCircuit.c - one TCP circuit of the CA server: its requests, channels,
  * subscriptions and output.
  *
- * Threads: the circuit's I/O loop thread reads and handles requests, sends
- * output, and closes the circuit. Provider callbacks (gets, puts, updates,
- * rights changes, disconnects) arrive on any thread and only queue output.
+ * Threads: the circuit's I/O loop thread reads and handles requests, and
+ * closes the circuit. Provider callbacks (gets, puts, updates, rights
+ * changes, disconnects) arrive on any thread and queue output; output is
+ * sent by whichever thread takes the circuit's sender role (below).
  *
- * Locks: circuit->lock guards the output buffer, the ready list of
- * subscriptions with an unsent update, the channel table and lists, and
- * the rights/disconnect work lists. It is taken after gwServer's lock and
- * before an I/O loop's lock, and it is never held while calling a
- * provider (providers call back into this file) nor during send(): the
- * loop swaps the queued bytes into its wire buffer and sends from there
- * without the lock, so update callbacks never wait for a send.
+ * Locks: circuit->lock guards the output buffer, the sender role, the
+ * ready list of subscriptions with an unsent update, the channel table and
+ * lists, and the rights/disconnect work lists. It is taken after gwServer's
+ * lock and before an I/O loop's lock, and it is never held while calling a
+ * provider (providers call back into this file) nor during send(). No
+ * other lock of this file exists; a thread never holds two circuits'
+ * locks.
  *
- * Output: replies go into one byte buffer in order (the loop swaps it with
- * its wire buffer to send it, so a busy circuit has two). A monitor update
- * goes there too while the circuit keeps up; once output backs up it goes
- * into its subscription's slot instead, where a newer update replaces an unsent
+ * Output: replies go into one byte buffer in order. A monitor update goes
+ * there too while the circuit keeps up; once output backs up it goes into
+ * its subscription's slot instead, where a newer update replaces an unsent
  * one (counted), so a slow client costs one value per subscription, never
  * a queue that grows with the event rate. Slots are copied into the byte
  * buffer only when it has drained, and requests are not read while it
  * holds more than the high-water mark: memory per circuit stays bounded.
+ *
+ * Sending: one thread at a time holds the sender role (`sending`): it
+ * swaps the queued bytes into the wire buffer and sends from there without
+ * the lock, so queueing never waits for a send(). A thread that queues
+ * output while the socket is not blocked and nobody sends takes the role
+ * itself (RSRV's event task sends too) for at most GW_CIRCUIT_SEND_TURNS
+ * non-blocking send() calls; what is left then, a blocked socket and a
+ * failure go to the loop (flushTask), which alone watches the socket and
+ * sends without a limit. The socket is non-blocking, so no thread ever
+ * waits for a client. A provider thread may hold its sends back during a
+ * burst of updates (gwDelivery.h): the circuits it queued to are kept in
+ * its batch, each with a reference, and sent at the release.
+ *
+ * Life: the circuit is referenced by its loop (until gwCircuitClose) and
+ * by each delivery batch that holds output of it back; the last reference
+ * frees the memory. Close waits for a sender of another thread to finish
+ * its send() before the socket is closed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,14 +55,17 @@
 #include "gwCircuit.h"
 #include "gwCodec.h"
 #include "gwCircuitPriv.h"
+#include "gwDelivery.h"
 
 static epicsThreadPrivateId currentCircuit;
+static epicsThreadPrivateId heldBatch;  /* the gwDeliveryBatch a thread holds */
 static epicsThreadOnceId currentOnce = EPICS_THREAD_ONCE_INIT;
 
 static void currentInit(void *unused)
 {
     (void)unused;
     currentCircuit = epicsThreadPrivateCreate();
+    heldBatch = epicsThreadPrivateCreate();
 }
 
 gwCircuit *gwCircuitCurrent(void)
@@ -83,12 +103,7 @@ static unsigned char *outReserve(gwCircuit *c, size_t n)
     return c->out + c->outLen;
 }
 
-/* Ask the loop to send what is queued (lock held). */
-static void wantFlush(gwCircuit *c)
-{
-    if (!c->closing)
-        gwIoLoopPost(c->loop, &c->flushTask);
-}
+static void outputQueued(gwCircuit *c);
 
 void gwCircuitQueueBytes(gwCircuit *c, const void *bytes, size_t n)
 {
@@ -101,7 +116,7 @@ void gwCircuitQueueBytes(gwCircuit *c, const void *bytes, size_t n)
     if (at) {
         memcpy(at, bytes, n);
         c->outLen += n;
-        wantFlush(c);
+        outputQueued(c);
     }
     epicsMutexUnlock(c->lock);
 }
@@ -163,7 +178,7 @@ void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
     at = outReserve(c, size);
     if (at && (size = buildData(at, size, CA_PROTO_READ_NOTIFY, &reply, c->minor)) != 0) {
         c->outLen += size;
-        wantFlush(c);
+        outputQueued(c);
     }
     epicsMutexUnlock(c->lock);
 }
@@ -176,7 +191,7 @@ void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
 static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
                       unsigned long count, const void *value)
 {
-    gwServerCounters *counters = gwServerGetCounters(c->server);
+    gwServerCounters *counters = &c->counts;
     gwCaDataReply reply;
     unsigned char *at;
     size_t size = describeReply(c, &reply, status, type, count, sub->id, value);
@@ -185,8 +200,8 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
         && c->outLen - c->outHead < GW_CIRCUIT_OUT_CHUNK && (at = outReserve(c, size))
         && (size = buildData(at, size, CA_PROTO_EVENT_ADD, &reply, c->minor)) != 0) {
         c->outLen += size;
-        epicsAtomicIncrSizeT(&counters->updatesSent);
-        wantFlush(c);
+        counters->updatesSent++;
+        outputQueued(c);
         return;
     }
     if (size > sub->slotCap) {
@@ -201,18 +216,18 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
     if (size)
         size = buildData(sub->slot, sub->slotCap, CA_PROTO_EVENT_ADD, &reply, c->minor);
     if (!size) {
-        epicsAtomicIncrSizeT(&counters->updatesDropped);
+        counters->updatesDropped++;
         return;
     }
     if (sub->slotLen)
-        epicsAtomicIncrSizeT(&counters->updatesReplaced);
+        counters->updatesReplaced++;
     sub->slotLen = size;
     if (!sub->ready) {
         sub->ready = 1;
         ellAdd(&c->ready, &sub->readyNode);
     }
     if (!c->eventsOff)
-        wantFlush(c);
+        outputQueued(c);
 }
 
 static void slotDrop(gwCircuit *c, gwSubscription *sub)
@@ -243,7 +258,7 @@ static void drainSlots(gwCircuit *c)
         memcpy(at, sub->slot, sub->slotLen);
         c->outLen += sub->slotLen;
         sub->slotLen = 0;
-        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesSent);
+        c->counts.updatesSent++;
     }
 }
 
@@ -269,11 +284,41 @@ static void swapToWire(gwCircuit *c)
     c->outHead = c->outLen = 0;
 }
 
-/* Send what can be sent without blocking (loop thread, lock held; it is
- * released around each send()). Returns -1 when the connection failed. */
-static int sendSome(gwCircuit *c)
+/* Add the circuit's counts to the server's and clear them (lock held).
+ * Done once per send, not per update: the threads that queue, send and
+ * read would otherwise pass the cache line of the server's atomic
+ * counters between them on every update. */
+static void publishCounts(gwCircuit *c)
 {
-    for (;;) {
+    gwServerCounters *server = gwServerGetCounters(c->server);
+    gwServerCounters *counts = &c->counts;
+
+    if (counts->updatesReceived)
+        epicsAtomicAddSizeT(&server->updatesReceived, counts->updatesReceived);
+    if (counts->updatesSent)
+        epicsAtomicAddSizeT(&server->updatesSent, counts->updatesSent);
+    if (counts->updatesReplaced)
+        epicsAtomicAddSizeT(&server->updatesReplaced, counts->updatesReplaced);
+    if (counts->updatesDropped)
+        epicsAtomicAddSizeT(&server->updatesDropped, counts->updatesDropped);
+    if (counts->bytesSent)
+        epicsAtomicAddSizeT(&server->bytesSent, counts->bytesSent);
+    memset(counts, 0, sizeof *counts);
+}
+
+/* Take the sender role and send what can be sent without blocking, in at
+ * most `turns` send() calls (lock held; released around each send()).
+ * Returns at once when another thread holds the role: it sends what was
+ * queued meanwhile, or leaves it to the loop. -1 when the connection
+ * failed. */
+static int sendSome(gwCircuit *c, unsigned turns)
+{
+    int result = 0;
+
+    if (c->sending)
+        return 0;
+    c->sending = 1;
+    while (turns > 0) {
         ssize_t n;
         int error;
         if (c->wireHead == c->wireLen) {
@@ -283,10 +328,11 @@ static int sendSome(gwCircuit *c)
             if (c->outHead == c->outLen) {
                 c->outHead = c->outLen = 0;
                 c->blocked = 0;
-                return 0;
+                break;
             }
             swapToWire(c);
         }
+        turns--;
         epicsMutexUnlock(c->lock);
         n = send(c->sock, (const char *)c->wire + c->wireHead, c->wireLen - c->wireHead,
                  MSG_NOSIGNAL);
@@ -295,7 +341,7 @@ static int sendSome(gwCircuit *c)
         if (n > 0) {
             c->wireHead += (size_t)n;
             epicsTimeGetCurrent(&c->lastProgress);
-            epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->bytesSent, (size_t)n);
+            c->counts.bytesSent += (size_t)n;
             continue;
         }
         if (n < 0 && (error == SOCK_EWOULDBLOCK || error == SOCK_EINTR)) {
@@ -303,10 +349,16 @@ static int sendSome(gwCircuit *c)
                 c->blocked = 1;
                 epicsTimeGetCurrent(&c->lastProgress);
             }
-            return 0;
+            break;
         }
-        return -1;
+        result = -1;
+        break;
     }
+    publishCounts(c);
+    c->sending = 0;
+    if (c->closing)
+        epicsEventSignal(c->sendDone);
+    return result;
 }
 
 /* Which poll events the circuit wants now (lock held). */
@@ -321,19 +373,126 @@ static short wantedEvents(gwCircuit *c)
     return events;
 }
 
+/* Ask the loop to send and to watch the socket as needed (lock held). */
+static void postFlush(gwCircuit *c)
+{
+    if (!c->closing)
+        gwIoLoopPost(c->loop, &c->flushTask);
+}
+
+/* Send on the calling thread, which is not the circuit's loop, when
+ * nothing stands in the way; hand the rest to the loop (lock held). */
+static void sendHere(gwCircuit *c)
+{
+    if (c->closing || c->sending || c->blocked)
+        return;  /* closed; the sender sends it; the loop waits for POLLOUT */
+    if (sendSome(c, GW_CIRCUIT_SEND_TURNS) < 0)
+        c->sendFailed = 1;
+    if (c->sendFailed || (pendingBytes(c) && !c->blocked)
+        || (!c->eventsOff && ellCount(&c->ready)) || wantedEvents(c) != c->watched)
+        postFlush(c);
+}
+
+/* Keep c's output back in the thread's batch: 1, or 0 when the batch is
+ * full (lock held). */
+static int holdBack(gwCircuit *c, gwDeliveryBatch *batch)
+{
+    if (c->heldBy == batch)
+        return 1;
+    if (batch->count == GW_DELIVERY_BATCH_MAX)
+        return 0;
+    epicsAtomicIncrIntT(&c->references);
+    batch->circuits[batch->count++] = c;
+    c->heldBy = batch;
+    return 1;
+}
+
+/* Output was queued (lock held): the loop sends it when this is the loop's
+ * thread (it flushes after its work); a thread holding a delivery batch
+ * keeps it back for a while; any other thread sends it now if it can. */
+static void outputQueued(gwCircuit *c)
+{
+    gwDeliveryBatch *batch;
+
+    if (c->closing)
+        return;
+    if (gwIoLoopIsSelf(c->loop)) {
+        postFlush(c);
+        return;
+    }
+    batch = epicsThreadPrivateGet(heldBatch);
+    if (batch && c->outLen - c->outHead < GW_CIRCUIT_HOLD_MAX && holdBack(c, batch))
+        return;
+    sendHere(c);
+}
+
+static void circuitFree(gwCircuit *c)
+{
+    bucketFree(c->channels);
+    epicsMutexDestroy(c->lock);
+    epicsEventDestroy(c->sendDone);
+    free(c->user);
+    free(c->host);
+    free(c->in);
+    free(c->out);
+    free(c->wire);
+    free(c);
+}
+
+static void circuitRelease(gwCircuit *c)
+{
+    if (epicsAtomicDecrIntT(&c->references) == 0)
+        circuitFree(c);
+}
+
+void gwDeliveryHold(gwDeliveryBatch *batch)
+{
+    epicsThreadOnce(&currentOnce, currentInit, NULL);
+    epicsThreadPrivateSet(heldBatch, batch);
+}
+
+void gwDeliveryRelease(gwDeliveryBatch *batch)
+{
+    unsigned i;
+
+    epicsThreadOnce(&currentOnce, currentInit, NULL);
+    epicsThreadPrivateSet(heldBatch, NULL);
+    for (i = 0; i < batch->count; i++) {
+        gwCircuit *c = batch->circuits[i];
+        epicsMutexMustLock(c->lock);
+        if (c->heldBy == batch)
+            c->heldBy = NULL;
+        if (batch->count > GW_DELIVERY_SEND_HERE_MAX || gwIoLoopIsSelf(c->loop))
+            postFlush(c);
+        else
+            sendHere(c);
+        epicsMutexUnlock(c->lock);
+        circuitRelease(c);
+    }
+    batch->count = 0;
+}
+
+/* The loop's flush: send without a turn limit, watch the socket for what
+ * the circuit needs now, close it when sending failed. */
 static void flushTask(void *arg)
 {
     gwCircuit *c = arg;
-    int failed;
-    short events;
+    int failed, changed = 0;
+    short events = 0;
 
     epicsMutexMustLock(c->lock);
-    failed = sendSome(c);
-    events = wantedEvents(c);
+    if (!c->sendFailed && sendSome(c, (unsigned)-1) < 0)
+        c->sendFailed = 1;
+    failed = c->sendFailed;
+    if (!failed) {
+        events = wantedEvents(c);
+        changed = events != c->watched;
+        c->watched = events;
+    }
     epicsMutexUnlock(c->lock);
     if (failed)
         gwCircuitClose(c);
-    else
+    else if (changed)
         gwIoLoopModify(c->loop, c->sock, events);
 }
 
@@ -390,7 +549,7 @@ static size_t refuseLarge(gwCircuit *c, const unsigned char *at, size_t avail)
 /* Handle the complete messages in the input buffer. -1: close. */
 static int handleInput(gwCircuit *c)
 {
-    size_t pos = 0;
+    size_t pos = 0, requests = 0;
     int result = 0;
 
     if (c->drain) {
@@ -416,10 +575,11 @@ static int handleInput(gwCircuit *c)
             result = -1;
             break;
         }
-        epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->requests);
+        requests++;
         result = gwCircuitDispatch(c, &m);
         pos += used;
     }
+    epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->requests, requests);
     epicsThreadPrivateSet(currentCircuit, NULL);
     memmove(c->in, c->in + pos, c->inLen - pos);
     c->inLen -= pos;
@@ -449,8 +609,12 @@ static void onSocket(void *arg, short revents)
 static void startTask(void *arg)
 {
     gwCircuit *c = arg;
+    short events;
 
-    if (gwIoLoopWatch(c->loop, c->sock, GW_IO_READ, onSocket, c) != 0) {
+    epicsMutexMustLock(c->lock);
+    events = c->watched = wantedEvents(c);
+    epicsMutexUnlock(c->lock);
+    if (gwIoLoopWatch(c->loop, c->sock, events, onSocket, c) != 0) {
         errlogPrintf("gateway: cannot watch the circuit of %s\n", c->peer);
         gwCircuitClose(c);
     }
@@ -467,9 +631,12 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
 
     epicsThreadOnce(&currentOnce, currentInit, NULL);
     if (!c || !(c->lock = epicsMutexCreate())
+           || !(c->sendDone = epicsEventCreate(epicsEventEmpty))
            || !(c->channels = bucketCreate(256))) {
         if (c && c->lock)
             epicsMutexDestroy(c->lock);
+        if (c && c->sendDone)
+            epicsEventDestroy(c->sendDone);
         free(c);
         epicsSocketDestroy(sock);
         return NULL;
@@ -477,6 +644,7 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
     socket_ioctl(sock, FIONBIO, &yes);
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, (char *)&flag, sizeof flag);
     setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, (char *)&flag, sizeof flag);
+    c->references = 1;
     c->server = server;
     c->loop = loop;
     c->sock = sock;
@@ -511,25 +679,28 @@ void gwCircuitClose(gwCircuit *c)
     gwServerChannel *channel;
 
     epicsMutexMustLock(c->lock);
-    sendSome(c);  /* best effort: an ERROR explaining the close may be queued */
+    if (!c->sendFailed)
+        sendSome(c, (unsigned)-1);  /* best effort: an ERROR explaining the close may be queued */
     c->closing = 1;
+    while (c->sending) {
+        /* another thread is in send(): the socket stays open until it is back */
+        epicsMutexUnlock(c->lock);
+        epicsEventMustWait(c->sendDone);
+        epicsMutexMustLock(c->lock);
+    }
     epicsMutexUnlock(c->lock);
     gwIoLoopUnwatch(c->loop, c->sock);
     while ((channel = (gwServerChannel *)ellFirst(&c->channelList)))
         gwCircuitChannelDestroy(c, channel);
+    epicsMutexMustLock(c->lock);
+    publishCounts(c);  /* no update comes any more */
+    epicsMutexUnlock(c->lock);
     gwIoLoopUnpost(c->loop, &c->startTask);
     gwIoLoopUnpost(c->loop, &c->flushTask);
     gwIoLoopUnpost(c->loop, &c->channelTask);
     epicsSocketDestroy(c->sock);
     gwServerCircuitGone(c->server, c);
-    bucketFree(c->channels);
-    epicsMutexDestroy(c->lock);
-    free(c->user);
-    free(c->host);
-    free(c->in);
-    free(c->out);
-    free(c->wire);
-    free(c);
+    circuitRelease(c);
 }
 
 int gwCircuitIsStuck(gwCircuit *c, const epicsTimeStamp *now, double stuckSeconds)
@@ -537,6 +708,7 @@ int gwCircuitIsStuck(gwCircuit *c, const epicsTimeStamp *now, double stuckSecond
     int stuck;
 
     epicsMutexMustLock(c->lock);
+    publishCounts(c);  /* the counts of updates still unsent, once a second */
     stuck = c->blocked && epicsTimeDiffInSeconds(now, &c->lastProgress) > stuckSeconds;
     epicsMutexUnlock(c->lock);
     return stuck;

@@ -20,6 +20,9 @@
 
 #include "gwCircuitPriv.h"
 
+/* Puts of up to this many bytes convert their value on the stack. */
+#define GW_PUT_STACK_BYTES 256u
+
 /* A get in flight: everything the reply needs, owned by the callback. */
 typedef struct gwPendingRequest {
     gwCircuit *circuit;
@@ -35,15 +38,24 @@ void gwCircuitLogBad(gwCircuit *c, const gwCaHeader *request, const char *why)
         errlogPrintf("gateway: closing circuit of %s: %s\n", c->peer, why);
 }
 
-static gwServerChannel *findChannel(gwCircuit *c, epicsUInt32 sid)
+/* The channel of a server id, or NULL; with its rights when `rights` is
+ * not NULL (one lock for both, on the path of every put). */
+static gwServerChannel *findChannelRights(gwCircuit *c, epicsUInt32 sid, unsigned *rights)
 {
     gwServerChannel *channel;
     unsigned id = sid;
 
     epicsMutexMustLock(c->lock);
     channel = bucketLookupItemUnsignedId(c->channels, &id);
+    if (channel && rights)
+        *rights = channel->rights;
     epicsMutexUnlock(c->lock);
     return channel;
+}
+
+static gwServerChannel *findChannel(gwCircuit *c, epicsUInt32 sid)
+{
+    return findChannelRights(c, sid, NULL);
 }
 
 /* RSRV answers an unknown channel id with ECA_INTERNAL and drops the
@@ -521,11 +533,18 @@ static void putDone(void *user, int status)
     free(pending);
 }
 
-/* Convert a put's value to host order into a buffer the caller frees. */
-static void *hostValue(const gwCaChannelRequest *put, int *status)
+/* Room for the value of a small put on the stack. */
+typedef union gwPutBuffer {
+    double align;
+    unsigned char bytes[GW_PUT_STACK_BYTES];
+} gwPutBuffer;
+
+/* Convert a put's value to host order: into local when it fits, else into
+ * a buffer that freeValue() releases. NULL and *status set on failure. */
+static void *hostValue(const gwCaChannelRequest *put, gwPutBuffer *local, int *status)
 {
     size_t size = gwCodecDbrSize(put->dataType, put->count);
-    void *value = size ? malloc(size) : NULL;
+    void *value = !size ? NULL : size <= sizeof local->bytes ? local->bytes : malloc(size);
 
     *status = ECA_NORMAL;
     if (!value) {
@@ -533,36 +552,45 @@ static void *hostValue(const gwCaChannelRequest *put, int *status)
         return NULL;
     }
     if (gwCodecDecodeValue(put, value, size) != GW_CODEC_OK) {
-        free(value);
+        if (value != local->bytes)
+            free(value);
         *status = ECA_BADTYPE;
         return NULL;
     }
     return value;
 }
 
+static void freeValue(void *value, gwPutBuffer *local)
+{
+    if (value != local->bytes)
+        free(value);
+}
+
 static int onWrite(gwCircuit *c, const gwCaMessage *m)
 {
     gwCaChannelRequest put;
     gwServerChannel *channel;
+    gwPutBuffer local;
+    unsigned rights = 0;
     void *value;
     int status;
 
-    channel = findChannel(c, m->header.parameter1);
+    channel = findChannelRights(c, m->header.parameter1, &rights);
     if (!channel)
         return badChannel(c, &m->header);
     if (gwCodecDecodeWrite(m, &put) != GW_CODEC_OK) {
         gwCircuitQueueError(c, &m->header, channel->cid, ECA_BADTYPE, channel->name);
         return -1;
     }
-    if (!(channelRights(channel) & GW_RIGHT_WRITE)) {
+    if (!(rights & GW_RIGHT_WRITE)) {
         gwCircuitQueueError(c, &m->header, channel->cid, ECA_NOWTACCESS, channel->name);
         return 0;
     }
-    value = hostValue(&put, &status);
+    value = hostValue(&put, &local, &status);
     if (value) {
         status = channel->provider->ops->put(channel->providerChannel, (short)put.dataType,
                                              put.count, value, NULL, NULL);
-        free(value);
+        freeValue(value, &local);
     }
     if (status != ECA_NORMAL)
         gwCircuitQueueError(c, &m->header, channel->cid, status, channel->name);
@@ -574,21 +602,23 @@ static int onWriteNotify(gwCircuit *c, const gwCaMessage *m)
     gwCaChannelRequest put;
     gwServerChannel *channel;
     gwPendingRequest *pending;
+    gwPutBuffer local;
+    unsigned rights = 0;
     void *value;
     int status;
 
-    channel = findChannel(c, m->header.parameter1);
+    channel = findChannelRights(c, m->header.parameter1, &rights);
     if (!channel)
         return badChannel(c, &m->header);
     if (gwCodecDecodeWrite(m, &put) != GW_CODEC_OK) {
         queueWriteNotifyReply(c, &m->header, ECA_BADTYPE);
         return m->header.dataType > LAST_BUFFER_TYPE ? -1 : 0;
     }
-    if (!(channelRights(channel) & GW_RIGHT_WRITE)) {
+    if (!(rights & GW_RIGHT_WRITE)) {
         queueWriteNotifyReply(c, &m->header, ECA_NOWTACCESS);
         return 0;
     }
-    value = hostValue(&put, &status);
+    value = hostValue(&put, &local, &status);
     pending = value ? malloc(sizeof *pending) : NULL;
     if (pending) {
         pending->circuit = c;
@@ -601,7 +631,8 @@ static int onWriteNotify(gwCircuit *c, const gwCaMessage *m)
     else if (value) {
         status = ECA_ALLOCMEM;
     }
-    free(value);
+    if (value)
+        freeValue(value, &local);
     if (status != ECA_NORMAL)
         queueWriteNotifyReply(c, &m->header, status);
     return 0;
@@ -617,8 +648,8 @@ static void subscriptionUpdate(void *user, int status, short type, unsigned long
     gwSubscription *sub = user;
     gwCircuit *c = sub->channel->circuit;
 
-    epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->updatesReceived);
     epicsMutexMustLock(c->lock);
+    c->counts.updatesReceived++;
     if (!(sub->channel->rights & GW_RIGHT_READ)) {
         status = ECA_NORDACCESS;
         type = (short)sub->request.dataType;

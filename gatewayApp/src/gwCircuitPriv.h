@@ -12,6 +12,7 @@
 
 #include <bucketLib.h>
 #include <ellLib.h>
+#include <epicsEvent.h>
 #include <epicsMutex.h>
 #include <epicsTime.h>
 
@@ -28,6 +29,13 @@
 #define GW_CIRCUIT_OUT_CHUNK (64u * 1024u)
 #define GW_CIRCUIT_HIGH_WATER (256u * 1024u)
 #define GW_CIRCUIT_IN_CHUNK (16u * 1024u)
+/* Output a held delivery (gwDelivery.h) lets pile up before sending anyway. */
+#define GW_CIRCUIT_HOLD_MAX (16u * 1024u)
+/* send() calls a thread other than the loop makes per turn as the sender. */
+#define GW_CIRCUIT_SEND_TURNS 4u
+/* A released delivery batch of more circuits than this is sent by their
+ * loops (in parallel with the delivering thread), not by that thread. */
+#define GW_DELIVERY_SEND_HERE_MAX 8u
 /* Largest reply without DBR data (ERROR with its text). */
 #define GW_CIRCUIT_CONTROL_MAX (GW_CA_HEADER_SIZE + GW_CA_EXTENDED_HEADER_SIZE + \
                                 GW_CA_ERROR_TEXT_MAX + 8u)
@@ -68,6 +76,7 @@ struct gwCircuit {
     char peer[64];             /* const */
     size_t maxMessage;         /* const: largest message in or out */
     epicsMutexId lock;
+    int references;            /* atomic: the loop's, plus one per delivery batch */
     gwIoTask startTask, flushTask, channelTask;
     /* identity: changed on the loop thread under lock */
     gwClientIdentity identity;
@@ -79,10 +88,18 @@ struct gwCircuit {
     /* output: lock */
     unsigned char *out;
     size_t outHead, outLen, outCap;
-    /* bytes being sent: the buffer is the loop's (sent without the lock);
-     * the counts change on the loop under lock */
+    /* bytes being sent: the buffer belongs to the sender (the thread that
+     * set `sending`), which sends from it without the lock; the counts
+     * change under lock */
     unsigned char *wire;
     size_t wireHead, wireLen, wireCap;
+    int sending;               /* a thread holds the sender role */
+    int sendFailed;            /* send() failed: the loop closes the circuit */
+    epicsEventId sendDone;     /* a sender finished while closing */
+    void *heldBy;              /* the delivery batch last holding output back */
+    short watched;             /* GW_IO_* events the loop watches now */
+    gwServerCounters counts;   /* lock: not yet added to the server's (see
+                                * publishCounts in gwCircuit.c) */
     ELLLIST ready;             /* gwSubscription with an unsent update */
     int eventsOff;
     int blocked;               /* the socket would block with output pending */

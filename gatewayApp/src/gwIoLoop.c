@@ -37,6 +37,8 @@ struct gwIoLoop {
     ELLLIST tasks;           /* gwIoTask, guarded by lock */
     int wakeRead, wakeWrite; /* self-pipe */
     int wakePending;         /* a byte is in the pipe; guarded by lock */
+    int sleeping;            /* the thread is in (or about to enter) a
+                              * waiting poll(); guarded by lock */
     int stopping;            /* guarded by lock */
     void (*stopTask)(void *);
     void *stopArg;
@@ -57,10 +59,11 @@ void gwIoTaskInit(gwIoTask *task, void (*run)(void *arg), void *arg)
     task->arg = arg;
 }
 
+/* Make the loop thread look at its tasks (loop->lock held). A loop that
+ * is not sleeping checks them before it polls again: no pipe write. */
 static void wake(gwIoLoop *loop)
 {
-    /* called with loop->lock held */
-    if (!loop->wakePending) {
+    if (loop->sleeping && !loop->wakePending) {
         char byte = 0;
         ssize_t n = write(loop->wakeWrite, &byte, 1);
         (void)n; /* a full pipe already wakes the loop */
@@ -233,6 +236,27 @@ static int isStopping(gwIoLoop *loop)
     return stopping;
 }
 
+/* The poll() timeout in ms: 0 when tasks are queued (posted while the loop
+ * was awake, without a wake-up byte), else up to the next tick. From here
+ * to the end of poll() the loop counts as sleeping. */
+static int pollTimeout(gwIoLoop *loop)
+{
+    int timeout;
+
+    epicsMutexMustLock(loop->lock);
+    timeout = ellCount(&loop->tasks) || loop->stopping ? 0 : 1000;
+    loop->sleeping = timeout != 0;
+    epicsMutexUnlock(loop->lock);
+    return timeout;
+}
+
+static void awake(gwIoLoop *loop)
+{
+    epicsMutexMustLock(loop->lock);
+    loop->sleeping = 0;
+    epicsMutexUnlock(loop->lock);
+}
+
 static void loopThread(void *arg)
 {
     gwIoLoop *loop = arg;
@@ -247,10 +271,11 @@ static void loopThread(void *arg)
             epicsThreadSleep(1.0);
             continue;
         }
-        if (poll(loop->pollSet, (nfds_t)n, 1000) < 0 && errno != EINTR) {
+        if (poll(loop->pollSet, (nfds_t)n, pollTimeout(loop)) < 0 && errno != EINTR) {
             errlogPrintf("gateway %s: poll failed: %s\n", loop->name, strerror(errno));
             epicsThreadSleep(0.1);
         }
+        awake(loop);
         if (n > 0 && loop->pollSet[0].revents)
             runTasks(loop);
         dispatch(loop, n);

@@ -56,6 +56,27 @@ unsigned gwLocalRightsOf(gwProviderChannel *channel)
     return rights;
 }
 
+/* On context's task: hold the server's sends back while more events are
+ * queued; the extra labor posted here releases them should the last event
+ * not reach gwLocalUpdate (cancelled, or dropped by a filter). */
+void gwLocalHoldSends(gwLocalContext *context)
+{
+    if (!context->holding) {
+        context->holding = 1;
+        gwDeliveryHold(&context->batch);
+        db_post_extra_labor(context->events);
+    }
+}
+
+/* On context's task (or once it has ended): send what was held back. */
+void gwLocalReleaseSends(gwLocalContext *context)
+{
+    if (context->holding) {
+        context->holding = 0;
+        gwDeliveryRelease(&context->batch);
+    }
+}
+
 /* Is the caller the event task of context? */
 int gwLocalOnContextTask(gwLocalContext *context)
 {
@@ -186,6 +207,7 @@ static void gwLocalLabor(void *arg)
 {
     gwLocalContext *context = arg;
 
+    gwLocalReleaseSends(context);
     while (gwLocalDeliverRights(context))
         ;
     gwLocalDeliverPuts(context);
@@ -463,7 +485,10 @@ static void gwLocalProviderFree(gwLocalProvider *provider)
         gwLocalContext *context = &provider->contexts[i];
 
         if (context->events)
-            db_close_events(context->events);
+            db_close_events(context->events);  /* joins the task */
+        /* a hold begun just before the task was told to exit: its labor
+         * never ran; release here, the task is gone */
+        gwLocalReleaseSends(context);
         if (context->delivered)
             epicsEventDestroy(context->delivered);
         if (context->cancelLock)

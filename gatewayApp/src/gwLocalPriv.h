@@ -9,7 +9,10 @@
  * of the channel runs on that context's task: its subscriptions' updates,
  * its rights changes and its put completions (extra labor of the context).
  * So a channel's notifications come from one thread, in order; different
- * channels' notifications run in parallel.
+ * channels' notifications run in parallel. While Base says more events are
+ * queued, the task holds the server's sends back (gwDelivery.h) and
+ * releases them with the last queued event, or in its next extra labor
+ * (posted when the hold begins) should that event not reach a callback.
  *
  * Ownership:
  * - The provider owns its contexts (array `contexts`, fixed from creation
@@ -53,6 +56,7 @@
 #include <dbEvent.h>
 #include <dbNotify.h>
 
+#include "gwDelivery.h"
 #include "gwProvider.h"
 
 typedef struct gwLocalProvider gwLocalProvider;
@@ -73,6 +77,8 @@ typedef struct gwLocalContext {
     ELLLIST rightsQueue;          /* gwProviderChannel.rightsNode */
     ELLLIST putQueue;             /* gwLocalPutRequest.queueNode: finished, to deliver */
     gwProviderChannel *delivering; /* channel of the labor callback now running */
+    gwDeliveryBatch batch;        /* its task only: sends held back during a burst */
+    int holding;                  /* its task only: batch is held */
     unsigned index;
 } gwLocalContext;
 
@@ -129,6 +135,8 @@ struct gwProviderSubscription {
 
 /* gwLocal.c */
 unsigned gwLocalRightsOf(gwProviderChannel *channel);
+void gwLocalHoldSends(gwLocalContext *context);
+void gwLocalReleaseSends(gwLocalContext *context);
 int gwLocalOnContextTask(gwLocalContext *context);
 void gwLocalBeginDelivery(gwLocalContext *context, gwProviderChannel *channel);
 void gwLocalEndDelivery(gwLocalContext *context);

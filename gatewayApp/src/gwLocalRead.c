@@ -9,9 +9,10 @@
  * - the server's threads: get (calls done before it returns), subscribe,
  *   cancel, enable;
  * - "gwLocalEvent<i>" (the dbEvent tasks): gwLocalUpdate, which calls the
- *   server's update callback; a subscription's updates all come from the
- *   task of its channel's context; the server may cancel from inside them
- *   (this subscription or any other);
+ *   server's update callback (holding the server's sends back while Base
+ *   has more events queued, see gwLocalPriv.h); a subscription's updates
+ *   all come from the task of its channel's context; the server may cancel
+ *   from inside them (this subscription or any other);
  * - "gwLocalReap": gwLocalSubscriptionBury, for subscriptions cancelled on
  *   their own context's task.
  *
@@ -34,6 +35,7 @@
 #include <caerr.h>
 #include <db_access.h>
 #include <db_access_routines.h>
+#include <db_convert.h>
 #include <epicsAtomic.h>
 #include <errlog.h>
 
@@ -79,6 +81,26 @@ static int gwLocalCheckRead(gwProviderChannel *channel, short dbrType, unsigned 
     return ECA_NORMAL;
 }
 
+/* Is dbrType a plain numeric request (DBR_SHORT, FLOAT, CHAR, LONG, DOUBLE)? */
+static int gwLocalNumericRequest(short dbrType)
+{
+    return dbrType == DBR_SHORT || dbrType == DBR_FLOAT || dbrType == DBR_CHAR ||
+           dbrType == DBR_LONG || dbrType == DBR_DOUBLE;
+}
+
+/* Can a read of dbrType from pfl go without the record lock? When the event
+ * system copied a numeric scalar into the field log (dbfl_type_val) and a
+ * plain numeric type is asked for, dbGet converts from the copy with a plain
+ * cast and touches nothing of the record (no precision, units or enum
+ * strings). Base's dbChannel_get_count locks the record even then, so each
+ * update waited for the put or scan in progress. */
+static int gwLocalReadUnlocked(short dbrType, const db_field_log *pfl)
+{
+    return pfl && pfl->type == dbfl_type_val && gwLocalNumericRequest(dbrType) &&
+           pfl->field_type >= (short)dbDBRoldToDBFnew[DBR_CHAR] &&
+           pfl->field_type <= (short)dbDBRoldToDBFnew[DBR_DOUBLE];
+}
+
 /* Read into buffer (zero-filled by the caller): as read_reply, with a read
  * log through the filter chains when the event system gave none. *count is
  * the capacity in, the elements read out. Returns <0 on failure. */
@@ -87,6 +109,12 @@ static int gwLocalRead(dbChannel *chan, short dbrType, void *buffer, long *count
 {
     int localLog = 0;
     int status;
+
+    if (gwLocalReadUnlocked(dbrType, pfl)) {
+        long noOptions = 0;
+        return dbChannelGet(chan, (short)dbDBRoldToDBFnew[dbrType], buffer, &noOptions,
+                            count, pfl) ? -1 : 0;
+    }
 
     if (!pfl && (ellCount(&chan->pre_chain) || ellCount(&chan->post_chain))) {
         pfl = db_create_read_log(chan);
@@ -131,32 +159,46 @@ int gwLocalGet(gwProviderChannel *channel, short dbrType, unsigned long count,
     return ECA_NORMAL;
 }
 
-/* The dbEvent callback (the task of the channel's context). */
+/* One update of a subscription to the server. */
+static void gwLocalDeliver(gwProviderSubscription *subscription, struct dbChannel *chan,
+                           db_field_log *pfl)
+{
+    long elements = subscription->capacity;
+    int status;
+
+    if (!gwLocalCanRead(subscription->channel)) {
+        subscription->update(subscription->user, ECA_NORDACCESS, subscription->dbrType,
+                             subscription->count, NULL);
+        return;
+    }
+    memset(subscription->data, 0, subscription->size);
+    status = gwLocalRead(chan, subscription->dbrType, subscription->data, &elements, pfl);
+    if (status < 0)
+        subscription->update(subscription->user, ECA_GETFAIL, subscription->dbrType,
+                             subscription->count, NULL);
+    else
+        subscription->update(subscription->user, ECA_NORMAL, subscription->dbrType,
+                             subscription->count ? subscription->count
+                                                 : (unsigned long)elements,
+                             subscription->data);
+}
+
+/* The dbEvent callback (the task of the channel's context). While more
+ * events are queued the server's sends are held back, so that a burst
+ * leaves in few send() calls (as RSRV's read_reply flushes only when
+ * eventsRemaining is 0). */
 static void gwLocalUpdate(void *arg, struct dbChannel *chan, int eventsRemaining,
                           db_field_log *pfl)
 {
     gwProviderSubscription *subscription = arg;
-    long elements = subscription->capacity;
-    int status;
+    gwLocalContext *context = subscription->channel->context;
 
-    (void)eventsRemaining;
-    if (subscription->cancelled || epicsAtomicGetIntT(&subscription->held))
-        return;
-    if (!gwLocalCanRead(subscription->channel)) {
-        subscription->update(subscription->user, ECA_NORDACCESS, subscription->dbrType,
-                             subscription->count, NULL);
-    } else {
-        memset(subscription->data, 0, subscription->size);
-        status = gwLocalRead(chan, subscription->dbrType, subscription->data, &elements, pfl);
-        if (status < 0)
-            subscription->update(subscription->user, ECA_GETFAIL, subscription->dbrType,
-                                 subscription->count, NULL);
-        else
-            subscription->update(subscription->user, ECA_NORMAL, subscription->dbrType,
-                                 subscription->count ? subscription->count
-                                                     : (unsigned long)elements,
-                                 subscription->data);
-    }
+    if (eventsRemaining)
+        gwLocalHoldSends(context);
+    if (!subscription->cancelled && !epicsAtomicGetIntT(&subscription->held))
+        gwLocalDeliver(subscription, chan, pfl);
+    if (!eventsRemaining)
+        gwLocalReleaseSends(context);
 }
 
 static void gwLocalSubscriptionBury(gwLocalGrave *grave)
