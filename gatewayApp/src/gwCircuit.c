@@ -423,7 +423,10 @@ static void outputQueued(gwCircuit *c)
     batch = epicsThreadPrivateGet(heldBatch);
     if (batch && c->outLen - c->outHead < GW_CIRCUIT_HOLD_MAX && holdBack(c, batch))
         return;
-    sendHere(c);
+    if (batch && batch->loopsSend)
+        postFlush(c);
+    else
+        sendHere(c);
 }
 
 static void circuitFree(gwCircuit *c)
@@ -462,7 +465,8 @@ void gwDeliveryRelease(gwDeliveryBatch *batch)
         epicsMutexMustLock(c->lock);
         if (c->heldBy == batch)
             c->heldBy = NULL;
-        if (batch->count > GW_DELIVERY_SEND_HERE_MAX || gwIoLoopIsSelf(c->loop))
+        if (batch->loopsSend || batch->count > GW_DELIVERY_SEND_HERE_MAX
+            || gwIoLoopIsSelf(c->loop))
             postFlush(c);
         else
             sendHere(c);

@@ -17,6 +17,11 @@
  * circuit has GW_CIRCUIT_HOLD_MAX bytes queued). Release soon: at the
  * latest when the thread runs out of updates to deliver.
  *
+ * A thread that must get back to its own input quickly (the upstream
+ * provider's libca receive thread: the next update is already waiting in
+ * its socket) sets loopsSend: the held circuits then go to their I/O loops
+ * at the release, so sending runs in parallel with receiving.
+ *
  * The semantics of gwProvider.h do not change: a provider that never
  * holds is served exactly as before.
  */
@@ -31,6 +36,9 @@ extern "C" {
 #define GW_DELIVERY_BATCH_MAX 64
 
 typedef struct gwDeliveryBatch {
+    int loopsSend;                           /* provider's: 1 = never send on
+                                                the delivering thread, hand
+                                                every circuit to its I/O loop */
     unsigned count;                          /* server's */
     void *circuits[GW_DELIVERY_BATCH_MAX];   /* server's, opaque */
 } gwDeliveryBatch;
