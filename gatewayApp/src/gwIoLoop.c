@@ -4,7 +4,8 @@
  * Owns: one thread per loop, its poll set, its queue of posted tasks.
  * Threads: the loop thread runs handlers, tasks and the tick; any thread
  * may post tasks.
- * Locks: loop->lock guards only the task queue and the `queued` flags; it
+ * Locks: loop->lock guards the task queue, the `queued` flags and the
+ * wakePending, stopping and sleeping flags; it
  * is innermost (taken while a circuit lock is held) and never held while
  * running a handler or a task.
  */
