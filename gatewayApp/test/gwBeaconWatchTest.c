@@ -11,15 +11,7 @@
 #include <epicsTypes.h>
 #include <caProto.h>
 #include <envDefs.h>
-/* Base 7.0.3.1's epicsAtomicCD.h trips -Wexpansion-to-defined (-Wextra). */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wexpansion-to-defined"
-#endif
 #include <epicsAtomic.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 #include <epicsStdio.h>
 #include <epicsThread.h>
 #include <epicsUnitTest.h>
