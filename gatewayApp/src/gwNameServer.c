@@ -196,6 +196,18 @@ static void batchAddSearchReply(gwSearchBatch *batch, epicsUInt32 searchId)
     epicsAtomicIncrSizeT(&names->answered);
 }
 
+/* Who asks, as far as a UDP search tells: no user or host name. */
+static void searchIdentity(gwClientIdentity *identity, const struct sockaddr_in *peer,
+                           const char *peerText, unsigned clientMinor)
+{
+    memset(identity, 0, sizeof *identity);
+    identity->user = "";
+    identity->host = "";
+    identity->peer = peerText;
+    identity->address = *peer;
+    identity->minorVersion = clientMinor;
+}
+
 /* ---- searches waiting for a pending name --------------------------------- */
 
 static unsigned nameHash(const char *name)
@@ -221,6 +233,23 @@ static void waitUnlink(gwNameServer *names, gwSearchWait *w)
     ellDelete(&names->waitAge, &w->ageNode);
 }
 
+/* The remembered search of this client, name and id, taken out of the
+ * lists; NULL when there is none (waitLock held). */
+static gwSearchWait *waitFind(gwNameServer *names, const gwSearchBatch *batch, const char *name,
+                              epicsUInt32 searchId)
+{
+    gwSearchWait *w;
+
+    for (w = (gwSearchWait *)ellFirst(&names->waitBuckets[nameHash(name)]); w;
+         w = (gwSearchWait *)ellNext(&w->node)) {
+        if (sameSearch(w, batch, name, searchId)) {
+            waitUnlink(names, w);
+            return w;
+        }
+    }
+    return NULL;
+}
+
 /* Remember a pending search (a repeat refreshes it). 1 when remembered. */
 static int waitAdd(gwSearchBatch *batch, const char *name, epicsUInt32 searchId)
 {
@@ -241,12 +270,7 @@ static int waitAdd(gwSearchBatch *batch, const char *name, epicsUInt32 searchId)
         waitUnlink(names, w);
         free(w);
     }
-    for (w = (gwSearchWait *)ellFirst(bucket); w; w = (gwSearchWait *)ellNext(&w->node)) {
-        if (sameSearch(w, batch, name, searchId)) {
-            waitUnlink(names, w);
-            break;
-        }
-    }
+    w = waitFind(names, batch, name, searchId);   /* a repeat: refreshed */
     if (!w)
         w = malloc(sizeof *w + length);
     if (w) {
@@ -268,16 +292,10 @@ static int waitAdd(gwSearchBatch *batch, const char *name, epicsUInt32 searchId)
 static int waitTake(gwNameServer *names, const gwSearchBatch *batch, const char *name,
                     epicsUInt32 searchId)
 {
-    ELLLIST *bucket = &names->waitBuckets[nameHash(name)];
     gwSearchWait *w;
 
     epicsMutexMustLock(names->waitLock);
-    for (w = (gwSearchWait *)ellFirst(bucket); w; w = (gwSearchWait *)ellNext(&w->node)) {
-        if (sameSearch(w, batch, name, searchId)) {
-            waitUnlink(names, w);
-            break;
-        }
-    }
+    w = waitFind(names, batch, name, searchId);
     epicsMutexUnlock(names->waitLock);
     free(w);
     return w != NULL;
@@ -310,13 +328,8 @@ void gwNameServerSettled(gwNameServer *names, const char *name)
         return;
 
     w = (gwSearchWait *)ellFirst(&settled);
-    memset(&identity, 0, sizeof identity);
-    identity.user = "";
-    identity.host = "";
     ipAddrToDottedIP(&w->peer, batch.peerText, sizeof batch.peerText);
-    identity.peer = batch.peerText;
-    identity.address = w->peer;
-    identity.minorVersion = w->clientMinor;
+    searchIdentity(&identity, &w->peer, batch.peerText, w->clientMinor);
     served = gwServerFindProvider(names->server, name, &identity, NULL) == GW_EXISTS_YES;
     while ((w = (gwSearchWait *)ellGet(&settled)) != NULL) {
         if (served) {
@@ -358,12 +371,7 @@ static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
         || search.clientMinor < GW_CA_MINOR_SUPPORTED)
         return -1;
     epicsAtomicIncrSizeT(&names->searches);
-    memset(&identity, 0, sizeof identity);
-    identity.user = "";
-    identity.host = "";
-    identity.peer = batch->peerText;
-    identity.address = batch->peer;
-    identity.minorVersion = search.clientMinor;
+    searchIdentity(&identity, &batch->peer, batch->peerText, search.clientMinor);
     /* The name is NUL-terminated inside the receive buffer (codec rule). */
     switch (gwServerFindProvider(names->server, search.name.text, &identity, NULL)) {
     case GW_EXISTS_YES:

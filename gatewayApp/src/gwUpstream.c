@@ -362,13 +362,32 @@ static void rightsHandler(struct access_rights_handler_args args)
     epicsMutexUnlock(pv->lock);
 }
 
+/* The PV's upstream channel, searching from now on. On failure pv->chan
+ * is NULL (a half-made channel never searched: no callback came). */
+static int openChannel(gwUpstream *up, gwPv *pv)
+{
+    struct ca_client_context *previous = gwUpstreamUseContext(up);
+    int status = ca_create_channel(pv->name, connectionHandler, pv, CA_PRIORITY_DEFAULT,
+                                   &pv->chan);
+
+    if (status == ECA_NORMAL)
+        status = ca_replace_access_rights_event(pv->chan, rightsHandler);
+    if (status == ECA_NORMAL) {
+        ca_flush_io();
+    }
+    else if (pv->chan) {
+        ca_clear_channel(pv->chan);
+        pv->chan = NULL;
+    }
+    gwUpstreamLeaveContext(up, previous);
+    return status;
+}
+
 /* A new PV, connecting (up->lock held). NULL when it cannot be made. */
 static gwPv *createPv(gwUpstream *up, const char *name)
 {
-    struct ca_client_context *previous;
     gwPv *pv = calloc(1, sizeof *pv);
     GPHENTRY *entry;
-    int status;
 
     if (!pv)
         return NULL;
@@ -394,21 +413,8 @@ static gwPv *createPv(gwUpstream *up, const char *name)
     pv->lastSearch = pv->since;
     ellAdd(&up->states[GW_PV_CONNECTING], &pv->stateNode);
 
-    previous = gwUpstreamUseContext(up);
-    status = ca_create_channel(pv->name, connectionHandler, pv, CA_PRIORITY_DEFAULT, &pv->chan);
-    if (status == ECA_NORMAL)
-        status = ca_replace_access_rights_event(pv->chan, rightsHandler);
-    if (status == ECA_NORMAL)
-        ca_flush_io();
-    gwUpstreamLeaveContext(up, previous);
-    if (status != ECA_NORMAL) {
+    if (openChannel(up, pv) != ECA_NORMAL) {
         unlinkPv(up, pv);
-        if (pv->chan) {
-            /* no callback can have come: the channel never searched */
-            previous = gwUpstreamUseContext(up);
-            ca_clear_channel(pv->chan);
-            gwUpstreamLeaveContext(up, previous);
-        }
         epicsMutexDestroy(pv->lock);
         free(pv->name);
         free(pv);
@@ -599,15 +605,12 @@ static void research(gwUpstream *up, gwPv *pv)
     int status;
 
     ca_clear_channel(pv->chan);     /* its callbacks are ignored and done */
+    gwUpstreamLeaveContext(up, previous);
+    pv->chan = NULL;
     epicsMutexMustLock(up->lock);
     pv->researching = 0;
     epicsMutexUnlock(up->lock);
-    status = ca_create_channel(pv->name, connectionHandler, pv, CA_PRIORITY_DEFAULT, &pv->chan);
-    if (status == ECA_NORMAL)
-        status = ca_replace_access_rights_event(pv->chan, rightsHandler);
-    if (status == ECA_NORMAL)
-        ca_flush_io();
-    gwUpstreamLeaveContext(up, previous);
+    status = openChannel(up, pv);
     if (status != ECA_NORMAL) {
         errlogPrintf("gateway: cannot search again for %s: %s\n", pv->name, ca_message(status));
         epicsMutexMustLock(up->lock);
