@@ -663,6 +663,7 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
     ellInit(&c->ready);
     ellInit(&c->rightsWork);
     ellInit(&c->goneWork);
+    ellInit(&c->connectWork);
     gwIoTaskInit(&c->startTask, startTask, c);
     gwIoTaskInit(&c->flushTask, flushTask, c);
     gwIoTaskInit(&c->channelTask, gwCircuitChannelWork, c);

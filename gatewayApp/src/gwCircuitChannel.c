@@ -47,6 +47,8 @@ static gwServerChannel *findChannelRights(gwCircuit *c, epicsUInt32 sid, unsigne
 
     epicsMutexMustLock(c->lock);
     channel = bucketLookupItemUnsignedId(c->channels, &id);
+    if (channel && channel->pending)
+        channel = NULL;     /* the client cannot know its id yet */
     if (channel && rights)
         *rights = channel->rights;
     epicsMutexUnlock(c->lock);
@@ -195,8 +197,11 @@ static int onSearch(gwCircuit *c, const gwCaMessage *m)
 static void rightsChanged(void *serverChannel, unsigned rights);
 static void sourceGone(void *serverChannel);
 static void writeFailed(void *serverChannel, short dbrType, unsigned long count, int status);
+static void attachFinished(void *serverChannel, int ok);
 
-static const gwChannelEvents channelEvents = { rightsChanged, sourceGone, writeFailed };
+static const gwChannelEvents channelEvents = {
+    rightsChanged, sourceGone, writeFailed, attachFinished
+};
 
 static void queueAccessRights(gwCircuit *c, gwServerChannel *channel, unsigned rights)
 {
@@ -254,13 +259,26 @@ static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create
     return channel;
 }
 
+/* The channel is attached and ready: ACCESS_RIGHTS, then the reply. */
+static void answerCreate(gwCircuit *c, gwServerChannel *channel)
+{
+    unsigned rights = channel->provider->ops->rights(channel->providerChannel);
+
+    epicsMutexMustLock(c->lock);
+    channel->rights = rights;
+    channel->pending = 0;
+    epicsMutexUnlock(c->lock);
+    epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->channelsCreated);
+    queueAccessRights(c, channel, rights);
+    queueCreateReply(c, channel);
+}
+
 static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
 {
     gwCaCreateChannel create;
     gwProvider *provider = NULL;
     gwServerChannel *channel;
     gwProviderChannel *pch;
-    unsigned rights;
 
     if (gwCodecDecodeCreateChannel(m, &create) != GW_CODEC_OK) {
         if (m->header.payloadSize <= 1)
@@ -285,13 +303,14 @@ static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
         return 0;
     }
     channel->providerChannel = pch;
-    rights = provider->ops->rights(pch);
-    epicsMutexMustLock(c->lock);
-    channel->rights = rights;
-    epicsMutexUnlock(c->lock);
-    epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->channelsCreated);
-    queueAccessRights(c, channel, rights);
-    queueCreateReply(c, channel);
+    if (provider->ops->deferred && provider->ops->deferred(pch)) {
+        /* the reply waits for attachFinished (handled on this thread) */
+        epicsMutexMustLock(c->lock);
+        channel->pending = 1;
+        epicsMutexUnlock(c->lock);
+        return 0;
+    }
+    answerCreate(c, channel);
     return 0;
 }
 
@@ -320,6 +339,8 @@ void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel)
     epicsMutexMustLock(c->lock);
     if (channel->onWork)
         ellDelete(channel->onWork == 1 ? &c->rightsWork : &c->goneWork, &channel->workNode);
+    if (channel->connectResult)
+        ellDelete(&c->connectWork, &channel->connectNode);
     bucketRemoveItemUnsignedId(c->channels, &channel->sid);
     ellDelete(&c->channelList, &channel->node);
     epicsMutexUnlock(c->lock);
@@ -375,6 +396,22 @@ static void sourceGone(void *serverChannel)
             ellDelete(&c->rightsWork, &channel->workNode);
         channel->onWork = 2;
         ellAdd(&c->goneWork, &channel->workNode);
+        gwIoLoopPost(c->loop, &c->channelTask);
+    }
+    epicsMutexUnlock(c->lock);
+}
+
+/* A deferred attach finished (any thread, possibly before attach returned
+ * on the loop thread): the loop thread answers the CREATE_CHAN. */
+static void attachFinished(void *serverChannel, int ok)
+{
+    gwServerChannel *channel = serverChannel;
+    gwCircuit *c = channel->circuit;
+
+    epicsMutexMustLock(c->lock);
+    if (!channel->connectResult) {
+        channel->connectResult = ok ? 1 : -1;
+        ellAdd(&c->connectWork, &channel->connectNode);
         gwIoLoopPost(c->loop, &c->channelTask);
     }
     epicsMutexUnlock(c->lock);
@@ -440,10 +477,45 @@ static void dropGone(gwCircuit *c, gwServerChannel *channel)
     gwCircuitQueueBytes(c, buf, n);
 }
 
+/* Deferred attaches first: a channel is answered before it can be
+ * reported gone or its rights changed. */
+static void finishAttaches(gwCircuit *c)
+{
+    for (;;) {
+        gwServerChannel *channel = NULL;
+        ELLNODE *node;
+        int ok = 0;
+
+        epicsMutexMustLock(c->lock);
+        node = ellGet(&c->connectWork);
+        if (node) {
+            channel = GW_CONTAINER(node, gwServerChannel, connectNode);
+            ok = channel->connectResult > 0;
+            channel->connectResult = 0;     /* off the list */
+            if (!channel->pending)
+                channel = NULL;     /* a provider that broke its word: ignore */
+        }
+        epicsMutexUnlock(c->lock);
+        if (!node)
+            return;
+        if (!channel)
+            continue;
+        if (ok) {
+            answerCreate(c, channel);
+        }
+        else {
+            epicsUInt32 cid = channel->cid;
+            gwCircuitChannelDestroy(c, channel);
+            queueCreateFail(c, cid);
+        }
+    }
+}
+
 void gwCircuitChannelWork(void *arg)
 {
     gwCircuit *c = arg;
 
+    finishAttaches(c);
     for (;;) {
         gwServerChannel *channel = NULL;
         ELLNODE *node;

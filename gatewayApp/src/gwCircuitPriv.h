@@ -58,6 +58,9 @@ struct gwServerChannel {
     ELLNODE node;              /* in circuit->channelList (lock) */
     ELLNODE workNode;          /* in rightsWork or goneWork (lock) */
     int onWork;                /* lock: 1 rights work, 2 gone work */
+    ELLNODE connectNode;       /* in connectWork while connectResult (lock) */
+    int connectResult;         /* lock: on connectWork: 1 attach ok, -1 failed */
+    int pending;               /* lock: deferred, no CREATE_CHAN reply yet */
     gwCircuit *circuit;        /* const */
     epicsUInt32 sid, cid;      /* const */
     gwProvider *provider;      /* const */
@@ -111,6 +114,7 @@ struct gwCircuit {
     epicsUInt32 nextChannelId; /* loop */
     ELLLIST rightsWork;        /* channels whose rights changed */
     ELLLIST goneWork;          /* channels whose source went away */
+    ELLLIST connectWork;       /* deferred channels whose attach finished */
 };
 
 /* gwCircuit.c */

@@ -177,6 +177,22 @@ gwCodecStatus gwCodecDecodeSearch(const gwCaMessage *m, gwCaSearch *out)
     return decodeString(m, GW_CA_NAME_MAX, 0, &out->name);
 }
 
+/* A server's answer to a search (what a client receives): the TCP port in
+ * the data type field, the address in parameter 1, the search id in
+ * parameter 2, the server's minor version in the first two payload bytes
+ * (servers before 4.1 send no payload: 0). */
+gwCodecStatus gwCodecDecodeSearchReply(const gwCaMessage *m, gwCaSearchReply *out)
+{
+    if (m->header.command != CA_PROTO_SEARCH)
+        return GW_CODEC_BAD_COMMAND;
+    out->tcpPort = m->header.dataType;
+    out->serverAddress = m->header.parameter1;
+    out->searchId = m->header.parameter2;
+    out->serverMinor = m->header.payloadSize >= 2u
+        ? (epicsUInt16)((m->payload[0] << 8) | m->payload[1]) : 0u;
+    return GW_CODEC_OK;
+}
+
 gwCodecStatus gwCodecDecodeCreateChannel(const gwCaMessage *m, gwCaCreateChannel *out)
 {
     if (m->header.command != CA_PROTO_CREATE_CHAN)
@@ -331,6 +347,23 @@ size_t gwCodecBuildSearchReply(void *buf, size_t cap, epicsUInt16 tcpPort,
     memset(p + n, 0, 8u);
     putU16(p + n, serverMinor);
     return n + 8u;
+}
+
+size_t gwCodecBuildSearch(void *buf, size_t cap, const char *name, epicsUInt16 replyFlag,
+                          epicsUInt16 clientMinor, epicsUInt32 searchId)
+{
+    unsigned char *p = buf;
+    size_t length = name ? strlen(name) : 0u;
+    size_t payload = (length + 1u + 7u) & ~(size_t)7u;
+    size_t n;
+
+    if (length == 0 || length > GW_CA_NAME_MAX || cap < GW_CA_HEADER_SIZE + payload)
+        return 0;
+    n = buildPlain(buf, cap, CA_PROTO_SEARCH, replyFlag, clientMinor, searchId, searchId);
+    putU16(p + 2, (epicsUInt32)payload);
+    memset(p + n, 0, payload);
+    memcpy(p + n, name, length);
+    return n + payload;
 }
 
 size_t gwCodecBuildNotFound(void *buf, size_t cap, epicsUInt16 replyFlag,

@@ -1,5 +1,6 @@
 /* gwCodec.h - Channel Access message codec: parse and build every message
- * a CA server receives or sends.
+ * a CA server receives or sends, and the SEARCH exchange of a client (the
+ * upstream provider's own name searches, gwUpstreamSearch.c).
  *
  * Pure, thread-agnostic code (issue 4): no sockets, threads, locks, global
  * state, allocation or printing. Any thread may call any function at any
@@ -133,6 +134,14 @@ typedef struct gwCaSearch {
     epicsUInt32 searchId;
 } gwCaSearch;
 
+/* A SEARCH reply, as a client receives it. */
+typedef struct gwCaSearchReply {
+    epicsUInt16 tcpPort;
+    epicsUInt32 serverAddress; /* host order; GW_CA_ADDRESS_OF_SENDER: the sender's */
+    epicsUInt32 searchId;
+    epicsUInt16 serverMinor;   /* 0 when the reply carries none */
+} gwCaSearchReply;
+
 typedef struct gwCaCreateChannel {
     gwCaString name;
     epicsUInt32 clientChannelId;
@@ -178,6 +187,7 @@ gwCodecStatus gwCodecCheckRequest(const gwCaHeader *header);
 /* Request decoders: each checks the command, then the fields. */
 gwCodecStatus gwCodecDecodeVersion(const gwCaMessage *m, gwCaVersion *out);
 gwCodecStatus gwCodecDecodeSearch(const gwCaMessage *m, gwCaSearch *out);
+gwCodecStatus gwCodecDecodeSearchReply(const gwCaMessage *m, gwCaSearchReply *out);
 gwCodecStatus gwCodecDecodeCreateChannel(const gwCaMessage *m,
     gwCaCreateChannel *out);
 gwCodecStatus gwCodecDecodeClientName(const gwCaMessage *m, gwCaString *out);
@@ -213,6 +223,10 @@ size_t gwCodecBuildVersion(void *buf, size_t cap, epicsUInt16 priority,
     epicsUInt16 minorVersion, epicsUInt32 sequence);
 size_t gwCodecBuildSearchReply(void *buf, size_t cap, epicsUInt16 tcpPort,
     epicsUInt32 serverAddress, epicsUInt32 searchId, epicsUInt16 serverMinor);
+/* What a client sends (the upstream provider's own searches): SEARCH for
+ * name (1..GW_CA_NAME_MAX characters) with the id in both parameters. */
+size_t gwCodecBuildSearch(void *buf, size_t cap, const char *name, epicsUInt16 replyFlag,
+    epicsUInt16 clientMinor, epicsUInt32 searchId);
 size_t gwCodecBuildNotFound(void *buf, size_t cap, epicsUInt16 replyFlag,
     epicsUInt16 clientMinor, epicsUInt32 searchId);
 size_t gwCodecBuildAccessRights(void *buf, size_t cap,

@@ -566,4 +566,5 @@ static const gwProviderOps gwLocalOps = {
     gwLocalSubscribe,
     gwLocalCancel,
     gwLocalEnable,
+    NULL,   /* deferred: records are there or not */
 };

@@ -61,15 +61,18 @@ typedef struct gwClientIdentity {
 
 /* The server's side of one attached channel. A provider calls these when
  * the client's rights change, the source of the channel goes away (the
- * server then sends SERVER_DISCONN and detaches), or a plain write (put()
+ * server then sends SERVER_DISCONN and detaches), a plain write (put()
  * without done) that put() accepted failed later at the source (the
  * server then sends the client the ERROR a failed WRITE gets, as RSRV
- * does for a write it cannot do). */
+ * does for a write it cannot do), or a deferred attach (see deferred())
+ * has finished: ok 1, the channel is usable; ok 0, it failed (the server
+ * then sends CREATE_CH_FAIL and detaches). */
 typedef struct gwChannelEvents {
     void (*rightsChanged)(void *serverChannel, unsigned rights);
     void (*disconnected)(void *serverChannel);
     void (*writeFailed)(void *serverChannel, short dbrType, unsigned long count,
                         int ecaStatus);
+    void (*connected)(void *serverChannel, int ok);
 } gwChannelEvents;
 
 /* Completion of a get and each update of a subscription. ecaStatus is an
@@ -94,7 +97,8 @@ typedef struct gwProviderOps {
                              const gwClientIdentity *client);
 
     /* Create the channel of one client. NULL when refused (the server then
-     * sends CREATE_CH_FAIL). events/serverChannel are kept for callbacks. */
+     * sends CREATE_CH_FAIL). events/serverChannel are kept for callbacks.
+     * See deferred() for a channel that is not ready yet. */
     gwProviderChannel *(*attach)(void *provider, const char *pvName,
                                  const gwClientIdentity *client,
                                  const gwChannelEvents *events, void *serverChannel);
@@ -144,6 +148,14 @@ typedef struct gwProviderOps {
      * held, none is delivered. The server uses it as RSRV uses
      * db_event_disable / db_event_enable. */
     void (*enable)(gwProviderSubscription *subscription, int enabled);
+
+    /* Optional (NULL: never). 1 when attach() returned a channel whose
+     * source is not connected yet (a PV found upstream whose connection is
+     * still being made): the provider calls events->connected exactly
+     * once, possibly before attach() returns, and until then the server
+     * holds the client's CREATE_CHAN reply and calls nothing but detach()
+     * and clientChanged(). The answer does not change for a channel. */
+    int (*deferred)(gwProviderChannel *channel);
 } gwProviderOps;
 
 /* A provider instance as registered with the server. */

@@ -9,13 +9,19 @@
  * - exists/attach/detach/... run on the server's threads;
  * - connection and access-rights callbacks on libca's threads;
  * - one timer thread of ours moves PVs through the timed states and frees
- *   the ones whose time is up.
+ *   the ones whose time is up;
+ * - the own-search thread (gwUpstreamSearch.c) reports PVs an IOC has
+ *   answered: a connecting PV that is found answers searches at once, and
+ *   the client channels attached to it wait (deferred attach, see
+ *   gwProvider.h) until libca has connected it, or fail at the connect
+ *   timeout.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <caProto.h>
 #include <cadef.h>
 #include <caerr.h>
 #include <envDefs.h>
@@ -25,6 +31,7 @@
 
 #include "gwBeaconWatch.h"
 #include "gwUpstreamPriv.h"
+#include "gwUpstreamSearch.h"
 
 const char *const gwPvStateNames[GW_PV_STATES] = {
     "connecting", "inactive", "active", "disconnected", "dead"
@@ -138,13 +145,17 @@ static void exceptionHandler(struct exception_handler_args args)
                  args.ctx ? args.ctx : "", pv ? " on " : "", pv ? pv->name : "");
 }
 
+static void searchAnswered(void *arg, const char *name);
+
 /* A preemptive context that searches where the configuration says. libca
  * reads EPICS_CA_SERVER_PORT when the context is made and the address list
  * when it makes its UDP side, at the first channel: both are set just for
  * that moment (a probe channel makes the UDP side), so the IOC's own CA
- * links and servers keep the IOC's environment. */
-static struct ca_client_context *createContext(const gwUpstreamConfig *config)
+ * links and servers keep the IOC's environment. The own searches read the
+ * same list in the same moment (up->search). */
+static struct ca_client_context *createContext(gwUpstream *up)
 {
+    const gwUpstreamConfig *config = &up->config;
     struct ca_client_context *previous = ca_current_context();
     struct ca_client_context *context = NULL;
     savedVariable saved[3];
@@ -171,6 +182,11 @@ static struct ca_client_context *createContext(const gwUpstreamConfig *config)
                               &probe) == ECA_NORMAL)
             ca_clear_channel(probe);
         ca_detach_context();
+        up->search = gwUpSearchCreate(
+            config->port ? config->port
+                         : envGetInetPortConfigParam(&EPICS_CA_SERVER_PORT,
+                                                     (unsigned short)CA_SERVER_PORT),
+            searchAnswered, up);
     }
     else {
         errlogPrintf("gateway: cannot create the upstream CA context: %s\n", ca_message(status));
@@ -264,11 +280,47 @@ static int anomalyDue(gwUpstream *up)
     return 1;
 }
 
+/* The server's hooks, for a call made after up->lock is released (which
+ * gwUpstreamSetHooks waits for): NULL when there are none (up->lock held). */
+static const gwUpstreamHooks *hooksEnter(gwUpstream *up, void **arg)
+{
+    if (!up->hooks)
+        return NULL;
+    *arg = up->hooksArg;
+    up->hookCalls++;
+    return up->hooks;
+}
+
+static void hooksLeave(gwUpstream *up)
+{
+    epicsMutexMustLock(up->lock);
+    up->hookCalls--;
+    epicsMutexUnlock(up->lock);
+}
+
+/* Tell the channels attached while the PV was connecting how their attach
+ * ended (pv->lock held): ok, they join the PV's channels. */
+static void finishWaiting(gwPv *pv, int ok)
+{
+    gwProviderChannel *channel;
+
+    while ((channel = (gwProviderChannel *)ellGet(&pv->waiting)) != NULL) {
+        if (ok) {
+            channel->waiting = 0;
+            ellAdd(&pv->channels, &channel->node);
+        }
+        else {
+            channel->waiting = 2;
+        }
+        channel->events->connected(channel->serverChannel, ok);
+    }
+}
+
 static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
 {
     const gwUpstreamHooks *hooks = NULL;
     void *arg = NULL;
-    int anomaly = 0;
+    int anomaly = 0, connected = 0;
 
     epicsMutexMustLock(pv->lock);
     pv->nativeType = ca_field_type(chan);
@@ -280,26 +332,49 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     if (!pv->removed && !pv->researching
         && (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DEAD
             || pv->state == GW_PV_DISCONNECTED)) {
-        if (up->hooks) {
-            hooks = up->hooks;
-            arg = up->hooksArg;
-            up->hookCalls++;
-            anomaly = pv->state != GW_PV_CONNECTING && anomalyDue(up);
-        }
+        hooks = hooksEnter(up, &arg);
+        anomaly = hooks && pv->state != GW_PV_CONNECTING && anomalyDue(up);
         setState(up, pv, pv->channelCount ? GW_PV_ACTIVE : GW_PV_INACTIVE);
         pv->everConnected = 1;
+        connected = 1;
     }
     epicsMutexUnlock(up->lock);
-    if (!hooks)
+    if (!connected)
         return;
     /* The PV cannot be freed meanwhile: that waits for this callback. */
+    epicsMutexMustLock(pv->lock);
+    finishWaiting(pv, 1);
+    epicsMutexUnlock(pv->lock);
+    if (!hooks)
+        return;
     if (anomaly && hooks->anomaly)
         hooks->anomaly(arg);
     if (hooks->settled)
         hooks->settled(arg, pv->name);
+    hooksLeave(up);
+}
+
+/* An IOC answered the own search for a name (search thread): if its PV is
+ * still connecting, searches for it are answered from now on. */
+static void searchAnswered(void *arg, const char *name)
+{
+    gwUpstream *up = arg;
+    const gwUpstreamHooks *hooks = NULL;
+    void *hooksArg = NULL;
+    gwPv *pv;
+
     epicsMutexMustLock(up->lock);
-    up->hookCalls--;
+    pv = findPv(up, name);
+    if (pv && pv->state == GW_PV_CONNECTING && !pv->found) {
+        pv->found = 1;
+        hooks = hooksEnter(up, &hooksArg);
+    }
     epicsMutexUnlock(up->lock);
+    if (!hooks)
+        return;
+    if (hooks->settled)
+        hooks->settled(hooksArg, name);
+    hooksLeave(up);
 }
 
 static void connectionDown(gwUpstream *up, gwPv *pv)
@@ -413,6 +488,7 @@ static gwPv *createPv(gwUpstream *up, const char *name)
     pv->lastSearch = pv->since;
     ellAdd(&up->states[GW_PV_CONNECTING], &pv->stateNode);
 
+    ellInit(&pv->waiting);
     if (openChannel(up, pv) != ECA_NORMAL) {
         unlinkPv(up, pv);
         epicsMutexDestroy(pv->lock);
@@ -420,6 +496,7 @@ static gwPv *createPv(gwUpstream *up, const char *name)
         free(pv);
         return NULL;
     }
+    gwUpSearchSend(up->search, pv->name);
     return pv;
 }
 
@@ -437,6 +514,8 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
         pv = findPv(up, pvName);
         if (!pv)
             answer = createPv(up, pvName) ? GW_EXISTS_PENDING : GW_EXISTS_NO;
+        else if (pv->state == GW_PV_CONNECTING && pv->found)
+            answer = GW_EXISTS_YES;     /* attach is deferred until connected */
         else if (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DISCONNECTED)
             answer = GW_EXISTS_PENDING; /* no answer now; waiting searches
                                            are answered when it connects */
@@ -458,16 +537,18 @@ static gwProviderChannel *upAttach(void *self, const char *pvName,
     (void)client;
     epicsMutexMustLock(up->lock);
     pv = up->stopping ? NULL : findPv(up, pvName);
-    if (pv && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)
+    if (pv && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE
+               || pv->state == GW_PV_CONNECTING)
         && (channel = calloc(1, sizeof *channel)) != NULL) {
         channel->pv = pv;
         channel->events = events;
         channel->serverChannel = serverChannel;
+        channel->deferred = channel->waiting = pv->state == GW_PV_CONNECTING;
         pv->channelCount++;
         if (pv->state == GW_PV_INACTIVE)
             setState(up, pv, GW_PV_ACTIVE);
         epicsMutexMustLock(pv->lock);
-        ellAdd(&pv->channels, &channel->node);
+        ellAdd(channel->waiting ? &pv->waiting : &pv->channels, &channel->node);
         epicsMutexUnlock(pv->lock);
     }
     epicsMutexUnlock(up->lock);
@@ -481,7 +562,8 @@ static void upDetach(gwProviderChannel *channel)
 
     epicsMutexMustLock(pv->lock);
     gwUpstreamFailRequests(pv, channel);
-    ellDelete(&pv->channels, &channel->node);
+    if (channel->waiting != 2)
+        ellDelete(channel->waiting ? &pv->waiting : &pv->channels, &channel->node);
     epicsMutexUnlock(pv->lock);
 
     epicsMutexMustLock(up->lock);
@@ -525,6 +607,11 @@ static unsigned upRights(gwProviderChannel *channel)
     return rights;
 }
 
+static int upDeferred(gwProviderChannel *channel)
+{
+    return channel->deferred;
+}
+
 static void upClientChanged(gwProviderChannel *channel, const gwClientIdentity *client)
 {
     /* Upstream rights do not depend on the client (the access file does:
@@ -547,6 +634,7 @@ const gwProviderOps gwUpstreamOps = {
     gwUpstreamSubscribe,
     gwUpstreamCancel,
     gwUpstreamEnable,
+    upDeferred,
 };
 
 /* ---------------------------------------------------------------- timeouts */
@@ -562,6 +650,9 @@ static void expire(gwUpstream *up, gwPvState state, double timeout, const epicsT
            && epicsTimeDiffInSeconds(now, &pv->since) >= timeout) {
         if (state == GW_PV_CONNECTING) {
             setState(up, pv, GW_PV_DEAD);
+            epicsMutexMustLock(pv->lock);
+            finishWaiting(pv, 0);   /* their clients get CREATE_CH_FAIL */
+            epicsMutexUnlock(pv->lock);
         }
         else if (pv->channelCount) {
             setState(up, pv, state); /* clients still leaving: later */
@@ -708,7 +799,7 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
         gphInitPvt(&up->table, GW_UPSTREAM_TABLE_SIZE);
     if (!up->lock || !up->wake || !up->timerExited || !up->table)
         goto fail;
-    up->ca = createContext(&up->config);
+    up->ca = createContext(up);
     if (!up->ca)
         goto fail;
     up->provider.ops = &gwUpstreamOps;
@@ -725,6 +816,7 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
 
 fail:
     errlogPrintf("gateway: cannot create the upstream provider\n");
+    gwUpSearchDestroy(up->search);
     if (up->table)
         gphFreeMem(up->table);
     if (up->timerExited)
@@ -764,6 +856,7 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
         return;
     up = provider->self;
     gwBeaconWatchStop(up->watch);
+    gwUpSearchDestroy(up->search);
     epicsMutexMustLock(up->lock);
     up->stopping = 1;
     epicsMutexUnlock(up->lock);

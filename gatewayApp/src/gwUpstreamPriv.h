@@ -87,10 +87,14 @@ struct gwProviderSubscription {
 };
 
 struct gwProviderChannel {
-    ELLNODE node;              /* in pv->channels */
+    ELLNODE node;              /* in pv->channels, or pv->waiting while
+                                  `waiting` is 1                 (pv->lock) */
     gwPv *pv;
     const gwChannelEvents *events;
     void *serverChannel;
+    int deferred;              /* const: attached while the PV was connecting */
+    int waiting;               /* 1 in pv->waiting, 0 in pv->channels, 2 in
+                                  no list (its attach failed)    (pv->lock) */
 };
 
 typedef struct gwUpWaiter {
@@ -142,6 +146,8 @@ struct gwPv {
     unsigned channelCount;     /*                                (up->lock) */
     int removed;               /* out of the table, being freed  (up->lock) */
     int everConnected;         /*                                (up->lock) */
+    int found;                 /* an IOC answered the provider's own search
+                                  while connecting               (up->lock) */
     int researching;           /* old channel being replaced: its
                                   callbacks are ignored          (up->lock) */
     epicsTimeStamp lastSearch; /* channel (re)created            (up->lock) */
@@ -154,6 +160,8 @@ struct gwPv {
     unsigned long nativeCount;
     unsigned rights;           /* GW_RIGHT_* upstream            (pv->lock) */
     ELLLIST channels;          /* gwProviderChannel              (pv->lock) */
+    ELLLIST waiting;           /* gwProviderChannel attached while
+                                  connecting, not yet told       (pv->lock) */
     ELLLIST monitors;          /* gwUpMonitor                    (pv->lock) */
     ELLLIST gets;              /* gwUpGet                        (pv->lock) */
     ELLLIST puts;              /* gwUpPut                        (pv->lock) */
@@ -179,6 +187,7 @@ struct gwUpstream {
     int searchWanted;          /* disconnected PVs should search again now:
                                   one was lost, or an IOC started (up->lock) */
     struct gwBeaconWatch *watch;
+    struct gwUpSearch *search; /* the own searches; NULL: libca's only */
 
     const gwUpstreamHooks *hooks; /*                         (up->lock) */
     void *hooksArg;

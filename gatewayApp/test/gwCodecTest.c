@@ -950,17 +950,66 @@ static void testDbrEdges(void)
            "no value at all for one string: BAD_COUNT");
 }
 
+/* The client side of a search: what the upstream provider sends and the
+ * IOC's answer, including hostile answers. */
+static void testClientSearch(void)
+{
+    unsigned char buf[128];
+    char longName[GW_CA_NAME_MAX + 2];
+    gwCaMessage m;
+    gwCaSearch s;
+    gwCaSearchReply r;
+    gwCaHeader h;
+    size_t n, used;
+
+    n = gwCodecBuildSearch(buf, sizeof buf, "pv:1", DONTREPLY, 13, 77);
+    testOk(n == 24 && gwCodecParseMessage(buf, n, 1024, &m, &used) == GW_CODEC_OK && used == n
+           && gwCodecDecodeSearch(&m, &s) == GW_CODEC_OK && !s.replyWanted
+           && s.searchId == 77 && m.header.parameter1 == 77 && s.clientMinor == 13
+           && strcmp(s.name.text, "pv:1") == 0, "SEARCH request round trip: padded to 8, id twice");
+    n = gwCodecBuildSearch(buf, sizeof buf, "1234567", DONTREPLY, 13, 1);
+    testOk(n == 24, "a 7-character name and its NUL fill 8 bytes exactly");
+    n = gwCodecBuildSearch(buf, sizeof buf, "12345678", DONTREPLY, 13, 1);
+    testOk(n == 32, "an 8-character name needs 16");
+    testOk(gwCodecBuildSearch(buf, sizeof buf, "", DONTREPLY, 13, 1) == 0
+           && gwCodecBuildSearch(buf, sizeof buf, NULL, DONTREPLY, 13, 1) == 0,
+           "SEARCH for an empty or missing name: refused");
+    memset(longName, 'x', sizeof longName - 1);
+    longName[sizeof longName - 1] = '\0';
+    testOk(gwCodecBuildSearch(buf, sizeof buf, longName, DONTREPLY, 13, 1) == 0,
+           "SEARCH for a name over the limit: refused");
+    testOk(gwCodecBuildSearch(buf, 23, "pv:1", DONTREPLY, 13, 1) == 0,
+           "SEARCH into a buffer one byte short: refused");
+
+    n = gwCodecBuildSearchReply(buf, sizeof buf, 5066, GW_CA_ADDRESS_OF_SENDER, 77, 13);
+    testOk(gwCodecParseMessage(buf, n, 1024, &m, &used) == GW_CODEC_OK
+           && gwCodecDecodeSearchReply(&m, &r) == GW_CODEC_OK && r.tcpPort == 5066
+           && r.serverAddress == GW_CA_ADDRESS_OF_SENDER && r.searchId == 77 && r.serverMinor == 13,
+           "SEARCH reply round trip: port, address, id, minor version");
+    h = header(CA_PROTO_SEARCH, 0, 5064, 0, 0x7f000001u, 9);
+    m = messageOf(&h, "");
+    testOk(gwCodecDecodeSearchReply(&m, &r) == GW_CODEC_OK && r.serverMinor == 0 && r.searchId == 9
+           && r.serverAddress == 0x7f000001u, "SEARCH reply without payload (old server): minor 0");
+    free((void *)m.payload);
+    h = header(CA_PROTO_NOT_FOUND, 0, DOREPLY, 13, 9, 9);
+    m = messageOf(&h, "");
+    testOk(gwCodecDecodeSearchReply(&m, &r) == GW_CODEC_BAD_COMMAND,
+           "NOT_FOUND is not a SEARCH reply");
+    free((void *)m.payload);
+}
+
 MAIN(gwCodecTest)
 {
     (void)argc; /* MAIN() names them; this test takes no arguments */
     (void)argv;
-    testPlan(309);
+    testPlan(318);
     testStatusText();
     testParseExactBytes();
     testParseShortBuffers();
     testParseErrors();
     testCheckRequest();
     testDecoders();
+    testClientSearch();
     testLongNames();
     testBuildExactBytes();
     testBuildRoundTrips();

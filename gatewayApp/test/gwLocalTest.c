@@ -149,7 +149,7 @@ static void onWriteFailed(void *serverChannel, short dbrType, unsigned long coun
              status);
 }
 
-static const gwChannelEvents channelEvents = { onRights, onDisconnected, onWriteFailed };
+static const gwChannelEvents channelEvents = { onRights, onDisconnected, onWriteFailed, NULL };
 
 /* The double of the last value (DBR_DOUBLE or its compound types). */
 static double sinkDouble(gwTestSink *sink)

@@ -36,6 +36,7 @@ typedef struct fakeChannel {
     void *serverChannel;
     unsigned long count;
     unsigned rights;
+    int deferred;                /* "slow:" names: attach finishes later */
 } fakeChannel;
 
 typedef struct fakeSubscription {
@@ -51,13 +52,15 @@ static struct {
     double lastPut;
     gwPutCallback *putDone;
     void *putUser;
+    fakeChannel *slow;           /* the last attached "slow:" channel */
+    int detached;                /* channels detached so far */
 } fake;
 
 static gwExistsAnswer fakeExists(void *self, const char *name, const gwClientIdentity *client)
 {
     (void)self;
     (void)client;
-    if (strncmp(name, "fake:", 5) == 0)
+    if (strncmp(name, "fake:", 5) == 0 || strncmp(name, "slow:", 5) == 0)
         return GW_EXISTS_YES;
     return strcmp(name, "later") == 0 ? GW_EXISTS_PENDING : GW_EXISTS_NO;
 }
@@ -75,6 +78,12 @@ static gwProviderChannel *fakeAttach(void *self, const char *name, const gwClien
     ch->rights = GW_RIGHT_READ | GW_RIGHT_WRITE;
     if (strcmp(name, "fake:a") == 0)
         fake.channel = ch;
+    if (strncmp(name, "slow:", 5) == 0) {
+        ch->deferred = 1;
+        fake.slow = ch;
+        if (strcmp(name, "slow:early") == 0)   /* finished before attach returns */
+            events->connected(serverChannel, 1);
+    }
     return (gwProviderChannel *)ch;
 }
 
@@ -82,7 +91,15 @@ static void fakeDetach(gwProviderChannel *channel)
 {
     if ((fakeChannel *)channel == fake.channel)
         fake.channel = NULL;
+    if ((fakeChannel *)channel == fake.slow)
+        fake.slow = NULL;
+    fake.detached++;
     free(channel);
+}
+
+static int fakeDeferred(gwProviderChannel *channel)
+{
+    return ((fakeChannel *)channel)->deferred;
 }
 
 static short fakeNativeType(gwProviderChannel *channel)
@@ -170,7 +187,7 @@ static void fakeEnable(gwProviderSubscription *subscription, int enabled)
 
 static const gwProviderOps fakeOps = {
     "fake", fakeExists, fakeAttach, fakeDetach, fakeNativeType, fakeNativeCount, fakeRights,
-    fakeClientChanged, fakeGet, fakePut, fakeSubscribe, fakeCancel, fakeEnable
+    fakeClientChanged, fakeGet, fakePut, fakeSubscribe, fakeCancel, fakeEnable, fakeDeferred
 };
 
 /* ---------------------------------------------------------------- raw client */
@@ -395,6 +412,64 @@ static void testConversation(unsigned short port)
     free(c);
 }
 
+/* Deferred attaches: the CREATE_CHAN reply (or CREATE_CH_FAIL) comes when
+ * the provider says the attach finished, not before. */
+static void testDeferredAttach(unsigned short port)
+{
+    client *c = calloc(1, sizeof *c);
+    gwCaMessage m;
+    unsigned char p[64];
+    unsigned rights = 0;
+    epicsUInt32 count = 0, sid;
+    int detached = fake.detached;
+
+    clientConnect(c, port);
+    expectCommand(c, CA_PROTO_VERSION, &m, p);
+    sendHeader(c, CA_PROTO_VERSION, 0, GW_CA_MINOR_VERSION, 0, 0, NULL, 0);
+
+    sendHeader(c, CA_PROTO_CREATE_CHAN, 0, 0, 10, GW_CA_MINOR_VERSION, "slow:ok", 8);
+    sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_ECHO, &m, p),
+           "deferred attach: no reply to CREATE_CHAN yet (the ECHO after it comes first)");
+    testOk(fake.slow != NULL, "the provider holds the deferred channel");
+    if (!fake.slow)
+        goto out;
+    fake.slow->events->connected(fake.slow->serverChannel, 1);
+    testOk(expectCommand(c, CA_PROTO_ACCESS_RIGHTS, &m, p) && m.header.parameter1 == 10
+           && m.header.parameter2 == 3, "attach finished: ACCESS_RIGHTS for client channel 10");
+    testOk(expectCommand(c, CA_PROTO_CREATE_CHAN, &m, p) && m.header.parameter1 == 10
+           && m.header.parameter2 != 0, "then the CREATE_CHAN reply");
+    sid = m.header.parameter2;
+    fake.value = 7.5;
+    sendHeader(c, CA_PROTO_READ_NOTIFY, DBR_DOUBLE, 1, sid, 80, NULL, 0);
+    testOk(expectCommand(c, CA_PROTO_READ_NOTIFY, &m, p) && payloadDouble(p) == 7.5,
+           "the channel reads");
+
+    detached = fake.detached;
+    sendHeader(c, CA_PROTO_CREATE_CHAN, 0, 0, 11, GW_CA_MINOR_VERSION, "slow:fail", 10);
+    sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
+    expectCommand(c, CA_PROTO_ECHO, &m, p);
+    fake.slow->events->connected(fake.slow->serverChannel, 0);
+    testOk(expectCommand(c, CA_PROTO_CREATE_CH_FAIL, &m, p) && m.header.parameter1 == 11,
+           "attach failed: CREATE_CH_FAIL for client channel 11");
+    testOk(fake.detached == detached + 1, "and the failed channel was detached");
+
+    sid = createChannel(c, "slow:early", 12, &rights, &count);
+    testOk(sid != 0 && rights == 3, "an attach that finished before attach returned is answered");
+
+    detached = fake.detached;
+    sendHeader(c, CA_PROTO_CREATE_CHAN, 0, 0, 13, GW_CA_MINOR_VERSION, "slow:never", 11);
+    sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
+    expectCommand(c, CA_PROTO_ECHO, &m, p);
+out:
+    epicsSocketDestroy(c->sock);
+    free(c);
+    /* the circuit closes: every channel goes, the one still waiting too */
+    epicsThreadSleep(0.5);
+    testOk(fake.detached >= detached + 3, "closing the circuit detaches the waiting channel too "
+           "(%d channels detached)", fake.detached - detached);
+}
+
 static void testBadPriority(unsigned short port)
 {
     client *c = calloc(1, sizeof *c);
@@ -415,9 +490,9 @@ MAIN(gwServerTest)
 
     (void)argc;
     (void)argv;
-    testPlan(26);
+    testPlan(36);
     if (!getenv("GW_NETNS")) {
-        testSkip(26, "opens sockets: run inside scripts/netns run");
+        testSkip(36, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
     osiSockAttach();
@@ -427,6 +502,7 @@ MAIN(gwServerTest)
     if (!server)
         return testDone();
     testConversation(gwServerTcpPort(server));
+    testDeferredAttach(gwServerTcpPort(server));
     testBadPriority(gwServerTcpPort(server));
     gwServerStop(server);
     epicsMutexDestroy(fake.lock);

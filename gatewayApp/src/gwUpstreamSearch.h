@@ -1,0 +1,46 @@
+/* gwUpstreamSearch.h - the upstream provider's own name searches: a UDP
+ * SEARCH for a new PV sent at once, and the name reported when an IOC
+ * answers. See gwUpstreamSearch.c. */
+#ifndef INC_gwUpstreamSearch_H
+#define INC_gwUpstreamSearch_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gwUpSearch gwUpSearch;
+
+/* An IOC answered the search for name (on the search's own thread, no
+ * lock of the search held; name is valid during the call only). */
+typedef void gwUpSearchFound(void *arg, const char *name);
+
+/* Make the socket and read the address list NOW, from EPICS_CA_ADDR_LIST
+ * and EPICS_CA_AUTO_ADDR_LIST as they are set at this moment (the caller
+ * sets them as for its libca context); searches go to `port` of each
+ * address. NULL (with a message) when it cannot be made: the provider
+ * then waits for libca's own searches. */
+gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *arg);
+/* After return the callback is not running and will not run. */
+void gwUpSearchDestroy(gwUpSearch *search);
+
+/* Search for name soon (searches are packed into datagrams and sent by the
+ * search's thread, or by the caller when a datagram is full). Any thread;
+ * never blocks for long. */
+void gwUpSearchSend(gwUpSearch *search, const char *name);
+
+typedef struct gwUpSearchCounts {
+    size_t sent;        /* names searched for */
+    size_t answered;    /* names an IOC answered */
+    size_t waiting;     /* names searched, not answered, still remembered */
+    unsigned addresses; /* destinations of each datagram */
+} gwUpSearchCounts;
+
+void gwUpSearchGetCounts(gwUpSearch *search, gwUpSearchCounts *counts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INC_gwUpstreamSearch_H */
