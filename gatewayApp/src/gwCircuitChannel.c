@@ -188,6 +188,7 @@ static int onSearch(gwCircuit *c, const gwCaMessage *m)
     case GW_EXISTS_PENDING:
         break;
     }
+    gwServerSearchesDone(c->server);
     gwCircuitQueueBytes(c, buf, n);
     return 0;
 }
@@ -279,6 +280,7 @@ static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
     gwProvider *provider = NULL;
     gwServerChannel *channel;
     gwProviderChannel *pch;
+    gwExistsAnswer found;
 
     if (gwCodecDecodeCreateChannel(m, &create) != GW_CODEC_OK) {
         if (m->header.payloadSize <= 1)
@@ -290,8 +292,9 @@ static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
     epicsMutexMustLock(c->lock);
     c->identity.minorVersion = create.clientMinor;
     epicsMutexUnlock(c->lock);
-    if (gwServerFindProvider(c->server, create.name.text, &c->identity, &provider) != GW_EXISTS_YES
-        || !(channel = newChannel(c, &create, provider))) {
+    found = gwServerFindProvider(c->server, create.name.text, &c->identity, &provider);
+    gwServerSearchesDone(c->server);
+    if (found != GW_EXISTS_YES || !(channel = newChannel(c, &create, provider))) {
         queueCreateFail(c, create.clientChannelId);
         return 0;
     }

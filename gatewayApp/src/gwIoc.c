@@ -42,9 +42,9 @@ static void anomaly(void *server)
     gwServerBeaconAnomaly(server);
 }
 
-static void settled(void *server, const char *pvName)
+static void settled(void *server, const char *const *pvNames, unsigned count)
 {
-    gwServerNameSettled(server, pvName);
+    gwServerNameSettled(server, pvNames, count);
 }
 
 static const gwUpstreamHooks upstreamHooks = { anomaly, settled };

@@ -567,4 +567,5 @@ static const gwProviderOps gwLocalOps = {
     gwLocalCancel,
     gwLocalEnable,
     NULL,   /* deferred: records are there or not */
+    NULL,   /* searchesDone: nothing gathered */
 };

@@ -301,49 +301,68 @@ static int waitTake(gwNameServer *names, const gwSearchBatch *batch, const char 
     return w != NULL;
 }
 
-void gwNameServerSettled(gwNameServer *names, const char *name)
+/* Does the batch answer the same request datagram as this search? */
+static int sameRequest(const gwSearchBatch *batch, const gwSearchWait *w)
 {
-    ELLLIST *bucket;
+    return batch->listener == w->listener && batch->sequence == w->sequence
+        && batch->clientMinor == w->clientMinor
+        && batch->peer.sin_addr.s_addr == w->peer.sin_addr.s_addr
+        && batch->peer.sin_port == w->peer.sin_port;
+}
+
+void gwNameServerSettled(gwNameServer *names, const char *const *settledNames, unsigned count)
+{
     ELLLIST settled = ELLLIST_INIT;
     gwClientIdentity identity;
     gwSearchBatch batch;
     gwSearchWait *w;
-    int served;
+    unsigned i;
 
-    if (!names)
+    if (!names || !count)
         return;
-    bucket = &names->waitBuckets[nameHash(name)];
     epicsMutexMustLock(names->waitLock);
-    w = (gwSearchWait *)ellFirst(bucket);
-    while (w) {
-        gwSearchWait *next = (gwSearchWait *)ellNext(&w->node);
-        if (strcmp(w->name, name) == 0) {
-            waitUnlink(names, w);
-            ellAdd(&settled, &w->node);
+    for (i = 0; i < count; i++) {
+        w = (gwSearchWait *)ellFirst(&names->waitBuckets[nameHash(settledNames[i])]);
+        while (w) {
+            gwSearchWait *next = (gwSearchWait *)ellNext(&w->node);
+            if (strcmp(w->name, settledNames[i]) == 0) {
+                waitUnlink(names, w);
+                ellAdd(&settled, &w->node);
+            }
+            w = next;
         }
-        w = next;
     }
     epicsMutexUnlock(names->waitLock);
-    if (!ellCount(&settled))
-        return;
 
-    w = (gwSearchWait *)ellFirst(&settled);
-    ipAddrToDottedIP(&w->peer, batch.peerText, sizeof batch.peerText);
-    searchIdentity(&identity, &w->peer, batch.peerText, w->clientMinor);
-    served = gwServerFindProvider(names->server, name, &identity, NULL) == GW_EXISTS_YES;
+    /* Searches of one request datagram come one after another (the names
+     * are settled in the order they were asked for): their answers share
+     * datagrams again. */
+    batch.listener = NULL;
     while ((w = (gwSearchWait *)ellGet(&settled)) != NULL) {
-        if (served) {
-            batch.listener = w->listener;
-            batch.peer = w->peer;
-            ipAddrToDottedIP(&w->peer, batch.peerText, sizeof batch.peerText);
-            batch.clientMinor = w->clientMinor;
-            batch.sequence = w->sequence;
-            batchReset(&batch);
+        char peerText[sizeof batch.peerText];
+        if (batch.listener && batch.peer.sin_addr.s_addr == w->peer.sin_addr.s_addr
+            && batch.peer.sin_port == w->peer.sin_port)
+            memcpy(peerText, batch.peerText, sizeof peerText);
+        else
+            ipAddrToDottedIP(&w->peer, peerText, sizeof peerText);
+        searchIdentity(&identity, &w->peer, peerText, w->clientMinor);
+        if (gwServerFindProvider(names->server, w->name, &identity, NULL) == GW_EXISTS_YES) {
+            if (!batch.listener || !sameRequest(&batch, w)) {
+                if (batch.listener)
+                    batchSend(&batch);
+                batch.listener = w->listener;
+                batch.peer = w->peer;
+                memcpy(batch.peerText, peerText, sizeof batch.peerText);
+                batch.clientMinor = w->clientMinor;
+                batch.sequence = w->sequence;
+                batchReset(&batch);
+            }
             batchAddSearchReply(&batch, w->searchId);
-            batchSend(&batch);
         }
         free(w);
     }
+    if (batch.listener)
+        batchSend(&batch);
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -423,6 +442,7 @@ static void handleDatagram(gwNameListener *listener, const unsigned char *buf, s
     }
     if (!ok)
         epicsAtomicIncrSizeT(&names->malformed);
+    gwServerSearchesDone(names->server);
     batchSend(&batch);
 }
 

@@ -156,6 +156,13 @@ typedef struct gwProviderOps {
      * holds the client's CREATE_CHAN reply and calls nothing but detach()
      * and clientChanged(). The answer does not change for a channel. */
     int (*deferred)(gwProviderChannel *channel);
+
+    /* Optional (NULL: nothing to do). The server has made a series of
+     * exists() calls (the searches of one request datagram, a search over
+     * TCP, a CREATE_CHAN): a provider that gathers work started in
+     * exists() (the upstream provider's own searches) sends it now. Any
+     * server thread, no server lock held. */
+    void (*searchesDone)(void *provider);
 } gwProviderOps;
 
 /* A provider instance as registered with the server. */

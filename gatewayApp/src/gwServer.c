@@ -74,6 +74,17 @@ gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
     return answer;
 }
 
+void gwServerSearchesDone(gwServer *server)
+{
+    unsigned i;
+
+    for (i = 0; i < server->nProviders; i++) {
+        gwProvider *p = server->providers[i];
+        if (p->ops->searchesDone)
+            p->ops->searchesDone(p->self);
+    }
+}
+
 const gwServerConfig *gwServerGetConfig(const gwServer *server)
 {
     return &server->config;
@@ -364,9 +375,9 @@ void gwServerBeaconAnomaly(gwServer *server)
     gwBeaconAnomaly(server->beacon);
 }
 
-void gwServerNameSettled(gwServer *server, const char *name)
+void gwServerNameSettled(gwServer *server, const char *const *names, unsigned count)
 {
-    gwNameServerSettled(server->names, name);
+    gwNameServerSettled(server->names, names, count);
 }
 
 void gwServerReport(const gwServer *server, unsigned level)

@@ -105,9 +105,13 @@ void gwServerStats(gwServer *server, unsigned *channels, unsigned *clients);
 /* Start the beacon anomaly sequence (fast beacons, so clients search
  * again at once). Any thread. */
 void gwServerBeaconAnomaly(gwServer *server);
-/* A name a provider answered PENDING is settled: answer the waiting
+/* Names a provider answered PENDING are settled: answer the waiting
  * searches (gwNameServerSettled). Any thread, no provider lock held. */
-void gwServerNameSettled(gwServer *server, const char *name);
+void gwServerNameSettled(gwServer *server, const char *const *names, unsigned count);
+
+/* Tell every provider that a series of exists() calls is over
+ * (gwProviderOps.searchesDone). Any thread, no lock held. */
+void gwServerSearchesDone(gwServer *server);
 
 /* Print a report (level 0: one line; 1: circuits; 2: channels). */
 void gwServerReport(const gwServer *server, unsigned level);
@@ -119,9 +123,11 @@ void gwServerReport(const gwServer *server, unsigned level);
  * back to the sender, several per datagram. Runs its own thread(s). */
 gwNameServer *gwNameServerStart(gwServer *server);
 void gwNameServerStop(gwNameServer *names);
-/* A provider settled a name it answered PENDING: the searches waiting for
- * it are asked again and, if served now, answered. Any thread, no lock. */
-void gwNameServerSettled(gwNameServer *names, const char *name);
+/* A provider settled names it answered PENDING: the searches waiting for
+ * them are asked again and, if served now, answered, the answers to one
+ * client packed into as few datagrams as its searches came in. Any
+ * thread, no lock. */
+void gwNameServerSettled(gwNameServer *names, const char *const *settled, unsigned count);
 
 /* What the name server has seen so far (for reports and statistics). */
 typedef struct gwNameServerCounters {

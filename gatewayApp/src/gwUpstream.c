@@ -145,7 +145,7 @@ static void exceptionHandler(struct exception_handler_args args)
                  args.ctx ? args.ctx : "", pv ? " on " : "", pv ? pv->name : "");
 }
 
-static void searchAnswered(void *arg, const char *name);
+static void searchAnswered(void *arg, const char **names, unsigned count);
 
 /* A preemptive context that searches where the configuration says. libca
  * reads EPICS_CA_SERVER_PORT when the context is made and the address list
@@ -320,7 +320,7 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
 {
     const gwUpstreamHooks *hooks = NULL;
     void *arg = NULL;
-    int anomaly = 0, connected = 0;
+    int anomaly = 0, connected = 0, settle = 0;
 
     epicsMutexMustLock(pv->lock);
     pv->nativeType = ca_field_type(chan);
@@ -334,6 +334,8 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
             || pv->state == GW_PV_DISCONNECTED)) {
         hooks = hooksEnter(up, &arg);
         anomaly = hooks && pv->state != GW_PV_CONNECTING && anomalyDue(up);
+        /* searches for a found PV were answered then, none wait now */
+        settle = pv->state != GW_PV_CONNECTING || !pv->found;
         setState(up, pv, pv->channelCount ? GW_PV_ACTIVE : GW_PV_INACTIVE);
         pv->everConnected = 1;
         connected = 1;
@@ -349,31 +351,35 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
         return;
     if (anomaly && hooks->anomaly)
         hooks->anomaly(arg);
-    if (hooks->settled)
-        hooks->settled(arg, pv->name);
+    if (settle && hooks->settled)
+        hooks->settled(arg, (const char *const *)&pv->name, 1);
     hooksLeave(up);
 }
 
-/* An IOC answered the own search for a name (search thread): if its PV is
- * still connecting, searches for it are answered from now on. */
-static void searchAnswered(void *arg, const char *name)
+/* IOCs answered the own searches for names (search thread): those PVs
+ * still connecting answer searches from now on. names[] may be reordered. */
+static void searchAnswered(void *arg, const char **names, unsigned count)
 {
     gwUpstream *up = arg;
     const gwUpstreamHooks *hooks = NULL;
     void *hooksArg = NULL;
-    gwPv *pv;
+    unsigned i, n = 0;
 
     epicsMutexMustLock(up->lock);
-    pv = findPv(up, name);
-    if (pv && pv->state == GW_PV_CONNECTING && !pv->found) {
-        pv->found = 1;
-        hooks = hooksEnter(up, &hooksArg);
+    for (i = 0; i < count; i++) {
+        gwPv *pv = findPv(up, names[i]);
+        if (pv && pv->state == GW_PV_CONNECTING && !pv->found) {
+            pv->found = 1;
+            names[n++] = names[i];  /* the ones whose searches may wait */
+        }
     }
+    if (n)
+        hooks = hooksEnter(up, &hooksArg);
     epicsMutexUnlock(up->lock);
     if (!hooks)
         return;
     if (hooks->settled)
-        hooks->settled(hooksArg, name);
+        hooks->settled(hooksArg, names, n);
     hooksLeave(up);
 }
 
@@ -496,7 +502,6 @@ static gwPv *createPv(gwUpstream *up, const char *name)
         free(pv);
         return NULL;
     }
-    gwUpSearchSend(up->search, pv->name);
     return pv;
 }
 
@@ -506,6 +511,7 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
 {
     gwUpstream *up = self;
     gwExistsAnswer answer = GW_EXISTS_NO;
+    int created = 0;
     gwPv *pv;
 
     (void)client;
@@ -513,7 +519,8 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
     if (!up->stopping) {
         pv = findPv(up, pvName);
         if (!pv)
-            answer = createPv(up, pvName) ? GW_EXISTS_PENDING : GW_EXISTS_NO;
+            answer = (created = createPv(up, pvName) != NULL) ? GW_EXISTS_PENDING
+                                                               : GW_EXISTS_NO;
         else if (pv->state == GW_PV_CONNECTING && pv->found)
             answer = GW_EXISTS_YES;     /* attach is deferred until connected */
         else if (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DISCONNECTED)
@@ -523,6 +530,8 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
             answer = GW_EXISTS_YES;
     }
     epicsMutexUnlock(up->lock);
+    if (created)    /* libca searches on its timer; this goes out at once */
+        gwUpSearchSend(up->search, pvName);
     return answer;
 }
 
@@ -612,6 +621,11 @@ static int upDeferred(gwProviderChannel *channel)
     return channel->deferred;
 }
 
+static void upSearchesDone(void *self)
+{
+    gwUpSearchFlush(((gwUpstream *)self)->search);
+}
+
 static void upClientChanged(gwProviderChannel *channel, const gwClientIdentity *client)
 {
     /* Upstream rights do not depend on the client (the access file does:
@@ -635,6 +649,7 @@ const gwProviderOps gwUpstreamOps = {
     gwUpstreamCancel,
     gwUpstreamEnable,
     upDeferred,
+    upSearchesDone,
 };
 
 /* ---------------------------------------------------------------- timeouts */

@@ -59,12 +59,12 @@ int gwUpstreamParseMask(const char *text, unsigned *mask);
 /* What the provider tells the server (gwIoc.c wires them):
  * - anomaly: a PV reconnected after a loss (rate-limited by
  *   reconnectInhibit): start the beacon anomaly so clients search again;
- * - settled: a PV answered PENDING has connected: answer the searches
- *   waiting for it.
+ * - settled: PVs answered PENDING have been found or have connected:
+ *   answer the searches waiting for them.
  * Called from libca's threads without provider locks. */
 typedef struct gwUpstreamHooks {
     void (*anomaly)(void *arg);
-    void (*settled)(void *arg, const char *pvName);
+    void (*settled)(void *arg, const char *const *pvNames, unsigned count);
 } gwUpstreamHooks;
 
 /* Create the provider and its client context. NULL (with a message) on

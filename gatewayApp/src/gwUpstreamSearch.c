@@ -12,12 +12,15 @@
  * goes on as before: a lost datagram only means the slower path.
  *
  * Searches are packed (VERSION, then SEARCH messages, at most
- * GW_UPSEARCH_DATAGRAM bytes) and sent by the search's thread when it
- * wakes, or by the caller when a datagram is full. Each search has an id;
- * the names of searches not yet answered are remembered for
- * GW_UPSEARCH_REMEMBER_SECONDS, at most GW_UPSEARCH_MAX of them (the
- * oldest go first), to turn an answer's id back into a name. Replies are
- * hostile input: parsed with the codec, unknown ids ignored.
+ * GW_UPSEARCH_DATAGRAM bytes) and sent by the caller when a datagram is
+ * full or when the server's series of searches is over
+ * (gwUpSearchFlush), else by the search's thread shortly after. Each search has an id,
+ * a sequence number; the names of searches not yet answered are
+ * remembered for GW_UPSEARCH_REMEMBER_SECONDS in a ring of
+ * GW_UPSEARCH_SLOTS slots indexed by id (a search is forgotten when the
+ * id GW_UPSEARCH_SLOTS later takes its slot), to turn an answer's id back
+ * into a name. Replies are hostile input: parsed with the codec, unknown
+ * ids ignored.
  *
  * Threads: one of its own ("gwUpSearch") receives, sends and forgets old
  * searches. Lock: search->lock (a leaf: nothing else is taken under it;
@@ -31,8 +34,8 @@
 #include <unistd.h>
 
 #include <addrList.h>
-#include <bucketLib.h>
 #include <caProto.h>
+#include <dbDefs.h>
 #include <ellLib.h>
 #include <epicsMutex.h>
 #include <epicsThread.h>
@@ -44,14 +47,16 @@
 #include "gwUpstreamSearch.h"
 
 #define GW_UPSEARCH_DATAGRAM 1024u
-#define GW_UPSEARCH_MAX 65536u
+#define GW_UPSEARCH_SLOTS 16384u  /* a power of two */
 #define GW_UPSEARCH_REMEMBER_SECONDS 10.0
 #define GW_UPSEARCH_POLL_MS 1000
 #define GW_UPSEARCH_RECEIVE 4096u
+/* Searches nobody flushed leave this long after the first of them. */
+#define GW_UPSEARCH_FLUSH_SECONDS 0.005
 
 typedef struct gwUpSearchEntry {
     ELLNODE node;               /* in search->entries, oldest first */
-    unsigned id;                /* bucketLib keeps a pointer to it */
+    unsigned id;
     epicsTimeStamp sent;
     char name[1];               /* allocated to length */
 } gwUpSearchEntry;
@@ -68,32 +73,48 @@ struct gwUpSearch {
     epicsMutexId lock;
     unsigned char out[GW_UPSEARCH_DATAGRAM]; /* the datagram being packed (lock) */
     size_t outLen;              /* 0: empty, else VERSION + searches (lock) */
-    int woken;                  /* the thread was woken for outLen (lock) */
+    int woken;                  /* the thread was told of outLen (lock) */
     int stopping;               /* (lock) */
-    BUCKET *ids;                /* id -> gwUpSearchEntry (lock) */
-    ELLLIST entries;            /* (lock) */
+    gwUpSearchEntry **slots;    /* [id % GW_UPSEARCH_SLOTS] (lock) */
+    ELLLIST entries;            /* the same entries, oldest first (lock) */
     unsigned nextId;            /* (lock) */
     size_t sent, answered;      /* (lock) */
 };
 
-/* Send the packed datagram to every address (lock held). */
-static void flush(gwUpSearch *search)
+/* The packed datagram, taken out to be sent without the lock (lock
+ * held); its size, 0 when there is none. */
+static size_t takeDatagram(gwUpSearch *search, unsigned char *copy)
+{
+    size_t n = search->outLen;
+
+    memcpy(copy, search->out, n);
+    search->outLen = 0;
+    return n;
+}
+
+/* Send a datagram to every address (no lock: the list is const). */
+static void sendDatagram(gwUpSearch *search, const unsigned char *bytes, size_t n)
 {
     osiSockAddrNode *node;
 
-    if (!search->outLen)
+    if (!n)
         return;
     for (node = (osiSockAddrNode *)ellFirst(&search->addresses); node;
          node = (osiSockAddrNode *)ellNext(&node->node))
-        (void)sendto(search->sock, (const char *)search->out, (int)search->outLen, 0,
+        (void)sendto(search->sock, (const char *)bytes, (int)n, 0,
                      &node->addr.sa, sizeof node->addr.ia);
-    search->outLen = 0;
+}
+
+/* Out of the ring and the age list (lock held); the caller frees it. */
+static void unlinkEntry(gwUpSearch *search, gwUpSearchEntry *entry)
+{
+    search->slots[entry->id % GW_UPSEARCH_SLOTS] = NULL;
+    ellDelete(&search->entries, &entry->node);
 }
 
 static void forget(gwUpSearch *search, gwUpSearchEntry *entry)
 {
-    bucketRemoveItemUnsignedId(search->ids, &entry->id);
-    ellDelete(&search->entries, &entry->node);
+    unlinkEntry(search, entry);
     free(entry);
 }
 
@@ -112,7 +133,9 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
     size_t length = strlen(name);
     gwUpSearchEntry *entry;
     unsigned char message[GW_CA_HEADER_SIZE + GW_CA_NAME_MAX + 8u];
-    size_t n;
+    unsigned char full[GW_UPSEARCH_DATAGRAM];
+    size_t n, fullLen = 0;
+    gwUpSearchEntry *old;
     int wake = 0;
 
     if (!search || !ellCount(&search->addresses))
@@ -123,22 +146,21 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
     epicsTimeGetCurrent(&entry->sent);
     memcpy(entry->name, name, length + 1);
     epicsMutexMustLock(search->lock);
-    do {
-        entry->id = search->nextId++;
-    } while (bucketLookupItemUnsignedId(search->ids, &entry->id));
+    entry->id = search->nextId++;
     n = gwCodecBuildSearch(message, sizeof message, name, DONTREPLY,
                            (epicsUInt16)GW_CA_MINOR_VERSION, entry->id);
-    if (search->stopping || n == 0
-        || bucketAddItemUnsignedId(search->ids, &entry->id, entry) != 0) {
+    if (search->stopping || n == 0) {
         epicsMutexUnlock(search->lock);
         free(entry);
         return;
     }
-    if ((unsigned)ellCount(&search->entries) >= GW_UPSEARCH_MAX)
-        forget(search, (gwUpSearchEntry *)ellFirst(&search->entries));
+    old = search->slots[entry->id % GW_UPSEARCH_SLOTS];
+    if (old)
+        forget(search, old);    /* GW_UPSEARCH_SLOTS searches ago */
+    search->slots[entry->id % GW_UPSEARCH_SLOTS] = entry;
     ellAdd(&search->entries, &entry->node);
     if (search->outLen + n > sizeof search->out)
-        flush(search);
+        fullLen = takeDatagram(search, full);
     if (!search->outLen)
         search->outLen = gwCodecBuildVersion(search->out, sizeof search->out, 0,
                                              (epicsUInt16)GW_CA_MINOR_VERSION, 0);
@@ -150,6 +172,7 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
         wake = 1;
     }
     epicsMutexUnlock(search->lock);
+    sendDatagram(search, full, fullLen);
     if (wake) {
         const char byte = 0;
         /* a full pipe already wakes the thread */
@@ -157,45 +180,63 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
     }
 }
 
-/* The answers in one datagram: each known id found once. */
+void gwUpSearchFlush(gwUpSearch *search)
+{
+    unsigned char datagram[GW_UPSEARCH_DATAGRAM];
+    size_t n;
+
+    if (!search)
+        return;
+    epicsMutexMustLock(search->lock);
+    n = takeDatagram(search, datagram);
+    epicsMutexUnlock(search->lock);
+    sendDatagram(search, datagram, n);
+}
+
+/* The answers in one datagram: each known id found once, all reported in
+ * one call. The entries leave the table and are freed after the call. */
 static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t len)
 {
+    gwUpSearchEntry *found[GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE];
+    const char *names[GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE];
+    unsigned n = 0, i;
     size_t offset = 0;
 
-    while (offset < len) {
+    epicsMutexMustLock(search->lock);
+    while (offset < len && n < NELEMENTS(found)) {
         gwCaMessage m;
         gwCaSearchReply reply;
         gwUpSearchEntry *entry;
-        char name[GW_CA_NAME_MAX + 1];
         size_t used;
-        unsigned id;
 
         if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &used) != GW_CODEC_OK)
-            return;
+            break;
         offset += used;
         if (gwCodecDecodeSearchReply(&m, &reply) != GW_CODEC_OK)
             continue;
-        id = reply.searchId;
-        name[0] = '\0';
-        epicsMutexMustLock(search->lock);
-        entry = bucketLookupItemUnsignedId(search->ids, &id);
-        if (entry) {
-            strncpy(name, entry->name, sizeof name - 1);
-            name[sizeof name - 1] = '\0';
-            forget(search, entry);
-            search->answered++;
-        }
-        epicsMutexUnlock(search->lock);
-        if (name[0])
-            search->found(search->arg, name);
+        entry = search->slots[reply.searchId % GW_UPSEARCH_SLOTS];
+        if (!entry || entry->id != reply.searchId)
+            continue;   /* unknown, forgotten, or answered already */
+        unlinkEntry(search, entry);
+        search->answered++;
+        names[n] = entry->name;
+        found[n++] = entry;
     }
+    epicsMutexUnlock(search->lock);
+    if (n)
+        search->found(search->arg, names, n);
+    for (i = 0; i < n; i++)
+        free(found[i]);
 }
 
 static void searchRun(void *arg)
 {
     gwUpSearch *search = arg;
     unsigned char *buf = malloc(GW_UPSEARCH_RECEIVE);
+    unsigned char datagram[GW_UPSEARCH_DATAGRAM];
     struct pollfd fds[2];
+    epicsTimeStamp flushAt;     /* searches told of leave then */
+    int flushDue = 0;
 
     if (!buf)
         return;
@@ -205,23 +246,39 @@ static void searchRun(void *arg)
     fds[1].events = POLLIN;
     for (;;) {
         epicsTimeStamp now;
-        int n, stopping;
+        size_t outLen = 0;
+        int n, stopping, timeout = GW_UPSEARCH_POLL_MS;
 
+        if (flushDue) {
+            double left;
+            epicsTimeGetCurrent(&now);
+            left = epicsTimeDiffInSeconds(&flushAt, &now);
+            timeout = left > 0 ? (int)(left * 1000.0) + 1 : 0;
+        }
         fds[0].revents = fds[1].revents = 0;
-        n = poll(fds, 2, GW_UPSEARCH_POLL_MS);
+        n = poll(fds, 2, timeout);
         if (n < 0 && errno != EINTR)
             break;
+        epicsTimeGetCurrent(&now);
         if (fds[1].revents) {
             char drain[64];
             (void)!read(search->wakePipe[0], drain, sizeof drain);
+            if (!flushDue) {
+                flushAt = now;
+                epicsTimeAddSeconds(&flushAt, GW_UPSEARCH_FLUSH_SECONDS);
+                flushDue = 1;
+            }
         }
-        epicsTimeGetCurrent(&now);
         epicsMutexMustLock(search->lock);
         stopping = search->stopping;
-        search->woken = 0;
-        flush(search);
+        if (flushDue && epicsTimeDiffInSeconds(&now, &flushAt) >= 0) {
+            flushDue = 0;
+            search->woken = 0;
+            outLen = takeDatagram(search, datagram);
+        }
         forgetOld(search, &now);
         epicsMutexUnlock(search->lock);
+        sendDatagram(search, datagram, outLen);
         if (stopping)
             break;
         if (n > 0 && (fds[0].revents & POLLIN)) {
@@ -250,9 +307,9 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     ellInit(&search->addresses);
     ellInit(&search->entries);
     search->lock = epicsMutexCreate();
-    search->ids = bucketCreate(1024);
+    search->slots = calloc(GW_UPSEARCH_SLOTS, sizeof *search->slots);
     search->sock = epicsSocketCreate(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
-    if (!search->lock || !search->ids || search->sock == INVALID_SOCKET
+    if (!search->lock || !search->slots || search->sock == INVALID_SOCKET
         || pipe(search->wakePipe) != 0)
         goto fail;
     memset(&any, 0, sizeof any);
@@ -299,8 +356,7 @@ void gwUpSearchDestroy(gwUpSearch *search)
     while ((entry = (gwUpSearchEntry *)ellFirst(&search->entries)) != NULL)
         forget(search, entry);
     ellFree(&search->addresses);
-    if (search->ids)
-        bucketFree(search->ids);
+    free(search->slots);
     if (search->sock != INVALID_SOCKET)
         epicsSocketDestroy(search->sock);
     if (search->wakePipe[0] >= 0)

@@ -12,9 +12,11 @@ extern "C" {
 
 typedef struct gwUpSearch gwUpSearch;
 
-/* An IOC answered the search for name (on the search's own thread, no
- * lock of the search held; name is valid during the call only). */
-typedef void gwUpSearchFound(void *arg, const char *name);
+/* IOCs answered the searches for these names, in the order they were
+ * searched for (on the search's own thread, no lock of the search held;
+ * the array and names are valid during the call only, and the callee may
+ * reorder the array). */
+typedef void gwUpSearchFound(void *arg, const char **names, unsigned count);
 
 /* Make the socket and read the address list NOW, from EPICS_CA_ADDR_LIST
  * and EPICS_CA_AUTO_ADDR_LIST as they are set at this moment (the caller
@@ -25,10 +27,13 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
 /* After return the callback is not running and will not run. */
 void gwUpSearchDestroy(gwUpSearch *search);
 
-/* Search for name soon (searches are packed into datagrams and sent by the
- * search's thread, or by the caller when a datagram is full). Any thread;
- * never blocks for long. */
+/* Search for name soon: searches are packed into datagrams, sent by the
+ * caller when a datagram is full or at gwUpSearchFlush, else by the
+ * search's thread GW_UPSEARCH_FLUSH_SECONDS after the first one. Any
+ * thread; never blocks for long. */
 void gwUpSearchSend(gwUpSearch *search, const char *name);
+/* Send the searches packed so far, now, on the calling thread. */
+void gwUpSearchFlush(gwUpSearch *search);
 
 typedef struct gwUpSearchCounts {
     size_t sent;        /* names searched for */

@@ -45,6 +45,7 @@ struct gwServer {
     unsigned lastMinor;
     unsigned calls;
     int lateReady;     /* "late:" names: PENDING until set, then YES */
+    unsigned doneCalls;  /* gwServerSearchesDone calls */
 };
 
 gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
@@ -69,6 +70,13 @@ gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
         return ready ? GW_EXISTS_YES : GW_EXISTS_PENDING;
     }
     return GW_EXISTS_NO;
+}
+
+void gwServerSearchesDone(gwServer *server)
+{
+    epicsMutexMustLock(server->lock);
+    server->doneCalls++;
+    epicsMutexUnlock(server->lock);
 }
 
 const gwServerConfig *gwServerGetConfig(const gwServer *server)
@@ -334,8 +342,12 @@ static void testSearches(unsigned short port)
     request r;
     reply got;
     char peer[32];
+    unsigned doneBefore, doneAfter;
 
     testDiag("one datagram: VERSION and several SEARCHes");
+    epicsMutexMustLock(server.lock);
+    doneBefore = server.doneCalls;
+    epicsMutexUnlock(server.lock);
     r.used = 0;
     addVersion(&r, GW_CA_MINOR_VERSION, 77);
     addSearch(&r, "known:a", 1, DONTREPLY);
@@ -355,6 +367,11 @@ static void testSearches(unsigned short port)
     testOk1(got.answersOk);
     testOk1(got.size == 16u + 2u * 24u);
     testOk(answersOnly(client, port, 1000), "no second datagram (no NOT_FOUND over UDP)");
+    epicsMutexMustLock(server.lock);
+    doneAfter = server.doneCalls;
+    epicsMutexUnlock(server.lock);
+    testOk(doneAfter - doneBefore == 2, "the providers were told once per request datagram "
+           "that its searches are over (%u times for 2)", doneAfter - doneBefore);
 
     {
         struct sockaddr_in self = loopback("127.0.0.1", boundPort(client));
@@ -383,6 +400,11 @@ static void testSearches(unsigned short port)
     epicsSocketDestroy(client);
 }
 
+static void settle(gwNameServer *names, const char *name)
+{
+    gwNameServerSettled(names, &name, 1);
+}
+
 /* Pending names settled later: the waiting searches are answered then. */
 static void testSettled(gwNameServer *names, unsigned short port)
 {
@@ -404,14 +426,14 @@ static void testSettled(gwNameServer *names, unsigned short port)
     sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
     testOk(answersOnly(client, port, 2000), "no answer while the names are pending");
 
-    gwNameServerSettled(names, "late:x");
+    settle(names, "late:x");
     testOk(answersOnly(client, port, 2001), "settled but still not served: no answer");
     epicsMutexMustLock(server.lock);
     server.lateReady = 1;
     epicsMutexUnlock(server.lock);
-    gwNameServerSettled(names, "late:nobody");
+    settle(names, "late:nobody");
     testOk(answersOnly(client, port, 2002), "a name nobody waits for: nothing sent");
-    gwNameServerSettled(names, "late:y");
+    settle(names, "late:y");
     memset(&got, 0, sizeof got);
     received = receiveReply(client, &got) == 0;
     testOk(received && got.wellFormed && got.answersOk
@@ -419,13 +441,47 @@ static void testSettled(gwNameServer *names, unsigned short port)
            && got.version.parameter1 == 88,
            "settled and served: the waiting search is answered (id %u, sequence %u)",
            got.nAnswers ? (unsigned)got.ids[0] : 0u, (unsigned)got.version.parameter1);
-    gwNameServerSettled(names, "late:y");
+    settle(names, "late:y");
     testOk(answersOnly(client, port, 2003), "answered once only");
-    gwNameServerSettled(names, "late:z");
+    settle(names, "late:z");
     testOk(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 43
            && got.version.parameter1 == 89,
            "a repeated search waits once, with its latest sequence number");
     testOk(answersOnly(client, port, 2004), "no second answer for the repeat");
+
+    testDiag("names settled together: one datagram per request answers them");
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 91);
+    addSearch(&r, "late:b1", 51, DONTREPLY);
+    addSearch(&r, "late:b2", 52, DONTREPLY);
+    addSearch(&r, "late:b3", 53, DONTREPLY);
+    epicsMutexMustLock(server.lock);
+    server.lateReady = 0;
+    epicsMutexUnlock(server.lock);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 92);
+    addSearch(&r, "late:b4", 54, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk(answersOnly(client, port, 2006), "four pending searches in two datagrams");
+    epicsMutexMustLock(server.lock);
+    server.lateReady = 1;
+    epicsMutexUnlock(server.lock);
+    {
+        const char *batch[] = { "late:b1", "late:b2", "late:b3", "late:b4", "late:none" };
+        gwNameServerSettled(names, batch, sizeof batch / sizeof batch[0]);
+    }
+    memset(&got, 0, sizeof got);
+    received = receiveReply(client, &got) == 0;
+    testOk(received && got.answersOk && got.nAnswers == 3 && got.ids[0] == 51 && got.ids[1] == 52
+           && got.ids[2] == 53 && got.version.parameter1 == 91,
+           "the first request's three answers share one datagram (%u answers, sequence %u)",
+           got.nAnswers, (unsigned)got.version.parameter1);
+    memset(&got, 0, sizeof got);
+    received = receiveReply(client, &got) == 0;
+    testOk(received && got.nAnswers == 1 && got.ids[0] == 54 && got.version.parameter1 == 92,
+           "the second request's answer comes in its own, with its sequence number");
+    testOk(answersOnly(client, port, 2007), "nothing more");
 
     testDiag("a search that is served by the time it is remembered is answered at once");
     r.used = 0;
@@ -753,7 +809,7 @@ MAIN(gwNameServerTest)
         testSkip(1, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
-    testPlan(55);
+    testPlan(60);
     errlogFlush(); /* start errlog's thread now, so that thread counts stay put */
     testNameServer();
     testBeacons();

@@ -187,7 +187,8 @@ static void fakeEnable(gwProviderSubscription *subscription, int enabled)
 
 static const gwProviderOps fakeOps = {
     "fake", fakeExists, fakeAttach, fakeDetach, fakeNativeType, fakeNativeCount, fakeRights,
-    fakeClientChanged, fakeGet, fakePut, fakeSubscribe, fakeCancel, fakeEnable, fakeDeferred
+    fakeClientChanged, fakeGet, fakePut, fakeSubscribe, fakeCancel, fakeEnable, fakeDeferred,
+    NULL
 };
 
 /* ---------------------------------------------------------------- raw client */
