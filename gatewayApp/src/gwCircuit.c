@@ -44,7 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bucketLib.h>
 #include <caerr.h>
 #include <db_access.h>
 #include <epicsAtomic.h>
@@ -431,7 +430,8 @@ static void outputQueued(gwCircuit *c)
 
 static void circuitFree(gwCircuit *c)
 {
-    bucketFree(c->channels);
+    free(c->slots);
+    free(c->freeSlots);
     epicsMutexDestroy(c->lock);
     epicsEventDestroy(c->sendDone);
     free(c->user);
@@ -635,8 +635,7 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
 
     epicsThreadOnce(&currentOnce, currentInit, NULL);
     if (!c || !(c->lock = epicsMutexCreate())
-           || !(c->sendDone = epicsEventCreate(epicsEventEmpty))
-           || !(c->channels = bucketCreate(256))) {
+           || !(c->sendDone = epicsEventCreate(epicsEventEmpty))) {
         if (c && c->lock)
             epicsMutexDestroy(c->lock);
         if (c && c->sendDone)
@@ -658,7 +657,6 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
     c->identity.user = c->user = calloc(1, 1);
     c->identity.host = c->host = calloc(1, 1);
     c->maxMessage = gwServerMaxMessage(server);
-    c->nextChannelId = 1;
     ellInit(&c->channelList);
     ellInit(&c->ready);
     ellInit(&c->rightsWork);

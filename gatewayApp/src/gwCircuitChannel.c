@@ -42,11 +42,12 @@ void gwCircuitLogBad(gwCircuit *c, const gwCaHeader *request, const char *why)
  * not NULL (one lock for both, on the path of every put). */
 static gwServerChannel *findChannelRights(gwCircuit *c, epicsUInt32 sid, unsigned *rights)
 {
-    gwServerChannel *channel;
-    unsigned id = sid;
+    gwServerChannel *channel = NULL;
+    unsigned slot = (sid & GW_SID_INDEX_MASK) - 1u;
 
     epicsMutexMustLock(c->lock);
-    channel = bucketLookupItemUnsignedId(c->channels, &id);
+    if (slot < c->slotCap && c->slots[slot] && c->slots[slot]->sid == sid)
+        channel = c->slots[slot];
     if (channel && channel->pending)
         channel = NULL;     /* the client cannot know its id yet */
     if (channel && rights)
@@ -231,11 +232,38 @@ static void queueCreateFail(gwCircuit *c, epicsUInt32 cid)
     gwCircuitQueueBytes(c, buf, gwCodecBuildCreateChannelFail(buf, sizeof buf, cid));
 }
 
+/* Room for more channels (lock held): 0, or -1 when the circuit has all
+ * it may have or memory is short. New slots are taken lowest first, freed
+ * ones again most recent first. */
+static int growSlots(gwCircuit *c)
+{
+    unsigned cap = c->slotCap ? c->slotCap * 2u : 16u;
+    gwServerChannel **slots;
+    unsigned *freeSlots, i;
+
+    if (cap > GW_SID_INDEX_MASK)
+        return -1;
+    slots = realloc(c->slots, cap * sizeof *slots);
+    if (!slots)
+        return -1;
+    c->slots = slots;
+    freeSlots = realloc(c->freeSlots, cap * sizeof *freeSlots);
+    if (!freeSlots)
+        return -1;
+    c->freeSlots = freeSlots;
+    for (i = cap; i-- > c->slotCap;) {
+        c->slots[i] = NULL;
+        c->freeSlots[c->nFree++] = i;
+    }
+    c->slotCap = cap;
+    return 0;
+}
+
 static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create,
                                    gwProvider *provider)
 {
     gwServerChannel *channel = calloc(1, sizeof *channel + create->name.length);
-    unsigned id;
+    unsigned slot;
 
     if (!channel)
         return NULL;
@@ -245,16 +273,14 @@ static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create
     memcpy(channel->name, create->name.text, create->name.length + 1);
     ellInit(&channel->subscriptions);
     epicsMutexMustLock(c->lock);
-    do {
-        id = c->nextChannelId++;
-    } while (id == 0 || bucketLookupItemUnsignedId(c->channels, &id));
-    channel->sid = id;
-    /* bucketLib keeps the pointer to the id: it must live in the channel */
-    if (bucketAddItemUnsignedId(c->channels, &channel->sid, channel) != 0) {
+    if (!c->nFree && growSlots(c) != 0) {
         epicsMutexUnlock(c->lock);
         free(channel);
         return NULL;
     }
+    slot = c->freeSlots[--c->nFree];
+    c->slots[slot] = channel;
+    channel->sid = (++c->sidTurn << GW_SID_INDEX_BITS) | (slot + 1u);
     ellAdd(&c->channelList, &channel->node);
     epicsMutexUnlock(c->lock);
     return channel;
@@ -344,7 +370,8 @@ void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel)
         ellDelete(channel->onWork == 1 ? &c->rightsWork : &c->goneWork, &channel->workNode);
     if (channel->connectResult)
         ellDelete(&c->connectWork, &channel->connectNode);
-    bucketRemoveItemUnsignedId(c->channels, &channel->sid);
+    c->slots[(channel->sid & GW_SID_INDEX_MASK) - 1u] = NULL;
+    c->freeSlots[c->nFree++] = (channel->sid & GW_SID_INDEX_MASK) - 1u;
     ellDelete(&c->channelList, &channel->node);
     epicsMutexUnlock(c->lock);
     free(channel);

@@ -10,7 +10,6 @@
 
 #include <stddef.h>
 
-#include <bucketLib.h>
 #include <ellLib.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
@@ -24,6 +23,11 @@
 
 #define GW_CONTAINER(ptr, type, member) \
     ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Server channel ids: the low bits are the slot (up to 16 M channels per
+ * circuit), the high bits a turn counter. */
+#define GW_SID_INDEX_BITS 24u
+#define GW_SID_INDEX_MASK ((1u << GW_SID_INDEX_BITS) - 1u)
 
 /* Output buffer growth step and the mark above which requests are not read. */
 #define GW_CIRCUIT_OUT_CHUNK (64u * 1024u)
@@ -108,10 +112,14 @@ struct gwCircuit {
     int blocked;               /* the socket would block with output pending */
     epicsTimeStamp lastProgress;
     int closing;
-    /* channels: lock */
-    BUCKET *channels;          /* lock: table sid -> channel (bucketLib) */
+    /* channels: lock. A server id is (turn << GW_SID_INDEX_BITS) | (slot + 1):
+     * the slot finds the channel at once, the turn (counting channels made)
+     * tells a stale id from the slot's new channel. */
+    gwServerChannel **slots;   /* lock: [slot], NULL when free */
+    unsigned *freeSlots;       /* lock: stack of free slots */
+    unsigned slotCap, nFree;   /* lock */
+    epicsUInt32 sidTurn;       /* lock */
     ELLLIST channelList;
-    epicsUInt32 nextChannelId; /* loop */
     ELLLIST rightsWork;        /* channels whose rights changed */
     ELLLIST goneWork;          /* channels whose source went away */
     ELLLIST connectWork;       /* deferred channels whose attach finished */
