@@ -212,17 +212,20 @@ static void queueAccessRights(gwCircuit *c, gwServerChannel *channel, unsigned r
     gwCircuitQueueBytes(c, buf, gwCodecBuildAccessRights(buf, sizeof buf, channel->cid, rights));
 }
 
-static void queueCreateReply(gwCircuit *c, gwServerChannel *channel)
+/* ACCESS_RIGHTS, then the CREATE_CHAN reply, queued together (one send). */
+static void queueCreateReply(gwCircuit *c, gwServerChannel *channel, unsigned rights)
 {
-    unsigned char buf[GW_CA_EXTENDED_HEADER_SIZE];
+    unsigned char buf[GW_CA_HEADER_SIZE + GW_CA_EXTENDED_HEADER_SIZE];
     const gwProviderOps *ops = channel->provider->ops;
     unsigned long count = ops->nativeCount(channel->providerChannel);
+    size_t n = gwCodecBuildAccessRights(buf, sizeof buf, channel->cid, rights);
 
     if (c->minor < GW_CA_MINOR_EXTENDED && count >= 0xffff)
         count = 0xfffe; /* as RSRV: old clients cannot take more */
-    gwCircuitQueueBytes(c, buf, gwCodecBuildCreateChannelReply(
-        buf, sizeof buf, (epicsUInt16)ops->nativeType(channel->providerChannel),
-        (epicsUInt32)count, channel->cid, channel->sid, c->minor));
+    n += gwCodecBuildCreateChannelReply(
+        buf + n, sizeof buf - n, (epicsUInt16)ops->nativeType(channel->providerChannel),
+        (epicsUInt32)count, channel->cid, channel->sid, c->minor);
+    gwCircuitQueueBytes(c, buf, n);
 }
 
 static void queueCreateFail(gwCircuit *c, epicsUInt32 cid)
@@ -296,8 +299,7 @@ static void answerCreate(gwCircuit *c, gwServerChannel *channel)
     channel->pending = 0;
     epicsMutexUnlock(c->lock);
     epicsAtomicIncrSizeT(&gwServerGetCounters(c->server)->channelsCreated);
-    queueAccessRights(c, channel, rights);
-    queueCreateReply(c, channel);
+    queueCreateReply(c, channel, rights);
 }
 
 static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)

@@ -147,25 +147,53 @@ static void exceptionHandler(struct exception_handler_args args)
 
 static void searchAnswered(void *arg, const char **names, unsigned count);
 
-/* A preemptive context that searches where the configuration says. libca
- * reads EPICS_CA_SERVER_PORT when the context is made and the address list
- * when it makes its UDP side, at the first channel: both are set just for
- * that moment (a probe channel makes the UDP side), so the IOC's own CA
- * links and servers keep the IOC's environment. The own searches read the
- * same list in the same moment (up->search). */
-static struct ca_client_context *createContext(gwUpstream *up)
+/* Made on a thread of this priority: libca gives its own threads (timer,
+ * UDP, circuits) priorities just above the creating thread's. Made from
+ * iocsh's thread they would be the lowest in the IOC and, where the IOC
+ * runs with real-time scheduling, starve behind the server's threads. */
+#define GW_UPSTREAM_CA_PRIORITY epicsThreadPriorityCAServerLow
+
+/* The context's making, on its own thread (see above). */
+static void contextInit(void *arg)
+{
+    gwUpstream *up = arg;
+    const gwUpstreamConfig *config = &up->config;
+    chid probe;
+    int status = ca_context_create(ca_enable_preemptive_callback);
+
+    if (status != ECA_NORMAL) {
+        errlogPrintf("gateway: cannot create the upstream CA context: %s\n", ca_message(status));
+        return;
+    }
+    up->ca = ca_current_context();
+    ca_add_exception_event(exceptionHandler, NULL);
+    if (ca_create_channel(GW_UPSTREAM_PROBE_NAME, NULL, NULL, CA_PRIORITY_DEFAULT,
+                          &probe) == ECA_NORMAL)
+        ca_clear_channel(probe);
+    ca_detach_context();
+    up->search = gwUpSearchCreate(
+        config->port ? config->port
+                     : envGetInetPortConfigParam(&EPICS_CA_SERVER_PORT,
+                                                 (unsigned short)CA_SERVER_PORT),
+        searchAnswered, up);
+}
+
+/* A preemptive context that searches where the configuration says (into
+ * up->ca; NULL on failure). libca reads EPICS_CA_SERVER_PORT when the
+ * context is made and the address list when it makes its UDP side, at the
+ * first channel: both are set just for that moment (a probe channel makes
+ * the UDP side), so the IOC's own CA links and servers keep the IOC's
+ * environment. The own searches read the same list in the same moment
+ * (up->search). */
+static void createContext(gwUpstream *up)
 {
     const gwUpstreamConfig *config = &up->config;
-    struct ca_client_context *previous = ca_current_context();
-    struct ca_client_context *context = NULL;
+    epicsThreadOpts options = EPICS_THREAD_OPTS_INIT;
+    epicsThreadId thread;
     savedVariable saved[3];
     char port[16];
-    chid probe;
-    int status;
 
     memset(saved, 0, sizeof saved);
-    if (previous)
-        ca_detach_context();
     if (config->addressList) {
         saveAndSet(&saved[0], "EPICS_CA_ADDR_LIST", config->addressList);
         saveAndSet(&saved[1], "EPICS_CA_AUTO_ADDR_LIST", "NO");
@@ -174,29 +202,15 @@ static struct ca_client_context *createContext(gwUpstream *up)
         epicsSnprintf(port, sizeof port, "%u", config->port);
         saveAndSet(&saved[2], "EPICS_CA_SERVER_PORT", port);
     }
-    status = ca_context_create(ca_enable_preemptive_callback);
-    if (status == ECA_NORMAL) {
-        context = ca_current_context();
-        ca_add_exception_event(exceptionHandler, NULL);
-        if (ca_create_channel(GW_UPSTREAM_PROBE_NAME, NULL, NULL, CA_PRIORITY_DEFAULT,
-                              &probe) == ECA_NORMAL)
-            ca_clear_channel(probe);
-        ca_detach_context();
-        up->search = gwUpSearchCreate(
-            config->port ? config->port
-                         : envGetInetPortConfigParam(&EPICS_CA_SERVER_PORT,
-                                                     (unsigned short)CA_SERVER_PORT),
-            searchAnswered, up);
-    }
-    else {
-        errlogPrintf("gateway: cannot create the upstream CA context: %s\n", ca_message(status));
-    }
+    options.priority = GW_UPSTREAM_CA_PRIORITY;
+    options.stackSize = epicsThreadGetStackSize(epicsThreadStackMedium);
+    options.joinable = 1;
+    thread = epicsThreadCreateOpt("gwUpstreamInit", contextInit, up, &options);
+    if (thread)
+        epicsThreadMustJoin(thread);
     restore(&saved[0]);
     restore(&saved[1]);
     restore(&saved[2]);
-    if (previous)
-        ca_attach_context(previous);
-    return context;
 }
 
 static void destroyContext(struct ca_client_context *context)
@@ -451,12 +465,12 @@ static int openChannel(gwUpstream *up, gwPv *pv)
     int status = ca_create_channel(pv->name, connectionHandler, pv, CA_PRIORITY_DEFAULT,
                                    &pv->chan);
 
+    /* No ca_flush_io: a new channel has nothing queued on a circuit (libca
+     * searches on its own timer), and each flush is one more turn of
+     * libca's mutex, which its circuit threads need too. */
     if (status == ECA_NORMAL)
         status = ca_replace_access_rights_event(pv->chan, rightsHandler);
-    if (status == ECA_NORMAL) {
-        ca_flush_io();
-    }
-    else if (pv->chan) {
+    if (status != ECA_NORMAL && pv->chan) {
         ca_clear_channel(pv->chan);
         pv->chan = NULL;
     }
@@ -814,7 +828,7 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
         gphInitPvt(&up->table, GW_UPSTREAM_TABLE_SIZE);
     if (!up->lock || !up->wake || !up->timerExited || !up->table)
         goto fail;
-    up->ca = createContext(up);
+    createContext(up);
     if (!up->ca)
         goto fail;
     up->provider.ops = &gwUpstreamOps;

@@ -324,7 +324,7 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     fcntl(search->wakePipe[0], F_SETFD, FD_CLOEXEC);
     fcntl(search->wakePipe[1], F_SETFD, FD_CLOEXEC);
     configureChannelAccessAddressList(&search->addresses, search->sock, port);
-    options.priority = epicsThreadPriorityMedium;
+    options.priority = epicsThreadPriorityCAServerLow;
     options.stackSize = epicsThreadGetStackSize(epicsThreadStackSmall);
     options.joinable = 1;
     search->thread = epicsThreadCreateOpt("gwUpSearch", searchRun, search, &options);
