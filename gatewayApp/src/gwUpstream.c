@@ -153,7 +153,8 @@ static void searchAnswered(void *arg, const char **names, unsigned count);
  * runs with real-time scheduling, starve behind the server's threads. */
 #define GW_UPSTREAM_CA_PRIORITY epicsThreadPriorityCAServerLow
 
-/* The context's making, on its own thread (see above). */
+/* The context's making, on its own thread (see above); up->wake is
+ * signalled when it is done. */
 static void contextInit(void *arg)
 {
     gwUpstream *up = arg;
@@ -163,6 +164,7 @@ static void contextInit(void *arg)
 
     if (status != ECA_NORMAL) {
         errlogPrintf("gateway: cannot create the upstream CA context: %s\n", ca_message(status));
+        epicsEventSignal(up->wake);
         return;
     }
     up->ca = ca_current_context();
@@ -176,6 +178,7 @@ static void contextInit(void *arg)
                      : envGetInetPortConfigParam(&EPICS_CA_SERVER_PORT,
                                                  (unsigned short)CA_SERVER_PORT),
         searchAnswered, up);
+    epicsEventSignal(up->wake);
 }
 
 /* A preemptive context that searches where the configuration says (into
@@ -188,8 +191,6 @@ static void contextInit(void *arg)
 static void createContext(gwUpstream *up)
 {
     const gwUpstreamConfig *config = &up->config;
-    epicsThreadOpts options = EPICS_THREAD_OPTS_INIT;
-    epicsThreadId thread;
     savedVariable saved[3];
     char port[16];
 
@@ -202,12 +203,11 @@ static void createContext(gwUpstream *up)
         epicsSnprintf(port, sizeof port, "%u", config->port);
         saveAndSet(&saved[2], "EPICS_CA_SERVER_PORT", port);
     }
-    options.priority = GW_UPSTREAM_CA_PRIORITY;
-    options.stackSize = epicsThreadGetStackSize(epicsThreadStackMedium);
-    options.joinable = 1;
-    thread = epicsThreadCreateOpt("gwUpstreamInit", contextInit, up, &options);
-    if (thread)
-        epicsThreadMustJoin(thread);
+    /* Not a joinable thread: Base 7.0.3.1 crashes joining a thread that
+     * made a CA context. up->wake is not used by anyone else yet. */
+    if (epicsThreadCreate("gwUpstreamInit", GW_UPSTREAM_CA_PRIORITY,
+                          epicsThreadGetStackSize(epicsThreadStackMedium), contextInit, up))
+        epicsEventMustWait(up->wake);
     restore(&saved[0]);
     restore(&saved[1]);
     restore(&saved[2]);
