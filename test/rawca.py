@@ -147,18 +147,24 @@ def read_double(sock, name, cid=1, ioid=7, pieces=None, timeout=5.0):
 
     pieces: when given, every request is sent that many bytes at a time.
     Returns the value; raises AssertionError with what the server sent."""
+    return read_double_sid(sock, name, cid, ioid, pieces, timeout)[0]
+
+
+def read_double_sid(sock, name, cid=1, ioid=7, pieces=None, timeout=5.0):
+    """read_double, and the server's id of the channel: (value, sid)."""
     stream = Stream(sock)
     _send(sock, version() + create_chan(name, cid), pieces)
     got = stream.read_until(has(CREATE_CHAN), timeout)
     created = [m for m in got if m.command == CREATE_CHAN]
     assert created, "no CREATE_CHAN reply for %s: %r" % (name, got)
-    _send(sock, read_notify(created[0].p2, ioid), pieces)
+    sid = created[0].p2
+    _send(sock, read_notify(sid, ioid), pieces)
     got = stream.read_until(has(READ_NOTIFY), timeout)
     replies = [m for m in got if m.command == READ_NOTIFY]
     assert replies, "no READ_NOTIFY reply for %s: %r" % (name, got)
     reply = replies[0]
     assert reply.p1 == 1 and reply.p2 == ioid and reply.dtype == DBR_DOUBLE, reply
-    return struct.unpack(">d", reply.payload[:8])[0]
+    return struct.unpack(">d", reply.payload[:8])[0], sid
 
 
 def _send(sock, data, pieces):

@@ -468,7 +468,11 @@ def _serve_once(listener, reply, then_close):
         try:
             connection.recv(4096)
             connection.sendall(reply)
-            while not then_close and connection.recv(4096):
+            if then_close:
+                # end the stream but keep reading: a request the client
+                # sends later must not be answered with a reset
+                connection.shutdown(socket.SHUT_WR)
+            while connection.recv(4096):
                 pass
         except OSError:
             pass

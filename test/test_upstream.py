@@ -19,15 +19,19 @@ What the tests prove, in the order of the issue:
   7. Base's acctst passes through the gateway, an upstream restart included;
   8. puts, puts with completion, alarm acknowledgement;
   9. the PV states and their timeouts;
- 10. the gateway IOC's own records are served locally first.
+ 10. the gateway IOC's own records are served locally first;
+ 11. a name an IOC answers is answered at once, before the upstream
+     connection, and the client's channel waits for that connection.
 
 Timing: the aims of the issue ("under 2 s") are printed, never asserted;
 every wait is an event with a generous limit.
 """
 import os
 import re
+import select
 import socket
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -938,3 +942,95 @@ def test_gateway_ioc_records_are_served_locally_before_upstream_ones(harness):
     assert field_value(softioc, "dup:ao") == "99"
     states = gwharness.upstream_states(gateway)
     assert "dup:ao" not in states and states.get("fid:ao") in ("active", "inactive"), states
+
+
+# ---------------------------------------------------------------- 11. own search
+
+class FindableIoc:
+    """A stand-in IOC that answers every UDP search ("here, on my TCP
+    port") and accepts TCP connections but never says a word on them: the
+    gateway's libca finds every name and never connects one. Runs on a
+    thread of the test, stopped by stop() (bounded by a poll timeout)."""
+
+    def __init__(self):
+        self.port = gwharness.free_port()
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", self.port))
+        self.tcp = socket.socket()
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(16)
+        self.searched = {}      # name -> number of searches for it
+        self.circuits = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _answer(self, data, peer):
+        messages, _ = rawca.split(data)
+        reply = b""
+        for m in messages:
+            if m.command != rawca.SEARCH:
+                continue
+            name = m.payload.split(b"\0")[0].decode(errors="replace")
+            self.searched[name] = self.searched.get(name, 0) + 1
+            reply += rawca.header(rawca.SEARCH, 8, self.port, 0, 0xffffffff, m.p2) \
+                + struct.pack(">H", rawca.MINOR) + b"\0" * 6
+        if reply:
+            self.udp.sendto(reply, peer)
+
+    def _run(self):
+        while not self.stopping.is_set():
+            ready, _, _ = select.select([self.udp, self.tcp], [], [], 0.1)
+            if self.udp in ready:
+                data, peer = self.udp.recvfrom(65536)
+                self._answer(data, peer)
+            if self.tcp in ready:
+                circuit, _ = self.tcp.accept()
+                self.circuits.append(circuit)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(5)
+        for sock in self.circuits + [self.udp, self.tcp]:
+            sock.close()
+
+
+def test_a_found_name_is_answered_at_once_and_its_channel_waits_for_the_connection(harness):
+    """The gateway's own search: the client's search is answered as soon as
+    an IOC answers the gateway's search, although libca never connects the
+    PV (without the own search the search would never be answered); the
+    client's CREATE_CHAN is not answered at once but held, and fails at the
+    connect timeout (CREATE_CH_FAIL), the PV then being dead."""
+    ioc = FindableIoc()
+    try:
+        gateway = harness.gateway_server(
+            "-cip 127.0.0.1 -cport %d -connect_timeout 2 -dead_timeout 60" % ioc.port)
+        pv = "findable:pv"
+        answered = gwharness.ca_search(pv, gateway.server_port, timeout=3.0)
+        print("the gateway searched for %s %d time(s) on its own; states %s" % (
+            pv, ioc.searched.get(pv, 0), gwharness.upstream_states(gateway)))
+        assert answered, "the search for a name an IOC answers was not answered"
+        assert ioc.searched.get(pv, 0) >= 1
+        assert gwharness.upstream_states(gateway).get(pv) == "connecting"
+
+        sock = rawca.connect(gateway.server_port, timeout=10)
+        try:
+            stream = rawca.Stream(sock)
+            sock.sendall(rawca.version() + rawca.create_chan(pv, 5)
+                         + rawca.header(rawca.ECHO))
+            got = stream.read_until(rawca.has(rawca.ECHO), 5)
+            assert [m.command for m in got if m.command != rawca.VERSION] == [rawca.ECHO], \
+                "the CREATE_CHAN was answered before the PV connected: %r" % got
+            got = stream.read_until(lambda ms: any(
+                m.command in (rawca.CREATE_CHAN, rawca.CREATE_CH_FAIL) for m in ms), 15)
+            answers = [m for m in got if m.command in (rawca.CREATE_CHAN, rawca.CREATE_CH_FAIL)]
+            assert answers and answers[0].command == rawca.CREATE_CH_FAIL \
+                and answers[0].p1 == 5, got
+        finally:
+            sock.close()
+        assert gwharness.upstream_states(gateway).get(pv) == "dead"
+        assert not gwharness.ca_search(pv, gateway.server_port, timeout=0.5), \
+            "a dead PV is not answered"
+    finally:
+        ioc.stop()

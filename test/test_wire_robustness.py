@@ -228,9 +228,9 @@ def test_a_conversation_sent_one_byte_at_a_time_still_works(harness, server):
     with rawca.connect(port) as sock:
         # a WRITE, split in 3-byte pieces, then a read of what it wrote
         stream = rawca.Stream(sock)
-        value = rawca.read_double(sock, PV, pieces=3)
+        value, sid = rawca.read_double_sid(sock, PV, pieces=3)
         assert value == VALUE
-        write = rawca.header(rawca.WRITE_NOTIFY, 8, rawca.DBR_DOUBLE, 1, 1, 99) + \
+        write = rawca.header(rawca.WRITE_NOTIFY, 8, rawca.DBR_DOUBLE, 1, sid, 99) + \
             struct.pack(">d", 4.25)
         for i in range(0, len(write), 3):
             sock.sendall(write[i:i + 3])

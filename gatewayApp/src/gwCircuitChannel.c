@@ -283,7 +283,7 @@ static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create
     }
     slot = c->freeSlots[--c->nFree];
     c->slots[slot] = channel;
-    channel->sid = (++c->sidTurn << GW_SID_INDEX_BITS) | (slot + 1u);
+    channel->sid = (c->sidTurn++ << GW_SID_INDEX_BITS) | (slot + 1u);
     ellAdd(&c->channelList, &channel->node);
     epicsMutexUnlock(c->lock);
     return channel;
