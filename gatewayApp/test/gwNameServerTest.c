@@ -400,6 +400,13 @@ static void testSearches(unsigned short port)
     epicsSocketDestroy(client);
 }
 
+static void setLateReady(int ready)
+{
+    epicsMutexMustLock(server.lock);
+    server.lateReady = ready;
+    epicsMutexUnlock(server.lock);
+}
+
 static void settle(gwNameServer *names, const char *name)
 {
     gwNameServerSettled(names, &name, 1);
@@ -428,9 +435,7 @@ static void testSettled(gwNameServer *names, unsigned short port)
 
     settle(names, "late:x");
     testOk(answersOnly(client, port, 2001), "settled but still not served: no answer");
-    epicsMutexMustLock(server.lock);
-    server.lateReady = 1;
-    epicsMutexUnlock(server.lock);
+    setLateReady(1);
     settle(names, "late:nobody");
     testOk(answersOnly(client, port, 2002), "a name nobody waits for: nothing sent");
     settle(names, "late:y");
@@ -455,18 +460,14 @@ static void testSettled(gwNameServer *names, unsigned short port)
     addSearch(&r, "late:b1", 51, DONTREPLY);
     addSearch(&r, "late:b2", 52, DONTREPLY);
     addSearch(&r, "late:b3", 53, DONTREPLY);
-    epicsMutexMustLock(server.lock);
-    server.lateReady = 0;
-    epicsMutexUnlock(server.lock);
+    setLateReady(0);
     sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
     r.used = 0;
     addVersion(&r, GW_CA_MINOR_VERSION, 92);
     addSearch(&r, "late:b4", 54, DONTREPLY);
     sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
     testOk(answersOnly(client, port, 2006), "four pending searches in two datagrams");
-    epicsMutexMustLock(server.lock);
-    server.lateReady = 1;
-    epicsMutexUnlock(server.lock);
+    setLateReady(1);
     {
         const char *batch[] = { "late:b1", "late:b2", "late:b3", "late:b4", "late:none" };
         gwNameServerSettled(names, batch, sizeof batch / sizeof batch[0]);
@@ -489,9 +490,7 @@ static void testSettled(gwNameServer *names, unsigned short port)
     addSearch(&r, "late:w", 44, DONTREPLY);
     sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
     testOk1(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 44);
-    epicsMutexMustLock(server.lock);
-    server.lateReady = 0;
-    epicsMutexUnlock(server.lock);
+    setLateReady(0);
 
     testDiag("many pending searches stay bounded and are freed at stop");
     {
