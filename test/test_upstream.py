@@ -949,8 +949,21 @@ def test_gateway_ioc_records_are_served_locally_before_upstream_ones(harness):
 class FindableIoc:
     """A stand-in IOC that answers every UDP search ("here, on my TCP
     port") and accepts TCP connections but never says a word on them: the
-    gateway's libca finds every name and never connects one. Runs on a
-    thread of the test, stopped by stop() (bounded by a poll timeout)."""
+    gateway's libca finds every name and never connects one. Before each
+    answer it sends hostile datagrams (cut short, lying sizes, unknown ids,
+    other commands), which the gateway must shrug off. Runs on a thread of
+    the test, stopped by stop() (bounded by a poll timeout)."""
+
+    HOSTILE = [
+        b"\x00\x06\x00",                                        # 3 bytes
+        rawca.header(rawca.SEARCH, 8, 5064, 0, 0xffffffff, 0xdeadbeef)
+        + b"\x00\x0d" + b"\0" * 6,                               # unknown id
+        rawca.header(rawca.SEARCH, 0xffff, 0, 0, 0, 1)
+        + struct.pack(">II", 0xfffffff0, 0),                      # lying size
+        rawca.header(rawca.SEARCH, 5, 5064, 0, 0xffffffff, 1) + b"\0" * 5,  # size % 8
+        rawca.header(rawca.NOT_FOUND, 0, 10, 13, 1, 1),           # not an answer
+        rawca.header(rawca.SEARCH, 64, 5064, 0, 0xffffffff, 1),   # payload missing
+    ]
 
     def __init__(self):
         self.port = gwharness.free_port()
@@ -977,6 +990,8 @@ class FindableIoc:
             reply += rawca.header(rawca.SEARCH, 8, self.port, 0, 0xffffffff, m.p2) \
                 + struct.pack(">H", rawca.MINOR) + b"\0" * 6
         if reply:
+            for junk in self.HOSTILE:
+                self.udp.sendto(junk, peer)
             self.udp.sendto(reply, peer)
 
     def _run(self):
@@ -1013,6 +1028,9 @@ def test_a_found_name_is_answered_at_once_and_its_channel_waits_for_the_connecti
         assert answered, "the search for a name an IOC answers was not answered"
         assert ioc.searched.get(pv, 0) >= 1
         assert gwharness.upstream_states(gateway).get(pv) == "connecting"
+        report = gateway.command("gwReport 1")
+        m = re.search(r"upstream searches of its own: (\d+) sent, (\d+) answered", report)
+        assert m and int(m.group(1)) >= 1 and int(m.group(2)) == 1, report
 
         sock = rawca.connect(gateway.server_port, timeout=10)
         try:

@@ -122,6 +122,18 @@ static void onName(const gwCaMessage *m)
         n = gwCodecBuildNotFound(reply.bytes, sizeof reply.bytes, s.replyFlag,
                                  (epicsUInt16)s.clientMinor, s.searchId);
         checkBuilt(n, &want);
+        /* the same name searched for by the upstream provider */
+        want = expect(CA_PROTO_SEARCH, DONTREPLY, GW_CA_MINOR_VERSION, s.searchId, s.searchId);
+        n = gwCodecBuildSearch(reply.bytes, sizeof reply.bytes, s.name.text, DONTREPLY,
+                               GW_CA_MINOR_VERSION, s.searchId);
+        checkBuilt(n, &want);
+    }
+    if (m->header.command == CA_PROTO_SEARCH) {
+        /* what an upstream IOC's answer is read with: any payload size */
+        gwCaSearchReply r;
+        if (gwCodecDecodeSearchReply(m, &r) != GW_CODEC_OK || r.searchId != m->header.parameter2
+            || (m->header.payloadSize < 2u && r.serverMinor != 0))
+            abort();
     }
     if (m->header.command == CA_PROTO_CREATE_CHAN &&
         gwCodecDecodeCreateChannel(m, &c) == GW_CODEC_OK) {

@@ -990,6 +990,13 @@ void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out)
                 + counts.dead,
             counts.connecting, counts.active, counts.inactive, counts.disconnected,
             counts.dead, counts.upstreamSubscriptions);
+    if (up->search) {
+        gwUpSearchCounts searches;
+        gwUpSearchGetCounts(up->search, &searches);
+        fprintf(out, "upstream searches of its own: %zu sent, %zu answered, %zu waiting "
+                     "(to %u addresses)\n",
+                searches.sent, searches.answered, searches.waiting, searches.addresses);
+    }
     if (level < 2)
         return;
     epicsTimeGetCurrent(&now);

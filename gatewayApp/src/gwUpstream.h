@@ -82,8 +82,9 @@ typedef struct gwUpstreamCounts {
 } gwUpstreamCounts;
 
 void gwUpstreamGetCounts(gwProvider *provider, gwUpstreamCounts *counts);
-/* Level 0: nothing; 1: the counts line; 2: also one line per PV and one
- * per upstream subscription (type, count, mask, clients). */
+/* Level 0: nothing; 1: the counts line and the own searches' counts; 2:
+ * also one line per PV and one per upstream subscription (type, count,
+ * mask, clients). */
 void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out);
 
 #ifdef __cplusplus
