@@ -346,10 +346,12 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     if (!pv->removed && !pv->researching
         && (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DEAD
             || pv->state == GW_PV_DISCONNECTED)) {
-        hooks = hooksEnter(up, &arg);
-        anomaly = hooks && pv->state != GW_PV_CONNECTING && anomalyDue(up);
-        /* searches for a found PV were answered then, none wait now */
+        /* searches for a found PV were answered then, none wait now: a
+         * first connection of a found PV needs no hook (and no second turn
+         * of up->lock, which thousands of connections at once contend) */
         settle = pv->state != GW_PV_CONNECTING || !pv->found;
+        hooks = settle ? hooksEnter(up, &arg) : NULL;
+        anomaly = hooks && pv->state != GW_PV_CONNECTING && anomalyDue(up);
         setState(up, pv, pv->channelCount ? GW_PV_ACTIVE : GW_PV_INACTIVE);
         pv->everConnected = 1;
         connected = 1;
