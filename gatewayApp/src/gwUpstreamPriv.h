@@ -25,10 +25,11 @@
  * libca request that may wait for a full send queue (get, put,
  * subscription create) is made while holding up->lock or pv->lock; only
  * ca_create_channel (which takes libca's own mutex only) is.
- * The server's callbacks (update, done, disconnected, rightsChanged) are
- * called with pv->lock held: they take only the circuit's lock and never
- * call back into a provider, and holding pv->lock is what makes cancel()
- * and detach() wait for a delivery in progress.
+ * The server's callbacks (update, done, disconnected, rightsChanged,
+ * connected) are called with pv->lock held (connected(ok = 0), from the
+ * timer thread's connect timeout, with up->lock too): they take only the
+ * circuit's lock and never call back into a provider, and holding pv->lock
+ * is what makes cancel() and detach() wait for a delivery in progress.
  */
 #ifndef INC_gwUpstreamPriv_H
 #define INC_gwUpstreamPriv_H
