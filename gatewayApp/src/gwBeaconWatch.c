@@ -25,7 +25,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <epicsTypes.h>
 #include <caProto.h>
@@ -36,6 +35,7 @@
 #include <osiSock.h>
 
 #include "gwBeaconWatch.h"
+#include "gwWakePipe.h"
 
 #define GW_WATCH_SERVERS_MAX 4096u
 #define GW_WATCH_REGISTER_SECONDS 30.0
@@ -49,7 +49,7 @@ typedef struct gwWatchedServer {
 
 struct gwBeaconWatch {
     SOCKET sock;
-    int wakePipe[2];
+    gwWakePipe wake;
     epicsThreadId thread;
     unsigned short repeaterPort;
     gwBeaconWatchFunc *func;
@@ -128,7 +128,7 @@ static void watchRun(void *arg)
     epicsTimeGetCurrent(&registered);
     fds[0].fd = watch->sock;
     fds[0].events = POLLIN;
-    fds[1].fd = watch->wakePipe[0];
+    fds[1].fd = watch->wake.read;
     fds[1].events = POLLIN;
     for (;;) {
         epicsTimeStamp now;
@@ -162,14 +162,14 @@ gwBeaconWatch *gwBeaconWatchStart(gwBeaconWatchFunc *func, void *arg)
     if (!watch)
         return NULL;
     watch->sock = INVALID_SOCKET;
-    watch->wakePipe[0] = watch->wakePipe[1] = -1;
+    watch->wake.read = watch->wake.write = -1;
     watch->func = func;
     watch->arg = arg;
     watch->repeaterPort = envGetInetPortConfigParam(&EPICS_CA_REPEATER_PORT,
                                                     (unsigned short)CA_REPEATER_PORT);
     watch->servers = calloc(GW_WATCH_SERVERS_MAX, sizeof *watch->servers);
     watch->sock = epicsSocketCreate(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
-    if (!watch->servers || watch->sock == INVALID_SOCKET || pipe(watch->wakePipe) != 0)
+    if (!watch->servers || watch->sock == INVALID_SOCKET || gwWakePipeOpen(&watch->wake) != 0)
         goto fail;
     memset(&any, 0, sizeof any);
     any.sin_family = AF_INET;
@@ -178,8 +178,6 @@ gwBeaconWatch *gwBeaconWatchStart(gwBeaconWatchFunc *func, void *arg)
     if (bind(watch->sock, (struct sockaddr *)&any, sizeof any) != 0)
         goto fail;
     fcntl(watch->sock, F_SETFL, fcntl(watch->sock, F_GETFL) | O_NONBLOCK);
-    fcntl(watch->wakePipe[0], F_SETFD, FD_CLOEXEC);
-    fcntl(watch->wakePipe[1], F_SETFD, FD_CLOEXEC);
     options.priority = epicsThreadPriorityLow;
     options.stackSize = epicsThreadGetStackSize(epicsThreadStackSmall);
     options.joinable = 1;
@@ -199,17 +197,12 @@ void gwBeaconWatchStop(gwBeaconWatch *watch)
     if (!watch)
         return;
     if (watch->thread) {
-        const char byte = 0;
-        while (write(watch->wakePipe[1], &byte, 1) < 0 && errno == EINTR)
-            ;
+        gwWakePipeSignal(&watch->wake);
         epicsThreadMustJoin(watch->thread);
     }
     if (watch->sock != INVALID_SOCKET)
         epicsSocketDestroy(watch->sock);
-    if (watch->wakePipe[0] >= 0)
-        close(watch->wakePipe[0]);
-    if (watch->wakePipe[1] >= 0)
-        close(watch->wakePipe[1]);
+    gwWakePipeClose(&watch->wake);
     free(watch->servers);
     free(watch);
 }

@@ -1,5 +1,5 @@
 /* gwIoLoop.c - poll-based I/O threads (platform-specific: POSIX poll and a
- * self-pipe for wake-ups).
+ * self-pipe, gwWakePipe.h, for wake-ups).
  *
  * Owns: one thread per loop, its poll set, its queue of posted tasks.
  * Threads: the loop thread runs handlers, tasks and the tick; any thread
@@ -10,11 +10,9 @@
  * running a handler or a task.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <epicsEvent.h>
 #include <epicsMutex.h>
@@ -23,6 +21,7 @@
 #include <errlog.h>
 
 #include "gwIoLoop.h"
+#include "gwWakePipe.h"
 
 typedef struct gwIoWatch {
     SOCKET fd;
@@ -36,7 +35,7 @@ struct gwIoLoop {
     epicsThreadId thread;
     epicsMutexId lock;
     ELLLIST tasks;           /* gwIoTask, guarded by lock */
-    int wakeRead, wakeWrite; /* self-pipe */
+    gwWakePipe wake;
     int wakePending;         /* a byte is in the pipe; guarded by lock */
     int sleeping;            /* the thread is in (or about to enter) a
                               * waiting poll(); guarded by lock */
@@ -65,9 +64,7 @@ void gwIoTaskInit(gwIoTask *task, void (*run)(void *arg), void *arg)
 static void wake(gwIoLoop *loop)
 {
     if (loop->sleeping && !loop->wakePending) {
-        char byte = 0;
-        ssize_t n = write(loop->wakeWrite, &byte, 1);
-        (void)n; /* a full pipe already wakes the loop */
+        gwWakePipeSignal(&loop->wake);
         loop->wakePending = 1;
     }
 }
@@ -154,14 +151,12 @@ static void runTasks(gwIoLoop *loop)
 {
     ELLLIST batch;
     gwIoTask *task;
-    char drain[64];
 
     epicsMutexMustLock(loop->lock);
     batch = loop->tasks;
     ellInit(&loop->tasks);
     if (loop->wakePending) {
-        while (read(loop->wakeRead, drain, sizeof drain) == (ssize_t)sizeof drain)
-            ;
+        gwWakePipeDrain(&loop->wake);
         loop->wakePending = 0;
     }
     epicsMutexUnlock(loop->lock);
@@ -200,7 +195,7 @@ static int buildPollSet(gwIoLoop *loop)
         loop->pollSet = more;
         loop->capPollSet = n;
     }
-    loop->pollSet[0].fd = loop->wakeRead;
+    loop->pollSet[0].fd = loop->wake.read;
     loop->pollSet[0].events = POLLIN;
     for (i = 0; i < loop->nWatches; i++) {
         loop->pollSet[i + 1].fd = loop->watches[i].fd;
@@ -293,27 +288,9 @@ static void loopThread(void *arg)
     epicsEventSignal(loop->exited);
 }
 
-static int makeSelfPipe(gwIoLoop *loop)
-{
-    int fds[2];
-
-    if (pipe(fds) != 0)
-        return -1;
-    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-    fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-    loop->wakeRead = fds[0];
-    loop->wakeWrite = fds[1];
-    return 0;
-}
-
 static void destroy(gwIoLoop *loop)
 {
-    if (loop->wakeRead >= 0)
-        close(loop->wakeRead);
-    if (loop->wakeWrite >= 0)
-        close(loop->wakeWrite);
+    gwWakePipeClose(&loop->wake);
     if (loop->lock)
         epicsMutexDestroy(loop->lock);
     if (loop->exited)
@@ -329,14 +306,14 @@ gwIoLoop *gwIoLoopCreate(const char *name, void (*tick)(void *arg), void *tickAr
 
     if (!loop)
         return NULL;
-    loop->wakeRead = loop->wakeWrite = -1;
+    loop->wake.read = loop->wake.write = -1;
     strncpy(loop->name, name, sizeof loop->name - 1);
     loop->tick = tick;
     loop->tickArg = tickArg;
     ellInit(&loop->tasks);
     loop->lock = epicsMutexCreate();
     loop->exited = epicsEventCreate(epicsEventEmpty);
-    if (!loop->lock || !loop->exited || makeSelfPipe(loop) != 0) {
+    if (!loop->lock || !loop->exited || gwWakePipeOpen(&loop->wake) != 0) {
         destroy(loop);
         return NULL;
     }

@@ -42,12 +42,10 @@
  * are atomics, each thread owns its buffers.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <caProto.h>
 #include <ellLib.h>
@@ -69,6 +67,7 @@
 
 #include "gwCodec.h"
 #include "gwServer.h"
+#include "gwWakePipe.h"
 
 /* The largest UDP payload, so no datagram is ever cut. */
 #define GW_NAME_RECEIVE_MAX 65536u
@@ -98,7 +97,7 @@ struct gwNameServer {
     gwServer *server;
     const gwServerConfig *config;
     epicsUInt16 tcpPort;
-    int wakePipe[2];           /* written once by gwNameServerStop */
+    gwWakePipe wake;           /* signalled once by gwNameServerStop */
     unsigned nListeners;
     gwNameListener *listeners; /* 2 per interface at most */
     size_t datagrams, ignored, malformed, searches, answered, replyDatagrams;
@@ -500,7 +499,7 @@ static void listenerRun(void *arg)
     }
     fds[0].fd = listener->socket;
     fds[0].events = POLLIN;
-    fds[1].fd = listener->names->wakePipe[0];
+    fds[1].fd = listener->names->wake.read;
     fds[1].events = POLLIN;
     for (;;) {
         fds[0].revents = fds[1].revents = 0;
@@ -691,14 +690,11 @@ static int openSockets(gwNameServer *names)
 
 static int openWakePipe(gwNameServer *names)
 {
-    if (pipe(names->wakePipe) != 0) {
+    if (gwWakePipeOpen(&names->wake) != 0) {
         errlogPrintf("gateway: cannot create the name server's wake pipe: %s\n",
                      strerror(errno));
-        names->wakePipe[0] = names->wakePipe[1] = -1;
         return -1;
     }
-    fcntl(names->wakePipe[0], F_SETFD, FD_CLOEXEC);
-    fcntl(names->wakePipe[1], F_SETFD, FD_CLOEXEC);
     return 0;
 }
 
@@ -734,7 +730,7 @@ gwNameServer *gwNameServerStart(gwServer *server)
     names->server = server;
     names->config = gwServerGetConfig(server);
     names->tcpPort = gwServerTcpPort(server);
-    names->wakePipe[0] = names->wakePipe[1] = -1;
+    names->wake.read = names->wake.write = -1;
     names->waitLock = epicsMutexCreate();
     if (!names->waitLock) {
         free(names);
@@ -753,22 +749,15 @@ void gwNameServerStop(gwNameServer *names)
 
     if (!names)
         return;
-    if (names->wakePipe[1] >= 0) {
-        const char byte = 0;
-
-        while (write(names->wakePipe[1], &byte, 1) < 0 && errno == EINTR)
-            ;
-    }
+    if (names->wake.write >= 0)
+        gwWakePipeSignal(&names->wake);
     for (i = 0; i < names->nListeners; i++) {
         if (names->listeners[i].thread)
             epicsThreadMustJoin(names->listeners[i].thread);
     }
     for (i = 0; i < names->nListeners; i++)
         epicsSocketDestroy(names->listeners[i].socket);
-    if (names->wakePipe[0] >= 0)
-        close(names->wakePipe[0]);
-    if (names->wakePipe[1] >= 0)
-        close(names->wakePipe[1]);
+    gwWakePipeClose(&names->wake);
     free(names->listeners);
     {
         ELLNODE *node;

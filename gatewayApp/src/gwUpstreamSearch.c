@@ -31,7 +31,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <addrList.h>
 #include <caProto.h>
@@ -45,6 +44,7 @@
 
 #include "gwCodec.h"
 #include "gwUpstreamSearch.h"
+#include "gwWakePipe.h"
 
 #define GW_UPSEARCH_DATAGRAM 1024u
 #define GW_UPSEARCH_SLOTS 16384u  /* a power of two */
@@ -63,7 +63,7 @@ typedef struct gwUpSearchEntry {
 
 struct gwUpSearch {
     SOCKET sock;
-    int wakePipe[2];
+    gwWakePipe wake;
     epicsThreadId thread;
     unsigned short port;
     ELLLIST addresses;          /* osiSockAddrNode; const after create */
@@ -173,11 +173,8 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
     }
     epicsMutexUnlock(search->lock);
     sendDatagram(search, full, fullLen);
-    if (wake) {
-        const char byte = 0;
-        /* a full pipe already wakes the thread */
-        (void)!write(search->wakePipe[1], &byte, 1);
-    }
+    if (wake)
+        gwWakePipeSignal(&search->wake);
 }
 
 void gwUpSearchFlush(gwUpSearch *search)
@@ -242,7 +239,7 @@ static void searchRun(void *arg)
         return;
     fds[0].fd = search->sock;
     fds[0].events = POLLIN;
-    fds[1].fd = search->wakePipe[0];
+    fds[1].fd = search->wake.read;
     fds[1].events = POLLIN;
     for (;;) {
         epicsTimeStamp now;
@@ -261,8 +258,7 @@ static void searchRun(void *arg)
             break;
         epicsTimeGetCurrent(&now);
         if (fds[1].revents) {
-            char drain[64];
-            (void)!read(search->wakePipe[0], drain, sizeof drain);
+            gwWakePipeDrain(&search->wake);
             if (!flushDue) {
                 flushAt = now;
                 epicsTimeAddSeconds(&flushAt, GW_UPSEARCH_FLUSH_SECONDS);
@@ -300,7 +296,7 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     if (!search)
         return NULL;
     search->sock = INVALID_SOCKET;
-    search->wakePipe[0] = search->wakePipe[1] = -1;
+    search->wake.read = search->wake.write = -1;
     search->port = port;
     search->found = found;
     search->arg = arg;
@@ -310,7 +306,7 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     search->slots = calloc(GW_UPSEARCH_SLOTS, sizeof *search->slots);
     search->sock = epicsSocketCreate(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
     if (!search->lock || !search->slots || search->sock == INVALID_SOCKET
-        || pipe(search->wakePipe) != 0)
+        || gwWakePipeOpen(&search->wake) != 0)
         goto fail;
     memset(&any, 0, sizeof any);
     any.sin_family = AF_INET;
@@ -319,10 +315,6 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
         || setsockopt(search->sock, SOL_SOCKET, SO_BROADCAST, (char *)&yes, sizeof yes) != 0)
         goto fail;
     fcntl(search->sock, F_SETFL, fcntl(search->sock, F_GETFL) | O_NONBLOCK);
-    fcntl(search->wakePipe[0], F_SETFL, fcntl(search->wakePipe[0], F_GETFL) | O_NONBLOCK);
-    fcntl(search->wakePipe[1], F_SETFL, fcntl(search->wakePipe[1], F_GETFL) | O_NONBLOCK);
-    fcntl(search->wakePipe[0], F_SETFD, FD_CLOEXEC);
-    fcntl(search->wakePipe[1], F_SETFD, FD_CLOEXEC);
     configureChannelAccessAddressList(&search->addresses, search->sock, port);
     options.priority = epicsThreadPriorityCAServerLow;
     options.stackSize = epicsThreadGetStackSize(epicsThreadStackSmall);
@@ -345,12 +337,10 @@ void gwUpSearchDestroy(gwUpSearch *search)
     if (!search)
         return;
     if (search->thread) {
-        const char byte = 0;
         epicsMutexMustLock(search->lock);
         search->stopping = 1;
         epicsMutexUnlock(search->lock);
-        while (write(search->wakePipe[1], &byte, 1) < 0 && errno == EINTR)
-            ;
+        gwWakePipeSignal(&search->wake);
         epicsThreadMustJoin(search->thread);
     }
     while ((entry = (gwUpSearchEntry *)ellFirst(&search->entries)) != NULL)
@@ -359,10 +349,7 @@ void gwUpSearchDestroy(gwUpSearch *search)
     free(search->slots);
     if (search->sock != INVALID_SOCKET)
         epicsSocketDestroy(search->sock);
-    if (search->wakePipe[0] >= 0)
-        close(search->wakePipe[0]);
-    if (search->wakePipe[1] >= 0)
-        close(search->wakePipe[1]);
+    gwWakePipeClose(&search->wake);
     if (search->lock)
         epicsMutexDestroy(search->lock);
     free(search);
