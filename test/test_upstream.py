@@ -872,14 +872,20 @@ STATE_OPTIONS = "-connect_timeout 1 -dead_timeout 2.5 -inactive_timeout 2.5 " \
                 "-disconnect_timeout 2.5"
 
 
+def monitoring_client(harness, gateway, pv):
+    """A camonitor of pv through the gateway, once its first update came."""
+    monitor = process(harness, "camonitor", [gwharness.base_tool("camonitor"), "-w", "5", pv],
+                      gateway_env(gateway))
+    wait_until(lambda: len(camonitor_lines(monitor)) >= 1, 15, "camonitor's first update")
+    return monitor
+
+
 def test_inactive_pv_is_dropped_after_the_inactive_timeout(harness):
     softioc, gateway = start_fidelity_pair(harness, STATE_OPTIONS)
     pv = PREFIX + "ai"
     assert gwharness.upstream_counts(gateway)["total"] == 0
     wait_found(gateway, pv)
-    monitor = process(harness, "camonitor", [gwharness.base_tool("camonitor"), "-w", "5", pv],
-                      gateway_env(gateway))
-    wait_until(lambda: len(camonitor_lines(monitor)) >= 1, 15, "camonitor's first update")
+    monitor = monitoring_client(harness, gateway, pv)
     assert gwharness.upstream_states(gateway).get(pv) == "active"
     counts = gwharness.upstream_counts(gateway)
     assert counts["active"] >= 1 and counts["total"] == sum(
@@ -896,9 +902,7 @@ def test_disconnected_pv_is_dropped_after_the_disconnect_timeout(harness):
     softioc, gateway = start_fidelity_pair(harness, STATE_OPTIONS)
     pv = PREFIX + "longin"
     wait_found(gateway, pv)
-    monitor = process(harness, "camonitor", [gwharness.base_tool("camonitor"), "-w", "5", pv],
-                      gateway_env(gateway))
-    wait_until(lambda: len(camonitor_lines(monitor)) >= 1, 15, "camonitor's first update")
+    monitor = monitoring_client(harness, gateway, pv)
     softioc.kill()
     killed = time.monotonic()
     wait_state(gateway, pv, "disconnected", 10)
