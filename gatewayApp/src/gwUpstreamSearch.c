@@ -65,7 +65,6 @@ struct gwUpSearch {
     SOCKET sock;
     gwWakePipe wake;
     epicsThreadId thread;
-    unsigned short port;
     ELLLIST addresses;          /* osiSockAddrNode; const after create */
     gwUpSearchFound *found;
     void *arg;
@@ -297,7 +296,6 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
         return NULL;
     search->sock = INVALID_SOCKET;
     search->wake.read = search->wake.write = -1;
-    search->port = port;
     search->found = found;
     search->arg = arg;
     ellInit(&search->addresses);
