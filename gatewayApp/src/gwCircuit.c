@@ -21,6 +21,9 @@
  * a queue that grows with the event rate. Slots are copied into the byte
  * buffer only when it has drained, and requests are not read while it
  * holds more than the high-water mark: memory per circuit stays bounded.
+ * Nor are they read while GW_CIRCUIT_MAX_REQUESTS gets and puts with
+ * completion wait at providers (`inputHeld`); resumeTask reads on when
+ * half of them are done.
  *
  * Sending: one thread at a time holds the sender role (`sending`): it
  * swaps the queued bytes into the wire buffer and sends from there without
@@ -365,7 +368,7 @@ static short wantedEvents(gwCircuit *c)
 {
     short events = 0;
 
-    if (pendingBytes(c) < GW_CIRCUIT_HIGH_WATER)
+    if (pendingBytes(c) < GW_CIRCUIT_HIGH_WATER && !c->inputHeld)
         events |= GW_IO_READ;
     if (c->blocked)
         events |= GW_IO_WRITE;
@@ -562,7 +565,8 @@ static int handleInput(gwCircuit *c)
         pos = skip;
     }
     epicsThreadPrivateSet(currentCircuit, c);
-    while (result == 0 && pos < c->inLen && !c->closing) {
+    while (result == 0 && pos < c->inLen && !c->closing
+           && !epicsAtomicGetIntT(&c->inputHeld)) {
         gwCaMessage m;
         size_t used;
         gwCodecStatus s = gwCodecParseMessage(c->in + pos, c->inLen - pos,
@@ -596,14 +600,33 @@ static void onSocket(void *arg, short revents)
     int status = 0;
 
     if (revents & GW_IO_READ) {
-        status = receive(c);
-        if (status > 0)
+        /* a hold leaves whole requests in the buffer: those go first, and
+         * nothing is read while the hold lasts */
+        if (c->inLen && !epicsAtomicGetIntT(&c->inputHeld))
             status = handleInput(c);
+        if (status == 0 && !epicsAtomicGetIntT(&c->inputHeld)) {
+            status = receive(c);
+            if (status > 0)
+                status = handleInput(c);
+        }
     }
     else if (revents & GW_IO_ERROR) {
         status = -1;
     }
     if (status < 0 || c->closing) {
+        gwCircuitClose(c);
+        return;
+    }
+    flushTask(c);
+}
+
+/* Requests were held at GW_CIRCUIT_MAX_REQUESTS and half are done: handle
+ * what was left in the input buffer, then watch the socket again. */
+static void resumeTask(void *arg)
+{
+    gwCircuit *c = arg;
+
+    if (c->closing || handleInput(c) < 0 || c->closing) {
         gwCircuitClose(c);
         return;
     }
@@ -665,6 +688,7 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
     gwIoTaskInit(&c->startTask, startTask, c);
     gwIoTaskInit(&c->flushTask, flushTask, c);
     gwIoTaskInit(&c->channelTask, gwCircuitChannelWork, c);
+    gwIoTaskInit(&c->resumeTask, resumeTask, c);
     epicsTimeGetCurrent(&c->lastProgress);
     gwServerCircuitAdd(server, c);
     {
@@ -701,6 +725,7 @@ void gwCircuitClose(gwCircuit *c)
     gwIoLoopUnpost(c->loop, &c->startTask);
     gwIoLoopUnpost(c->loop, &c->flushTask);
     gwIoLoopUnpost(c->loop, &c->channelTask);
+    gwIoLoopUnpost(c->loop, &c->resumeTask);
     epicsSocketDestroy(c->sock);
     gwServerCircuitGone(c->server, c);
     circuitRelease(c);
@@ -753,6 +778,26 @@ void gwCircuitReport(gwCircuit *c, unsigned level)
 }
 
 /* ---------------------------------------------------------------- hooks for gwCircuitChannel.c */
+
+void gwCircuitRequestStarted(gwCircuit *c)
+{
+    epicsMutexMustLock(c->lock);
+    if (++c->requests >= GW_CIRCUIT_MAX_REQUESTS)
+        epicsAtomicSetIntT(&c->inputHeld, 1);
+    epicsMutexUnlock(c->lock);
+}
+
+void gwCircuitRequestDone(gwCircuit *c)
+{
+    epicsMutexMustLock(c->lock);
+    c->requests--;
+    if (c->inputHeld && c->requests <= GW_CIRCUIT_MAX_REQUESTS / 2) {
+        epicsAtomicSetIntT(&c->inputHeld, 0);
+        if (!c->closing)
+            gwIoLoopPost(c->loop, &c->resumeTask);
+    }
+    epicsMutexUnlock(c->lock);
+}
 
 void gwCircuitSlotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
                         unsigned long count, const void *value)

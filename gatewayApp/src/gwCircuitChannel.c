@@ -581,6 +581,7 @@ static void getDone(void *user, int status, short type, unsigned long count, con
     gwPendingRequest *pending = user;
 
     gwCircuitQueueRead(pending->circuit, &pending->request, status, type, count, value);
+    gwCircuitRequestDone(pending->circuit);
     free(pending);
 }
 
@@ -609,9 +610,11 @@ static int onRead(gwCircuit *c, const gwCaMessage *m)
     }
     pending->circuit = c;
     pending->request = m->header;
+    gwCircuitRequestStarted(c);
     status = channel->provider->ops->get(channel->providerChannel, (short)read.dataType,
                                          read.count, getDone, pending);
     if (status != ECA_NORMAL) {
+        gwCircuitRequestDone(c);
         free(pending);
         gwCircuitQueueRead(c, &m->header, status, (short)read.dataType, read.count, NULL);
     }
@@ -634,6 +637,7 @@ static void putDone(void *user, int status)
     gwPendingRequest *pending = user;
 
     queueWriteNotifyReply(pending->circuit, &pending->request, status);
+    gwCircuitRequestDone(pending->circuit);
     free(pending);
 }
 
@@ -727,10 +731,13 @@ static int onWriteNotify(gwCircuit *c, const gwCaMessage *m)
     if (pending) {
         pending->circuit = c;
         pending->request = m->header;
+        gwCircuitRequestStarted(c);
         status = channel->provider->ops->put(channel->providerChannel, (short)put.dataType,
                                              put.count, value, putDone, pending);
-        if (status != ECA_NORMAL)
+        if (status != ECA_NORMAL) {
+            gwCircuitRequestDone(c);
             free(pending);
+        }
     }
     else if (value) {
         status = ECA_ALLOCMEM;

@@ -33,6 +33,12 @@
 #define GW_CIRCUIT_OUT_CHUNK (64u * 1024u)
 #define GW_CIRCUIT_HIGH_WATER (256u * 1024u)
 #define GW_CIRCUIT_IN_CHUNK (16u * 1024u)
+/* Gets and puts with completion of one circuit at its providers at most.
+ * At this many the circuit's requests are not read until half of them are
+ * done: RSRV blocks a client's thread the same way behind a busy put, and
+ * a local put's completion costs one callbackRequest on Base's cbLow ring,
+ * where a lost one would leave dbNotifyCancel waiting for ever. */
+#define GW_CIRCUIT_MAX_REQUESTS 64u
 /* Output a held delivery (gwDelivery.h) lets pile up before sending anyway. */
 #define GW_CIRCUIT_HOLD_MAX (16u * 1024u)
 /* send() calls a thread other than the loop makes per turn as the sender. */
@@ -84,7 +90,7 @@ struct gwCircuit {
     size_t maxMessage;         /* const: largest message in or out */
     epicsMutexId lock;
     int references;            /* atomic: the loop's, plus one per delivery batch */
-    gwIoTask startTask, flushTask, channelTask;
+    gwIoTask startTask, flushTask, channelTask, resumeTask;
     /* identity: changed on the loop thread under lock */
     gwClientIdentity identity;
     char *user, *host;
@@ -92,6 +98,9 @@ struct gwCircuit {
     /* input: loop */
     unsigned char *in;
     size_t inLen, inCap, drain;
+    unsigned requests;         /* lock: gets and puts with completion at providers */
+    int inputHeld;             /* lock (read on the loop): requests reached the
+                                * limit; resumeTask reads on when half are done */
     /* output: lock */
     unsigned char *out;
     size_t outHead, outLen, outCap;
@@ -135,6 +144,8 @@ void gwCircuitSlotStore(gwCircuit *c, gwSubscription *sub, int status, short typ
                         unsigned long count, const void *value); /* lock held */
 void gwCircuitSlotDrop(gwCircuit *c, gwSubscription *sub);      /* lock held */
 void gwCircuitLogBad(gwCircuit *c, const gwCaHeader *request, const char *why);
+void gwCircuitRequestStarted(gwCircuit *c);  /* loop: a get or put-notify goes to a provider */
+void gwCircuitRequestDone(gwCircuit *c);     /* any thread: and its completion came */
 
 /* gwCircuitChannel.c */
 int gwCircuitDispatch(gwCircuit *c, const gwCaMessage *m);  /* loop; -1: close */

@@ -4,7 +4,8 @@
  * Proves what the IOC's records cannot show: a provider's asynchronous
  * completions, rights changes pushed as ACCESS_RIGHTS, SERVER_DISCONN when
  * a source goes away, EPICS_CA_MAX_ARRAY_BYTES on replies, EVENTS_OFF/ON
- * keeping the newest update, a bad priority closing the circuit, and a
+ * keeping the newest update, requests held at GW_CIRCUIT_MAX_REQUESTS
+ * gets and puts at the provider, a bad priority closing the circuit, and a
  * clean stop.
  *
  * Opens sockets: runs only inside `scripts/netns run` (make runtests does
@@ -37,6 +38,7 @@ typedef struct fakeChannel {
     unsigned long count;
     unsigned rights;
     int deferred;                /* "slow:" names: attach finishes later */
+    int holds;                   /* "hold:" names: puts wait in fake.held */
 } fakeChannel;
 
 typedef struct fakeSubscription {
@@ -54,13 +56,17 @@ static struct {
     void *putUser;
     fakeChannel *slow;           /* the last attached "slow:" channel */
     int detached;                /* channels detached so far */
+    struct { gwPutCallback *done; void *user; } held[256]; /* puts of "hold:" channels */
+    int nHeld;                   /* waiting in held[] */
+    int heldTotal;               /* taken so far */
 } fake;
 
 static gwExistsAnswer fakeExists(void *self, const char *name, const gwClientIdentity *client)
 {
     (void)self;
     (void)client;
-    if (strncmp(name, "fake:", 5) == 0 || strncmp(name, "slow:", 5) == 0)
+    if (strncmp(name, "fake:", 5) == 0 || strncmp(name, "slow:", 5) == 0
+        || strncmp(name, "hold:", 5) == 0)
         return GW_EXISTS_YES;
     return strcmp(name, "later") == 0 ? GW_EXISTS_PENDING : GW_EXISTS_NO;
 }
@@ -78,6 +84,7 @@ static gwProviderChannel *fakeAttach(void *self, const char *name, const gwClien
     ch->rights = GW_RIGHT_READ | GW_RIGHT_WRITE;
     if (strcmp(name, "fake:a") == 0)
         fake.channel = ch;
+    ch->holds = strncmp(name, "hold:", 5) == 0;
     if (strncmp(name, "slow:", 5) == 0) {
         ch->deferred = 1;
         fake.slow = ch;
@@ -144,10 +151,19 @@ static int fakeGet(gwProviderChannel *channel, short type, unsigned long count,
 static int fakePut(gwProviderChannel *channel, short type, unsigned long count,
                    const void *value, gwPutCallback *done, void *user)
 {
-    (void)channel;
     if (type != DBR_DOUBLE || count != 1)
         return ECA_BADTYPE;
     epicsMutexMustLock(fake.lock);
+    if (((fakeChannel *)channel)->holds && done) {
+        int full = fake.nHeld == (int)(sizeof fake.held / sizeof fake.held[0]);
+        if (!full) {
+            fake.held[fake.nHeld].done = done;
+            fake.held[fake.nHeld++].user = user;
+            fake.heldTotal++;
+        }
+        epicsMutexUnlock(fake.lock);
+        return full ? ECA_PUTFAIL : ECA_NORMAL;
+    }
     fake.lastPut = *(const double *)value;
     fake.putDone = done;   /* completed later, from the test thread */
     fake.putUser = user;
@@ -471,6 +487,66 @@ out:
            "(%d channels detached)", fake.detached - detached);
 }
 
+/* 200 puts with completion at once: the server hands the provider no more
+ * than GW_CIRCUIT_MAX_REQUESTS (64) before some complete, reads on as they
+ * do, and answers all of them in order. */
+static void testRequestLimit(unsigned short port)
+{
+    client *c = calloc(1, sizeof *c);
+    gwCaMessage m;
+    unsigned char p[64];
+    unsigned rights = 0;
+    epicsUInt32 count = 0, sid, i;
+    int most, completed = 0, inOrder = 1, echoes = 0, tries;
+
+    clientConnect(c, port);
+    expectCommand(c, CA_PROTO_VERSION, &m, p);
+    sendHeader(c, CA_PROTO_VERSION, 0, GW_CA_MINOR_VERSION, 0, 0, NULL, 0);
+    sid = createChannel(c, "hold:a", 20, &rights, &count);
+    for (i = 0; i < 200; i++) {
+        double v = i;
+        unsigned char net[8];
+        caNetConvert(DBR_DOUBLE, &v, net, 1, 1);
+        sendHeader(c, CA_PROTO_WRITE_NOTIFY, DBR_DOUBLE, 1, sid, 1000 + i, net, 8);
+    }
+    sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
+    epicsThreadSleep(0.5);
+    epicsMutexMustLock(fake.lock);
+    most = fake.nHeld;
+    epicsMutexUnlock(fake.lock);
+    testOk(most > 0 && most <= 64, "200 puts sent, %d reached the provider before one completed "
+           "(at most 64)", most);
+    for (tries = 0; completed < 200 && tries < 1000; tries++) {
+        int n, k;
+        struct { gwPutCallback *done; void *user; } take[256];
+        epicsMutexMustLock(fake.lock);
+        n = fake.nHeld;
+        memcpy(take, fake.held, (size_t)n * sizeof take[0]);
+        fake.nHeld = 0;
+        epicsMutexUnlock(fake.lock);
+        for (k = 0; k < n; k++)
+            take[k].done(take[k].user, ECA_NORMAL);
+        completed += n;
+        if (!n)
+            epicsThreadSleep(0.01);
+    }
+    testOk(completed == 200, "completing them reads on: all 200 puts reached the provider (%d)",
+           completed);
+    /* the ECHO is answered once it is read, among the later completions */
+    for (i = 0; i < 200 && inOrder && nextMessage(c, &m, p, sizeof p) == 0;) {
+        if (m.header.command == CA_PROTO_ECHO && !echoes++)
+            continue;
+        inOrder = m.header.command == CA_PROTO_WRITE_NOTIFY && m.header.parameter2 == 1000 + i
+                  && m.header.parameter1 == ECA_NORMAL;
+        i += inOrder;
+    }
+    testOk(i == 200, "200 completions, in order (%u)", i);
+    testOk(echoes == 1 || (echoes == 0 && expectCommand(c, CA_PROTO_ECHO, &m, p)),
+           "and the reply to the ECHO sent after the puts");
+    epicsSocketDestroy(c->sock);
+    free(c);
+}
+
 static void testBadPriority(unsigned short port)
 {
     client *c = calloc(1, sizeof *c);
@@ -491,9 +567,9 @@ MAIN(gwServerTest)
 
     (void)argc;
     (void)argv;
-    testPlan(36);
+    testPlan(41);
     if (!getenv("GW_NETNS")) {
-        testSkip(36, "opens sockets: run inside scripts/netns run");
+        testSkip(41, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
     osiSockAttach();
@@ -504,6 +580,7 @@ MAIN(gwServerTest)
         return testDone();
     testConversation(gwServerTcpPort(server));
     testDeferredAttach(gwServerTcpPort(server));
+    testRequestLimit(gwServerTcpPort(server));
     testBadPriority(gwServerTcpPort(server));
     gwServerStop(server);
     epicsMutexDestroy(fake.lock);
