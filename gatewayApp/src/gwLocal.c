@@ -71,6 +71,7 @@ void gwLocalHoldSends(gwLocalContext *context)
 /* On context's task (or once it has ended): send what was held back. */
 void gwLocalReleaseSends(gwLocalContext *context)
 {
+    context->burst = 0;
     if (context->holding) {
         context->holding = 0;
         gwDeliveryRelease(&context->batch);

@@ -13,6 +13,8 @@
  * queued, the task holds the server's sends back (gwDelivery.h) and
  * releases them with the last queued event, or in its next extra labor
  * (posted when the hold begins) should that event not reach a callback.
+ * After a burst of at least GW_LOCAL_BURST_EVENTS events the task pauses
+ * GW_LOCAL_BURST_PAUSE seconds before it takes the next one (below).
  *
  * Ownership:
  * - The provider owns its contexts (array `contexts`, fixed from creation
@@ -61,6 +63,19 @@
 
 typedef struct gwLocalProvider gwLocalProvider;
 
+/* Adaptive batching of a context's task. A burst of this many events means
+ * records post faster than the task takes them: it then pauses this long
+ * after sending, so that the next burst finds more events queued. Taken
+ * one by one, each event would cost a wake-up of the task and a contended
+ * hand-over of Base's event queue lock with the posting thread (a put
+ * arriving at full speed, say). Measured with bench/run, one client
+ * monitoring a record put at full speed: 0.65 M events/s at 2.3 CPU s per
+ * million without the pause, 1.1 M at 1.25 with it. Paced updates come in
+ * bursts of one and never pause; at high rates an update waits at most
+ * this long longer. */
+#define GW_LOCAL_BURST_EVENTS 16u
+#define GW_LOCAL_BURST_PAUSE 20e-6
+
 /* Something the reaper releases on its own thread. */
 typedef struct gwLocalGrave {
     ELLNODE node;                               /* in provider->graves */
@@ -79,6 +94,7 @@ typedef struct gwLocalContext {
     gwProviderChannel *delivering; /* channel of the labor callback now running */
     gwDeliveryBatch batch;        /* its task only: sends held back during a burst */
     int holding;                  /* its task only: batch is held */
+    unsigned burst;               /* its task only: events since the last release */
     unsigned index;
 } gwLocalContext;
 

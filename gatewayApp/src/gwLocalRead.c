@@ -186,7 +186,8 @@ static void gwLocalDeliver(gwProviderSubscription *subscription, struct dbChanne
 /* The dbEvent callback (the task of the channel's context). While more
  * events are queued the server's sends are held back, so that a burst
  * leaves in few send() calls (as RSRV's read_reply flushes only when
- * eventsRemaining is 0). */
+ * eventsRemaining is 0); after a long burst the task pauses
+ * (GW_LOCAL_BURST_PAUSE, gwLocalPriv.h). */
 static void gwLocalUpdate(void *arg, struct dbChannel *chan, int eventsRemaining,
                           db_field_log *pfl)
 {
@@ -195,10 +196,15 @@ static void gwLocalUpdate(void *arg, struct dbChannel *chan, int eventsRemaining
 
     if (eventsRemaining)
         gwLocalHoldSends(context);
+    context->burst++;
     if (!subscription->cancelled && !epicsAtomicGetIntT(&subscription->held))
         gwLocalDeliver(subscription, chan, pfl);
-    if (!eventsRemaining)
+    if (!eventsRemaining) {
+        int pause = context->burst >= GW_LOCAL_BURST_EVENTS;
         gwLocalReleaseSends(context);
+        if (pause)
+            epicsThreadSleep(GW_LOCAL_BURST_PAUSE);
+    }
 }
 
 static void gwLocalSubscriptionBury(gwLocalGrave *grave)
