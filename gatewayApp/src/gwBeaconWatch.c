@@ -162,7 +162,7 @@ gwBeaconWatch *gwBeaconWatchStart(gwBeaconWatchFunc *func, void *arg)
     if (!watch)
         return NULL;
     watch->sock = INVALID_SOCKET;
-    watch->wake.read = watch->wake.write = -1;
+    watch->wake = GW_WAKE_PIPE_CLOSED;
     watch->func = func;
     watch->arg = arg;
     watch->repeaterPort = envGetInetPortConfigParam(&EPICS_CA_REPEATER_PORT,

@@ -306,7 +306,7 @@ gwIoLoop *gwIoLoopCreate(const char *name, void (*tick)(void *arg), void *tickAr
 
     if (!loop)
         return NULL;
-    loop->wake.read = loop->wake.write = -1;
+    loop->wake = GW_WAKE_PIPE_CLOSED;
     strncpy(loop->name, name, sizeof loop->name - 1);
     loop->tick = tick;
     loop->tickArg = tickArg;

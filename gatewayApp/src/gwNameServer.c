@@ -730,7 +730,7 @@ gwNameServer *gwNameServerStart(gwServer *server)
     names->server = server;
     names->config = gwServerGetConfig(server);
     names->tcpPort = gwServerTcpPort(server);
-    names->wake.read = names->wake.write = -1;
+    names->wake = GW_WAKE_PIPE_CLOSED;
     names->waitLock = epicsMutexCreate();
     if (!names->waitLock) {
         free(names);
@@ -749,8 +749,7 @@ void gwNameServerStop(gwNameServer *names)
 
     if (!names)
         return;
-    if (names->wake.write >= 0)
-        gwWakePipeSignal(&names->wake);
+    gwWakePipeSignal(&names->wake);
     for (i = 0; i < names->nListeners; i++) {
         if (names->listeners[i].thread)
             epicsThreadMustJoin(names->listeners[i].thread);

@@ -295,7 +295,7 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     if (!search)
         return NULL;
     search->sock = INVALID_SOCKET;
-    search->wake.read = search->wake.write = -1;
+    search->wake = GW_WAKE_PIPE_CLOSED;
     search->found = found;
     search->arg = arg;
     ellInit(&search->addresses);

@@ -15,7 +15,7 @@ int gwWakePipeOpen(gwWakePipe *wake)
 {
     int fds[2];
 
-    wake->read = wake->write = -1;
+    *wake = GW_WAKE_PIPE_CLOSED;
     if (pipe(fds) != 0)
         return -1;
     setFlags(fds[0]);
@@ -29,6 +29,8 @@ void gwWakePipeSignal(gwWakePipe *wake)
 {
     const char byte = 0;
 
+    if (wake->write < 0)
+        return;
     while (write(wake->write, &byte, 1) < 0 && errno == EINTR)
         ;   /* EAGAIN: full, the reader wakes anyway */
 }
@@ -47,5 +49,5 @@ void gwWakePipeClose(gwWakePipe *wake)
         close(wake->read);
     if (wake->write >= 0)
         close(wake->write);
-    wake->read = wake->write = -1;
+    *wake = GW_WAKE_PIPE_CLOSED;
 }

@@ -13,11 +13,13 @@ typedef struct gwWakePipe {
     int read, write;    /* -1 when closed */
 } gwWakePipe;
 
-#define GW_WAKE_PIPE_CLOSED { -1, -1 }
+/* Its state before gwWakePipeOpen: x->wake = GW_WAKE_PIPE_CLOSED; */
+#define GW_WAKE_PIPE_CLOSED ((gwWakePipe){ -1, -1 })
 
 /* Open it: 0, or -1 (both ends -1, errno set). */
 int gwWakePipeOpen(gwWakePipe *wake);
-/* Put one byte in (any thread); a full pipe already wakes its reader. */
+/* Put one byte in (any thread); a full pipe already wakes its reader.
+ * Nothing when it is closed. */
 void gwWakePipeSignal(gwWakePipe *wake);
 /* Take out what is in it (the reading thread). */
 void gwWakePipeDrain(gwWakePipe *wake);

@@ -46,6 +46,12 @@ typedef struct fakeSubscription {
     void *user;
 } fakeSubscription;
 
+/* A put with completion that a "hold:" channel keeps until the test ends it. */
+typedef struct fakeHeldPut {
+    gwPutCallback *done;
+    void *user;
+} fakeHeldPut;
+
 static struct {
     epicsMutexId lock;
     fakeChannel *channel;        /* the last attached "fake:a" */
@@ -56,7 +62,7 @@ static struct {
     void *putUser;
     fakeChannel *slow;           /* the last attached "slow:" channel */
     int detached;                /* channels detached so far */
-    struct { gwPutCallback *done; void *user; } held[256]; /* puts of "hold:" channels */
+    fakeHeldPut held[256];       /* puts of "hold:" channels */
     int nHeld;                   /* waiting in held[] */
     int heldTotal;               /* taken so far */
 } fake;
@@ -518,7 +524,7 @@ static void testRequestLimit(unsigned short port)
            "(at most 64)", most);
     for (tries = 0; completed < 200 && tries < 1000; tries++) {
         int n, k;
-        struct { gwPutCallback *done; void *user; } take[256];
+        fakeHeldPut take[256];
         epicsMutexMustLock(fake.lock);
         n = fake.nHeld;
         memcpy(take, fake.held, (size_t)n * sizeof take[0]);
