@@ -21,7 +21,10 @@ What the tests prove, in the order of the issue:
   9. the PV states and their timeouts;
  10. the gateway IOC's own records are served locally first;
  11. a name an IOC answers is answered at once, before the upstream
-     connection, and the client's channel waits for that connection.
+     connection, and the client's channel waits for that connection;
+     libca's searches pass through the gateway's own (an IOC sees one
+     search per name), and a name nobody answers is searched for again on
+     a back-off without a libca channel.
 
 Timing: the aims of the issue ("under 2 s") are printed, never asserted;
 every wait is an event with a generous limit.
@@ -952,7 +955,8 @@ def test_gateway_ioc_records_are_served_locally_before_upstream_ones(harness):
 
 class FindableIoc:
     """A stand-in IOC that answers every UDP search ("here, on my TCP
-    port") and accepts TCP connections but never says a word on them: the
+    port") but for names starting "missing:", and accepts TCP connections
+    but never says a word on them: the
     gateway's libca finds every name and never connects one. Before each
     answer it sends hostile datagrams (cut short, lying sizes, unknown ids,
     other commands), which the gateway must shrug off. Runs on a thread of
@@ -991,6 +995,8 @@ class FindableIoc:
                 continue
             name = m.payload.split(b"\0")[0].decode(errors="replace")
             self.searched[name] = self.searched.get(name, 0) + 1
+            if name.startswith("missing:"):
+                continue    # nobody has these
             reply += rawca.header(rawca.SEARCH, 8, self.port, 0, 0xffffffff, m.p2) \
                 + struct.pack(">H", rawca.MINOR) + b"\0" * 6
         if reply:
@@ -1054,5 +1060,60 @@ def test_a_found_name_is_answered_at_once_and_its_channel_waits_for_the_connecti
         assert gwharness.upstream_states(gateway).get(pv) == "dead"
         assert not gwharness.ca_search(pv, gateway.server_port, timeout=0.5), \
             "a dead PV is not answered"
+    finally:
+        ioc.stop()
+
+
+def libca_counts(gateway):
+    """(passed through, answered) of libca's searches, from gwReport 1."""
+    report = gateway.command("gwReport 1")
+    m = re.search(r"libca's: (\d+) passed through, (\d+) answered", report)
+    assert m, report
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_libca_searches_pass_through_the_gateways_own(harness):
+    """libca's address list is the gateway's own search (a loopback
+    socket): its search for a name the IOC has answered is answered by the
+    gateway with the IOC's address, so the IOC sees one search for the
+    name, not two, and libca connects to the IOC itself."""
+    ioc = FindableIoc()
+    try:
+        gateway = harness.gateway_server(
+            "-cip 127.0.0.1 -cport %d -connect_timeout 5 -dead_timeout 60" % ioc.port)
+        pv = "through:pv"
+        assert gwharness.ca_search(pv, gateway.server_port, timeout=3.0), \
+            "the search for a name an IOC answers was not answered"
+        gwharness.wait_for(lambda: ioc.circuits, 10.0,
+                           "libca connecting to the IOC's own TCP port")
+        passed, answered = libca_counts(gateway)
+        print("the IOC saw %d search(es) for %s; libca's searches: %d passed through, "
+              "%d answered" % (ioc.searched.get(pv, 0), pv, passed, answered))
+        assert passed >= 1 and answered >= 1
+        assert ioc.searched.get(pv, 0) == 1, \
+            "the IOC was searched %d times for one name" % ioc.searched.get(pv, 0)
+    finally:
+        ioc.stop()
+
+
+def test_a_missing_name_is_searched_again_without_a_libca_channel(harness):
+    """Nobody answers: the gateway searches again on a back-off (30 ms,
+    then twice as long each time), libca never searches for it (no channel
+    is made before an IOC answers), and the client gets no answer."""
+    ioc = FindableIoc()
+    try:
+        gateway = harness.gateway_server(
+            "-cip 127.0.0.1 -cport %d -connect_timeout 5 -dead_timeout 60" % ioc.port)
+        pv = "missing:pv"
+        assert not gwharness.ca_search(pv, gateway.server_port, timeout=1.5), \
+            "a name nobody has was answered"
+        searched = ioc.searched.get(pv, 0)
+        passed, _ = libca_counts(gateway)
+        print("searched %d times in 1.5 s; libca's searches passed through: %d" % (
+            searched, passed))
+        assert searched >= 3, "searched only %d times" % searched
+        assert searched <= 9, "searched %d times: more than the rounds" % searched
+        assert passed == 0, "libca searched for a name nobody answered"
+        assert gwharness.upstream_states(gateway).get(pv) == "connecting"
     finally:
         ioc.stop()

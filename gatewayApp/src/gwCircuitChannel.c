@@ -444,7 +444,9 @@ static void attachFinished(void *serverChannel, int ok)
     if (!channel->connectResult) {
         channel->connectResult = ok ? 1 : -1;
         ellAdd(&c->connectWork, &channel->connectNode);
-        gwIoLoopPost(c->loop, &c->channelTask);
+        /* connections come one callback at a time, thousands in a storm:
+         * their replies are gathered, the loop wakes once for many */
+        gwIoLoopPostSoon(c->loop, &c->channelTask);
     }
     epicsMutexUnlock(c->lock);
 }

@@ -23,6 +23,9 @@
 #include "gwIoLoop.h"
 #include "gwWakePipe.h"
 
+/* How long a task posted for soon may wait for others to run with it. */
+#define GW_IO_SOON_SECONDS 0.001
+
 typedef struct gwIoWatch {
     SOCKET fd;
     short events;
@@ -35,6 +38,9 @@ struct gwIoLoop {
     epicsThreadId thread;
     epicsMutexId lock;
     ELLLIST tasks;           /* gwIoTask, guarded by lock */
+    ELLLIST soonTasks;       /* gwIoTask posted with PostSoon (lock) */
+    int soonArmed;           /* soonTasks run at soonDue (lock) */
+    epicsTimeStamp soonDue;  /* (lock) */
     gwWakePipe wake;
     int wakePending;         /* a byte is in the pipe; guarded by lock */
     int sleeping;            /* the thread is in (or about to enter) a
@@ -69,10 +75,13 @@ static void wake(gwIoLoop *loop)
     }
 }
 
+/* task->queued: 0 not queued, 1 in loop->tasks, 2 in loop->soonTasks. */
 void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task)
 {
     epicsMutexMustLock(loop->lock);
-    if (!task->queued) {
+    if (task->queued == 2)
+        ellDelete(&loop->soonTasks, &task->node);   /* now, not soon */
+    if (task->queued != 1) {
         task->queued = 1;
         ellAdd(&loop->tasks, &task->node);
         wake(loop);
@@ -80,13 +89,28 @@ void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task)
     epicsMutexUnlock(loop->lock);
 }
 
+void gwIoLoopPostSoon(gwIoLoop *loop, gwIoTask *task)
+{
+    epicsMutexMustLock(loop->lock);
+    if (!task->queued) {
+        task->queued = 2;
+        ellAdd(&loop->soonTasks, &task->node);
+        if (!loop->soonArmed) {
+            loop->soonArmed = 1;
+            epicsTimeGetCurrent(&loop->soonDue);
+            epicsTimeAddSeconds(&loop->soonDue, GW_IO_SOON_SECONDS);
+            wake(loop); /* a sleeping loop learns when to wake */
+        }
+    }
+    epicsMutexUnlock(loop->lock);
+}
+
 void gwIoLoopUnpost(gwIoLoop *loop, gwIoTask *task)
 {
     epicsMutexMustLock(loop->lock);
-    if (task->queued) {
-        ellDelete(&loop->tasks, &task->node);
-        task->queued = 0;
-    }
+    if (task->queued)
+        ellDelete(task->queued == 1 ? &loop->tasks : &loop->soonTasks, &task->node);
+    task->queued = 0;
     epicsMutexUnlock(loop->lock);
 }
 
@@ -146,15 +170,24 @@ int gwIoLoopIsSelf(const gwIoLoop *loop)
     return epicsThreadGetIdSelf() == loop->thread;
 }
 
-/* Run the tasks queued now (not those they post: those run next round). */
-static void runTasks(gwIoLoop *loop)
+/* Run the tasks queued now (not those they post: those run next round),
+ * and the ones posted for soon when their time has come (or `all`). */
+static void runTasks(gwIoLoop *loop, int all)
 {
     ELLLIST batch;
     gwIoTask *task;
+    epicsTimeStamp now;
 
     epicsMutexMustLock(loop->lock);
     batch = loop->tasks;
     ellInit(&loop->tasks);
+    if (loop->soonArmed) {
+        epicsTimeGetCurrent(&now);
+        if (all || epicsTimeDiffInSeconds(&now, &loop->soonDue) >= 0) {
+            ellConcat(&batch, &loop->soonTasks);
+            loop->soonArmed = 0;
+        }
+    }
     if (loop->wakePending) {
         gwWakePipeDrain(&loop->wake);
         loop->wakePending = 0;
@@ -233,14 +266,22 @@ static int isStopping(gwIoLoop *loop)
 }
 
 /* The poll() timeout in ms: 0 when tasks are queued (posted while the loop
- * was awake, without a wake-up byte), else up to the next tick. From here
- * to the end of poll() the loop counts as sleeping. */
+ * was awake, without a wake-up byte), else until the tasks for soon are
+ * due, else up to the next tick. From here to the end of poll() the loop
+ * counts as sleeping. */
 static int pollTimeout(gwIoLoop *loop)
 {
     int timeout;
 
     epicsMutexMustLock(loop->lock);
     timeout = ellCount(&loop->tasks) || loop->stopping ? 0 : 1000;
+    if (timeout && loop->soonArmed) {
+        epicsTimeStamp now;
+        double left;
+        epicsTimeGetCurrent(&now);
+        left = epicsTimeDiffInSeconds(&loop->soonDue, &now);
+        timeout = left <= 0 ? 0 : (int)(left * 1000.0) + 1;
+    }
     loop->sleeping = timeout != 0;
     epicsMutexUnlock(loop->lock);
     return timeout;
@@ -273,9 +314,9 @@ static void loopThread(void *arg)
         }
         awake(loop);
         if (n > 0 && loop->pollSet[0].revents)
-            runTasks(loop);
+            runTasks(loop, 0);
         dispatch(loop, n);
-        runTasks(loop);
+        runTasks(loop, 0);
         epicsTimeGetCurrent(&now);
         if (loop->tick && epicsTimeDiffInSeconds(&now, &lastTick) >= 1.0) {
             lastTick = now;
@@ -284,7 +325,7 @@ static void loopThread(void *arg)
     }
     if (loop->stopTask)
         loop->stopTask(loop->stopArg);
-    runTasks(loop);
+    runTasks(loop, 1);
     epicsEventSignal(loop->exited);
 }
 
@@ -311,6 +352,7 @@ gwIoLoop *gwIoLoopCreate(const char *name, void (*tick)(void *arg), void *tickAr
     loop->tick = tick;
     loop->tickArg = tickArg;
     ellInit(&loop->tasks);
+    ellInit(&loop->soonTasks);
     loop->lock = epicsMutexCreate();
     loop->exited = epicsEventCreate(epicsEventEmpty);
     if (!loop->lock || !loop->exited || gwWakePipeOpen(&loop->wake) != 0) {

@@ -45,6 +45,11 @@ gwIoLoop *gwIoLoopCreate(const char *name, void (*tick)(void *arg), void *tickAr
 
 /* Run task on the loop's thread soon. Any thread. */
 void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task);
+/* The same, for work that arrives in many small pieces from another
+ * thread (e.g. one per upstream connection): the task runs within about
+ * a millisecond, with whatever else was posted meanwhile, so the loop
+ * wakes once for many. A later gwIoLoopPost of the task runs it at once. */
+void gwIoLoopPostSoon(gwIoLoop *loop, gwIoTask *task);
 /* Forget task if it is queued and has not started. Any thread. */
 void gwIoLoopUnpost(gwIoLoop *loop, gwIoTask *task);
 

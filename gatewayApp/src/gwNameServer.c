@@ -21,10 +21,12 @@
  * even when asked to reply). A PENDING search is remembered for
  * GW_NAME_WAIT_SECONDS (at most GW_NAME_WAIT_MAX of them, the oldest go
  * first; a client's repeat replaces its earlier search): when
- * the provider settles the name (gwNameServerSettled, e.g. the upstream PV
- * connected) and now serves it, each waiting client gets its reply at once
- * instead of at its next search, as the classic gateway's asynchronous
- * exist test does. Replies are packed into datagrams of at most
+ * the provider settles the name (gwNameServerSettled, e.g. an IOC answered
+ * the upstream provider's search) it serves it, and each waiting client
+ * gets its reply at once instead of at its next search, as the classic
+ * gateway's asynchronous exist test does. A name settled while its search
+ * was on its way to the waiting list is caught by a count of settlings:
+ * the search asks again only when one began meanwhile. Replies are packed into datagrams of at most
  * 1024 bytes (RSRV's MAX_UDP_SEND), each starting with a VERSION that
  * carries the request's sequence number when the client's minor version is
  * at least 11 (older clients get the replies alone), and sent when full
@@ -101,6 +103,7 @@ struct gwNameServer {
     unsigned nListeners;
     gwNameListener *listeners; /* 2 per interface at most */
     size_t datagrams, ignored, malformed, searches, answered, replyDatagrams;
+    size_t settles;            /* gwNameServerSettled calls begun (atomic) */
 
     epicsMutexId waitLock;     /* the waiting searches: */
     ELLLIST waitBuckets[GW_NAME_WAIT_BUCKETS]; /* gwSearchWait by name hash */
@@ -312,13 +315,13 @@ static int sameRequest(const gwSearchBatch *batch, const gwSearchWait *w)
 void gwNameServerSettled(gwNameServer *names, const char *const *settledNames, unsigned count)
 {
     ELLLIST settled = ELLLIST_INIT;
-    gwClientIdentity identity;
     gwSearchBatch batch;
     gwSearchWait *w;
     unsigned i;
 
     if (!names || !count)
         return;
+    epicsAtomicIncrSizeT(&names->settles);  /* before the waiting ones are looked at */
     epicsMutexMustLock(names->waitLock);
     for (i = 0; i < count; i++) {
         w = (gwSearchWait *)ellFirst(&names->waitBuckets[nameHash(settledNames[i])]);
@@ -333,31 +336,26 @@ void gwNameServerSettled(gwNameServer *names, const char *const *settledNames, u
     }
     epicsMutexUnlock(names->waitLock);
 
-    /* Searches of one request datagram come one after another (the names
-     * are settled in the order they were asked for): their answers share
+    /* The provider serves the names now: no need to ask it again. Searches
+     * of one request datagram come one after another (the names are
+     * settled in the order they were asked for): their answers share
      * datagrams again. */
     batch.listener = NULL;
     while ((w = (gwSearchWait *)ellGet(&settled)) != NULL) {
-        char peerText[sizeof batch.peerText];
-        if (batch.listener && batch.peer.sin_addr.s_addr == w->peer.sin_addr.s_addr
-            && batch.peer.sin_port == w->peer.sin_port)
-            memcpy(peerText, batch.peerText, sizeof peerText);
-        else
-            ipAddrToDottedIP(&w->peer, peerText, sizeof peerText);
-        searchIdentity(&identity, &w->peer, peerText, w->clientMinor);
-        if (gwServerFindProvider(names->server, w->name, &identity, NULL) == GW_EXISTS_YES) {
-            if (!batch.listener || !sameRequest(&batch, w)) {
-                if (batch.listener)
-                    batchSend(&batch);
-                batch.listener = w->listener;
-                batch.peer = w->peer;
-                memcpy(batch.peerText, peerText, sizeof batch.peerText);
-                batch.clientMinor = w->clientMinor;
-                batch.sequence = w->sequence;
-                batchReset(&batch);
-            }
-            batchAddSearchReply(&batch, w->searchId);
+        if (!batch.listener || !sameRequest(&batch, w)) {
+            int samePeer = batch.listener && batch.peer.sin_addr.s_addr == w->peer.sin_addr.s_addr
+                && batch.peer.sin_port == w->peer.sin_port;
+            if (batch.listener)
+                batchSend(&batch);
+            batch.listener = w->listener;
+            batch.peer = w->peer;
+            if (!samePeer)
+                ipAddrToDottedIP(&w->peer, batch.peerText, sizeof batch.peerText);
+            batch.clientMinor = w->clientMinor;
+            batch.sequence = w->sequence;
+            batchReset(&batch);
         }
+        batchAddSearchReply(&batch, w->searchId);
         free(w);
     }
     if (batch.listener)
@@ -384,6 +382,7 @@ static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
     gwNameServer *names = batch->listener->names;
     gwClientIdentity identity;
     gwCaSearch search;
+    size_t settles = epicsAtomicGetSizeT(&names->settles);
 
     if (gwCodecDecodeSearch(m, &search) != GW_CODEC_OK
         || search.clientMinor < GW_CA_MINOR_SUPPORTED)
@@ -396,8 +395,10 @@ static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
         batchAddSearchReply(batch, search.searchId);
         break;
     case GW_EXISTS_PENDING:
-        /* Wait for the name; if it was settled meanwhile, answer now. */
+        /* Wait for the name; if it was settled meanwhile (a settling that
+         * began before the search waited may have missed it), answer now. */
         if (waitAdd(batch, search.name.text, search.searchId)
+            && epicsAtomicGetSizeT(&names->settles) != settles
             && gwServerFindProvider(names->server, search.name.text, &identity, NULL)
                    == GW_EXISTS_YES
             && waitTake(names, batch, search.name.text, search.searchId))

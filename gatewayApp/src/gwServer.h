@@ -105,8 +105,9 @@ void gwServerStats(gwServer *server, unsigned *channels, unsigned *clients);
 /* Start the beacon anomaly sequence (fast beacons, so clients search
  * again at once). Any thread. */
 void gwServerBeaconAnomaly(gwServer *server);
-/* Names a provider answered PENDING are settled: answer the waiting
- * searches (gwNameServerSettled). Any thread, no provider lock held. */
+/* Names a provider answered PENDING are settled (it serves them now):
+ * answer the waiting searches (gwNameServerSettled). Any thread, no
+ * provider lock held. */
 void gwServerNameSettled(gwServer *server, const char *const *names, unsigned count);
 
 /* Tell every provider that a series of exists() calls is over
@@ -123,9 +124,9 @@ void gwServerReport(const gwServer *server, unsigned level);
  * back to the sender, several per datagram. Runs its own thread(s). */
 gwNameServer *gwNameServerStart(gwServer *server);
 void gwNameServerStop(gwNameServer *names);
-/* A provider settled names it answered PENDING: the searches waiting for
- * them are asked again and, if served now, answered, the answers to one
- * client packed into as few datagrams as its searches came in. Any
+/* A provider settled names it answered PENDING and now serves them (to
+ * any client): the searches waiting for them are answered, the answers to
+ * one client packed into as few datagrams as its searches came in. Any
  * thread, no lock. */
 void gwNameServerSettled(gwNameServer *names, const char *const *settled, unsigned count);
 

@@ -24,6 +24,7 @@
 #include <caProto.h>
 #include <cadef.h>
 #include <caerr.h>
+#include <dbDefs.h>
 #include <envDefs.h>
 #include <epicsStdio.h>
 #include <epicsString.h>
@@ -111,13 +112,12 @@ typedef struct savedVariable {
     char *value;    /* NULL: was not set */
 } savedVariable;
 
-static void saveAndSet(savedVariable *saved, const char *name, const char *value)
+static void save(savedVariable *saved, const char *name)
 {
     const char *old = getenv(name);
 
     saved->name = name;
     saved->value = old ? epicsStrDup(old) : NULL;
-    epicsEnvSet(name, value);
 }
 
 static void restore(savedVariable *saved)
@@ -146,6 +146,7 @@ static void exceptionHandler(struct exception_handler_args args)
 }
 
 static void searchAnswered(void *arg, const char **names, unsigned count);
+static int openChannel(gwUpstream *up, gwPv *pv);
 
 /* Made on a thread of this priority: libca gives its own threads (timer,
  * UDP, circuits) priorities just above the creating thread's. Made from
@@ -154,16 +155,36 @@ static void searchAnswered(void *arg, const char **names, unsigned count);
 #define GW_UPSTREAM_CA_PRIORITY epicsThreadPriorityCAServerLow
 
 /* The context's making, on its own thread (see above); up->wake is
- * signalled when it is done. */
+ * signalled when it is done. The own searches read the upstream address
+ * list first; then, when they can pass libca's searches through, libca's
+ * list is their loopback socket (the caller restores the environment). */
 static void contextInit(void *arg)
 {
     gwUpstream *up = arg;
     const gwUpstreamConfig *config = &up->config;
     chid probe;
-    int status = ca_context_create(ca_enable_preemptive_callback);
+    unsigned short proxy;
+    int status;
 
+    up->search = gwUpSearchCreate(
+        config->port ? config->port
+                     : envGetInetPortConfigParam(&EPICS_CA_SERVER_PORT,
+                                                 (unsigned short)CA_SERVER_PORT),
+        searchAnswered, up);
+    proxy = gwUpSearchProxyPort(up->search);
+    up->searchFirst = proxy != 0;
+    if (proxy) {
+        char list[32];
+        epicsSnprintf(list, sizeof list, "127.0.0.1:%u", proxy);
+        epicsEnvSet("EPICS_CA_ADDR_LIST", list);
+        epicsEnvSet("EPICS_CA_AUTO_ADDR_LIST", "NO");
+    }
+    status = ca_context_create(ca_enable_preemptive_callback);
     if (status != ECA_NORMAL) {
         errlogPrintf("gateway: cannot create the upstream CA context: %s\n", ca_message(status));
+        gwUpSearchDestroy(up->search);
+        up->search = NULL;
+        up->searchFirst = 0;
         epicsEventSignal(up->wake);
         return;
     }
@@ -173,11 +194,6 @@ static void contextInit(void *arg)
                           &probe) == ECA_NORMAL)
         ca_clear_channel(probe);
     ca_detach_context();
-    up->search = gwUpSearchCreate(
-        config->port ? config->port
-                     : envGetInetPortConfigParam(&EPICS_CA_SERVER_PORT,
-                                                 (unsigned short)CA_SERVER_PORT),
-        searchAnswered, up);
     epicsEventSignal(up->wake);
 }
 
@@ -187,7 +203,7 @@ static void contextInit(void *arg)
  * first channel: both are set just for that moment (a probe channel makes
  * the UDP side), so the IOC's own CA links and servers keep the IOC's
  * environment. The own searches read the same list in the same moment
- * (up->search). */
+ * (up->search), and libca is given theirs (see contextInit). */
 static void createContext(gwUpstream *up)
 {
     const gwUpstreamConfig *config = &up->config;
@@ -195,13 +211,16 @@ static void createContext(gwUpstream *up)
     char port[16];
 
     memset(saved, 0, sizeof saved);
+    save(&saved[0], "EPICS_CA_ADDR_LIST");
+    save(&saved[1], "EPICS_CA_AUTO_ADDR_LIST");
+    save(&saved[2], "EPICS_CA_SERVER_PORT");
     if (config->addressList) {
-        saveAndSet(&saved[0], "EPICS_CA_ADDR_LIST", config->addressList);
-        saveAndSet(&saved[1], "EPICS_CA_AUTO_ADDR_LIST", "NO");
+        epicsEnvSet("EPICS_CA_ADDR_LIST", config->addressList);
+        epicsEnvSet("EPICS_CA_AUTO_ADDR_LIST", "NO");
     }
     if (config->port) {
         epicsSnprintf(port, sizeof port, "%u", config->port);
-        saveAndSet(&saved[2], "EPICS_CA_SERVER_PORT", port);
+        epicsEnvSet("EPICS_CA_SERVER_PORT", port);
     }
     /* Not a joinable thread: Base 7.0.3.1 crashes joining a thread that
      * made a CA context. up->wake is not used by anyone else yet. */
@@ -373,13 +392,16 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
 }
 
 /* IOCs answered the own searches for names (search thread): those PVs
- * still connecting answer searches from now on. names[] may be reordered. */
+ * still connecting answer searches from now on, and (searching first)
+ * get their upstream channel now, libca's search for it being answered
+ * from the own search's answer. names[] may be reordered. */
 static void searchAnswered(void *arg, const char **names, unsigned count)
 {
     gwUpstream *up = arg;
     const gwUpstreamHooks *hooks = NULL;
     void *hooksArg = NULL;
-    unsigned i, n = 0;
+    gwPv *open[GW_UPSEARCH_FOUND_MAX];
+    unsigned i, n = 0, nOpen = 0;
 
     epicsMutexMustLock(up->lock);
     for (i = 0; i < count; i++) {
@@ -387,16 +409,33 @@ static void searchAnswered(void *arg, const char **names, unsigned count)
         if (pv && pv->state == GW_PV_CONNECTING && !pv->found) {
             pv->found = 1;
             names[n++] = names[i];  /* the ones whose searches may wait */
+            if (!pv->chan && !pv->opening && nOpen < NELEMENTS(open)) {
+                pv->opening = 1;    /* not freed meanwhile */
+                open[nOpen++] = pv;
+            }
         }
     }
     if (n)
         hooks = hooksEnter(up, &hooksArg);
     epicsMutexUnlock(up->lock);
-    if (!hooks)
+    if (hooks) {
+        if (hooks->settled)
+            hooks->settled(hooksArg, names, n);
+        hooksLeave(up);
+    }
+    /* after the answers: the clients' searches do not wait for libca */
+    for (i = 0; i < nOpen; i++) {
+        int status = openChannel(up, open[i]);
+        if (status != ECA_NORMAL)
+            errlogPrintf("gateway: cannot connect %s upstream: %s\n", open[i]->name,
+                         ca_message(status));
+    }
+    if (!nOpen)
         return;
-    if (hooks->settled)
-        hooks->settled(hooksArg, names, n);
-    hooksLeave(up);
+    epicsMutexMustLock(up->lock);
+    for (i = 0; i < nOpen; i++)
+        open[i]->opening = 0;
+    epicsMutexUnlock(up->lock);
 }
 
 static void connectionDown(gwUpstream *up, gwPv *pv)
@@ -511,6 +550,8 @@ static gwPv *createPv(gwUpstream *up, const char *name)
     ellAdd(&up->states[GW_PV_CONNECTING], &pv->stateNode);
 
     ellInit(&pv->waiting);
+    if (up->searchFirst)
+        return pv;      /* the channel comes when an IOC answers */
     if (openChannel(up, pv) != ECA_NORMAL) {
         unlinkPv(up, pv);
         epicsMutexDestroy(pv->lock);
@@ -685,8 +726,9 @@ static void expire(gwUpstream *up, gwPvState state, double timeout, const epicsT
             finishWaiting(pv, 0);   /* their clients get CREATE_CH_FAIL */
             epicsMutexUnlock(pv->lock);
         }
-        else if (pv->channelCount) {
-            setState(up, pv, state); /* clients still leaving: later */
+        else if (pv->channelCount || pv->opening) {
+            setState(up, pv, state); /* clients still leaving, or its
+                                        channel being made: later */
         }
         else {
             unlinkPv(up, pv);
@@ -996,8 +1038,9 @@ void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out)
         gwUpSearchCounts searches;
         gwUpSearchGetCounts(up->search, &searches);
         fprintf(out, "upstream searches of its own: %zu sent, %zu answered, %zu waiting "
-                     "(to %u addresses)\n",
-                searches.sent, searches.answered, searches.waiting, searches.addresses);
+                     "(to %u addresses); libca's: %zu passed through, %zu answered\n",
+                searches.sent, searches.answered, searches.waiting, searches.addresses,
+                searches.libcaSearches, searches.libcaAnswered);
     }
     if (level < 2)
         return;

@@ -59,8 +59,8 @@ int gwUpstreamParseMask(const char *text, unsigned *mask);
 /* What the provider tells the server (gwIoc.c wires them):
  * - anomaly: a PV reconnected after a loss (rate-limited by
  *   reconnectInhibit): start the beacon anomaly so clients search again;
- * - settled: PVs answered PENDING have been found or have connected:
- *   answer the searches waiting for them.
+ * - settled: PVs answered PENDING have been found or have connected (the
+ *   provider serves them now): answer the searches waiting for them.
  * Called from libca's threads without provider locks. */
 typedef struct gwUpstreamHooks {
     void (*anomaly)(void *arg);

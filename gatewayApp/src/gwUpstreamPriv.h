@@ -151,11 +151,16 @@ struct gwPv {
                                   while connecting               (up->lock) */
     int researching;           /* old channel being replaced: its
                                   callbacks are ignored          (up->lock) */
+    int opening;               /* its first channel is being made outside
+                                  the lock: not freed meanwhile  (up->lock) */
     epicsTimeStamp lastSearch; /* channel (re)created            (up->lock) */
     ELLNODE researchNode;      /* in the timer thread's own list */
 
     epicsMutexId lock;
-    chid chan;                 /* set at creation; replaced only by the timer
+    chid chan;                 /* set at creation (searching first: when an
+                                  IOC answers, by the search thread, while
+                                  `opening`; NULL before, and for ever if
+                                  none answers); replaced only by the timer
                                   thread while no client channel is attached */
     short nativeType;          /* at the last connection         (pv->lock) */
     unsigned long nativeCount;
@@ -189,6 +194,10 @@ struct gwUpstream {
                                   one was lost, or an IOC started (up->lock) */
     struct gwBeaconWatch *watch;
     struct gwUpSearch *search; /* the own searches; NULL: libca's only */
+    int searchFirst;           /* const after create: libca's searches pass
+                                  through the own searches, and a new PV
+                                  gets its channel when an IOC answers the
+                                  own search (else at once)              */
 
     const gwUpstreamHooks *hooks; /*                         (up->lock) */
     void *hooksArg;

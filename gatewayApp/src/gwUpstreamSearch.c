@@ -1,33 +1,50 @@
-/* gwUpstreamSearch.c - the upstream provider's own name searches.
+/* gwUpstreamSearch.c - the upstream provider's name searches: its own,
+ * and libca's, which pass through it.
  *
  * libca searches on a timer whose shortest period is 32 ms (its minimum
  * round-trip estimate), and a client searching through the gateway backs
  * off when its searches are not answered within its own round trip: a
  * client connecting thousands of PVs through the gateway was held to a
- * few dozen names per round. So when a new PV is made, the provider also
- * sends one SEARCH of its own, at once, to the same addresses libca uses;
- * the first IOC that answers makes the PV "found" (the provider then
- * answers the client's search, and holds the client's CREATE_CHAN until
- * libca has connected; see gwProvider.h deferred()). libca's own search
- * goes on as before: a lost datagram only means the slower path.
+ * few dozen names per round. So when a new PV is made, the provider sends
+ * one SEARCH of its own, at once, to the upstream address list; the first
+ * IOC that answers makes the PV "found" (the provider then answers the
+ * client's search, and holds the client's CREATE_CHAN until libca has
+ * connected; see gwProvider.h deferred()).
  *
- * Searches are packed (VERSION, then SEARCH messages, at most
+ * libca's own searches come here too (the search proxy): its address list
+ * is this module's loopback socket (gwUpSearchProxyPort), so every name is
+ * searched for upstream once, not twice, and libca learns where a PV is as
+ * soon as the own search is answered. A SEARCH from libca for a name
+ * already answered is answered at once with the IOC's address (the reply
+ * names the IOC, so libca connects to it directly); for a name in flight
+ * it is answered when the IOC answers; for any other name (libca searching
+ * again after a disconnect, a beacon anomaly) it becomes an own search. A
+ * name libca asks for again while its search is unanswered is searched
+ * for again upstream (libca's retries, on its back-off, are the resends).
+ * An own search nobody answers is sent again after GW_UPSEARCH_RESEND_FIRST
+ * seconds, then after twice that, and so on, GW_UPSEARCH_ROUNDS times in
+ * all (with the proxy the provider makes a PV's libca channel only when
+ * an IOC has answered, so libca is not searching for it meanwhile).
+ *
+ * Own searches are packed (VERSION, then SEARCH messages, at most
  * GW_UPSEARCH_DATAGRAM bytes) and sent by the caller when a datagram is
- * full or when the server's series of searches is over
- * (gwUpSearchFlush), else by the search's thread shortly after. Each search has an id,
- * a sequence number; the names of searches not yet answered are
- * remembered for GW_UPSEARCH_REMEMBER_SECONDS in a ring of
- * GW_UPSEARCH_SLOTS slots indexed by id (a search is forgotten when the
- * id GW_UPSEARCH_SLOTS later takes its slot), to turn an answer's id back
- * into a name. Replies are hostile input: parsed with the codec, unknown
- * ids ignored.
+ * full or when the server's series of searches is over (gwUpSearchFlush),
+ * else by the search's thread shortly after. Each search has an id, a
+ * sequence number; searches are remembered for
+ * GW_UPSEARCH_REMEMBER_SECONDS in a ring of GW_UPSEARCH_SLOTS slots
+ * indexed by id (a search is forgotten when the id GW_UPSEARCH_SLOTS later
+ * takes its slot) and in a table by name. An answered search is forgotten
+ * when libca's search for it is answered (without the proxy: at once).
+ * Replies and libca's datagrams are hostile input: parsed with the codec,
+ * unknown ids ignored.
  *
- * Threads: one of its own ("gwUpSearch") receives, sends and forgets old
- * searches. Lock: search->lock (a leaf: nothing else is taken under it;
- * the found callback runs without it).
+ * Threads: one of its own ("gwUpSearch") receives on both sockets, sends
+ * and forgets old searches. Lock: search->lock (a leaf: nothing else is
+ * taken under it; the found callback runs without it).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +57,7 @@
 #include <epicsThread.h>
 #include <epicsTime.h>
 #include <errlog.h>
+#include <gpHash.h>
 #include <osiSock.h>
 
 #include "gwCodec.h"
@@ -48,21 +66,49 @@
 
 #define GW_UPSEARCH_DATAGRAM 1024u
 #define GW_UPSEARCH_SLOTS 16384u  /* a power of two */
+#define GW_UPSEARCH_TABLE 16384   /* the by-name table's size (gpHash) */
 #define GW_UPSEARCH_REMEMBER_SECONDS 10.0
 #define GW_UPSEARCH_POLL_MS 1000
 #define GW_UPSEARCH_RECEIVE 4096u
 /* Searches nobody flushed leave this long after the first of them. */
 #define GW_UPSEARCH_FLUSH_SECONDS 0.005
+/* libca asking for a name whose own search is unanswered searches for it
+ * upstream again if it was last sent this long ago. */
+#define GW_UPSEARCH_RESEND_SECONDS 0.02
+/* An unanswered own search is sent again after this, then after twice
+ * that, ... (the rounds end well within GW_UPSEARCH_REMEMBER_SECONDS). */
+#define GW_UPSEARCH_RESEND_FIRST 0.03
+#define GW_UPSEARCH_ROUNDS 8u
+/* A reply to libca: header and the 8-byte payload (the minor version). */
+#define GW_UPSEARCH_REPLY_SIZE (GW_CA_HEADER_SIZE + 8u)
+#define GW_UPSEARCH_REPLIES (GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE)
+#if GW_UPSEARCH_REPLIES > GW_UPSEARCH_FOUND_MAX
+#error "one datagram's answers must fit one found call"
+#endif
+/* The oldest servers' replies name no server address: libca uses the
+ * datagram's sender, here the proxy. Replies for libca say 4.8 at least. */
+#define GW_UPSEARCH_MIN_SERVER_MINOR 8u
 
 typedef struct gwUpSearchEntry {
     ELLNODE node;               /* in search->entries, oldest first */
     unsigned id;
-    epicsTimeStamp sent;
+    epicsTimeStamp sent;        /* first sent: the age */
+    epicsTimeStamp lastSent;
+    ELLNODE resendNode;         /* in search->resend[round] until answered */
+    unsigned round;             /* resends so far; GW_UPSEARCH_ROUNDS: in no list */
+    int answered;               /* an IOC answered: server* are set */
+    int libcaWaits;             /* libca searched (libcaCid): answer it */
+    epicsUInt32 libcaCid;
+    epicsUInt32 serverAddress;  /* host order */
+    epicsUInt16 serverPort;
+    epicsUInt16 serverMinor;
     char name[1];               /* allocated to length */
 } gwUpSearchEntry;
 
 struct gwUpSearch {
-    SOCKET sock;
+    SOCKET sock;                /* own searches and their replies */
+    SOCKET proxy;               /* libca's searches; INVALID_SOCKET: none */
+    unsigned short proxyPort;
     gwWakePipe wake;
     epicsThreadId thread;
     ELLLIST addresses;          /* osiSockAddrNode; const after create */
@@ -75,9 +121,20 @@ struct gwUpSearch {
     int woken;                  /* the thread was told of outLen (lock) */
     int stopping;               /* (lock) */
     gwUpSearchEntry **slots;    /* [id % GW_UPSEARCH_SLOTS] (lock) */
+    struct gphPvt *names;       /* name -> the same entries (lock) */
     ELLLIST entries;            /* the same entries, oldest first (lock) */
+    ELLLIST resend[GW_UPSEARCH_ROUNDS]; /* unanswered own searches by round,
+                                   each by lastSent (lock) */
     unsigned nextId;            /* (lock) */
-    size_t sent, answered;      /* (lock) */
+    size_t sent, answered, unanswered; /* (lock) */
+    size_t libcaSearches, libcaAnswered; /* (lock) */
+    struct sockaddr_in libca;   /* where libca's searches come from (lock) */
+    int libcaKnown;             /* (lock) */
+
+    /* the search thread's own */
+    char *arena;                /* names reported in one found call */
+    size_t arenaSize;
+    unsigned char replies[GW_UPSEARCH_REPLIES * GW_UPSEARCH_REPLY_SIZE]; /* for libca */
 };
 
 /* The packed datagram, taken out to be sent without the lock (lock
@@ -104,16 +161,51 @@ static void sendDatagram(gwUpSearch *search, const unsigned char *bytes, size_t 
                      &node->addr.sa, sizeof node->addr.ia);
 }
 
-/* Out of the ring and the age list (lock held); the caller frees it. */
-static void unlinkEntry(gwUpSearch *search, gwUpSearchEntry *entry)
+/* Answers for libca, in datagrams of at most GW_UPSEARCH_DATAGRAM bytes
+ * (no lock; `to` is a copy). */
+static void sendReplies(gwUpSearch *search, const struct sockaddr_in *to,
+                        const unsigned char *bytes, size_t n)
 {
-    search->slots[entry->id % GW_UPSEARCH_SLOTS] = NULL;
-    ellDelete(&search->entries, &entry->node);
+    const size_t most = GW_UPSEARCH_DATAGRAM / GW_UPSEARCH_REPLY_SIZE * GW_UPSEARCH_REPLY_SIZE;
+
+    while (n > 0) {
+        size_t part = n < most ? n : most;
+        (void)sendto(search->proxy, (const char *)bytes, (int)part, 0,
+                     (const struct sockaddr *)to, sizeof *to);
+        bytes += part;
+        n -= part;
+    }
+}
+
+/* Out of the resend rounds (lock held). */
+static void leaveRounds(gwUpSearch *search, gwUpSearchEntry *entry)
+{
+    if (entry->round < GW_UPSEARCH_ROUNDS)
+        ellDelete(&search->resend[entry->round], &entry->resendNode);
+    entry->round = GW_UPSEARCH_ROUNDS;
+}
+
+static double resendDelay(unsigned round)
+{
+    return GW_UPSEARCH_RESEND_FIRST * (double)(1u << round);
+}
+
+static gwUpSearchEntry *findEntry(gwUpSearch *search, const char *name)
+{
+    GPHENTRY *found = gphFind(search->names, name, search);
+
+    return found ? found->userPvt : NULL;
 }
 
 static void forget(gwUpSearch *search, gwUpSearchEntry *entry)
 {
-    unlinkEntry(search, entry);
+    if (search->slots[entry->id % GW_UPSEARCH_SLOTS] == entry)
+        search->slots[entry->id % GW_UPSEARCH_SLOTS] = NULL;
+    ellDelete(&search->entries, &entry->node);
+    leaveRounds(search, entry);
+    gphDelete(search->names, entry->name, search);
+    if (!entry->answered)
+        search->unanswered--;
     free(entry);
 }
 
@@ -127,37 +219,55 @@ static void forgetOld(gwUpSearch *search, const epicsTimeStamp *now)
         forget(search, entry);
 }
 
-void gwUpSearchSend(gwUpSearch *search, const char *name)
+/* A new search for name (lock held), in the ring and the table, and in
+ * the resend rounds if `resent`; not sent yet. NULL when it cannot be
+ * made. */
+static gwUpSearchEntry *newEntry(gwUpSearch *search, const char *name, size_t length,
+                                 const epicsTimeStamp *now, int resent)
 {
-    size_t length = strlen(name);
-    gwUpSearchEntry *entry;
-    unsigned char message[GW_CA_HEADER_SIZE + GW_CA_NAME_MAX + 8u];
-    unsigned char full[GW_UPSEARCH_DATAGRAM];
-    size_t n, fullLen = 0;
+    gwUpSearchEntry *entry = calloc(1, sizeof *entry + length);
     gwUpSearchEntry *old;
-    int wake = 0;
+    GPHENTRY *named;
 
-    if (!search || !ellCount(&search->addresses))
-        return;
-    entry = malloc(sizeof *entry + length);
     if (!entry)
-        return;
-    epicsTimeGetCurrent(&entry->sent);
-    memcpy(entry->name, name, length + 1);
-    epicsMutexMustLock(search->lock);
+        return NULL;
+    memcpy(entry->name, name, length);
+    entry->name[length] = '\0';
+    entry->sent = entry->lastSent = *now;
     entry->id = search->nextId++;
-    n = gwCodecBuildSearch(message, sizeof message, name, DONTREPLY,
-                           (epicsUInt16)GW_CA_MINOR_VERSION, entry->id);
-    if (search->stopping || n == 0) {
-        epicsMutexUnlock(search->lock);
+    named = gphAdd(search->names, entry->name, search);
+    if (!named) {
         free(entry);
-        return;
+        return NULL;
     }
+    named->userPvt = entry;
     old = search->slots[entry->id % GW_UPSEARCH_SLOTS];
     if (old)
         forget(search, old);    /* GW_UPSEARCH_SLOTS searches ago */
     search->slots[entry->id % GW_UPSEARCH_SLOTS] = entry;
     ellAdd(&search->entries, &entry->node);
+    entry->round = GW_UPSEARCH_ROUNDS;
+    if (resent) {
+        entry->round = 0;
+        ellAdd(&search->resend[0], &entry->resendNode);
+    }
+    search->unanswered++;
+    return entry;
+}
+
+/* Pack a SEARCH for entry (lock held). A datagram that was full is copied
+ * to `full` (its size returned, else 0) for the caller to send without
+ * the lock; *wake is set when the thread must be told. */
+static size_t packSearch(gwUpSearch *search, gwUpSearchEntry *entry, unsigned char *full,
+                         int *wake)
+{
+    unsigned char message[GW_CA_HEADER_SIZE + GW_CA_NAME_MAX + 8u];
+    size_t fullLen = 0;
+    size_t n = gwCodecBuildSearch(message, sizeof message, entry->name, DONTREPLY,
+                                  (epicsUInt16)GW_CA_MINOR_VERSION, entry->id);
+
+    if (n == 0)
+        return 0;
     if (search->outLen + n > sizeof search->out)
         fullLen = takeDatagram(search, full);
     if (!search->outLen)
@@ -168,8 +278,46 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
     search->sent++;
     if (!search->woken) {
         search->woken = 1;
-        wake = 1;
+        *wake = 1;
     }
+    return fullLen;
+}
+
+/* The answer for libca's search of an answered entry, into buf. */
+static size_t buildAnswer(const gwUpSearchEntry *entry, unsigned char *buf)
+{
+    epicsUInt16 minor = entry->serverMinor < GW_UPSEARCH_MIN_SERVER_MINOR
+        ? (epicsUInt16)GW_UPSEARCH_MIN_SERVER_MINOR : entry->serverMinor;
+
+    return gwCodecBuildSearchReply(buf, GW_UPSEARCH_REPLY_SIZE, entry->serverPort,
+                                   entry->serverAddress, entry->libcaCid, minor);
+}
+
+void gwUpSearchSend(gwUpSearch *search, const char *name)
+{
+    unsigned char full[GW_UPSEARCH_DATAGRAM];
+    size_t fullLen = 0;
+    gwUpSearchEntry *entry;
+    epicsTimeStamp now;
+    int wake = 0;
+
+    if (!search || !ellCount(&search->addresses))
+        return;
+    epicsTimeGetCurrent(&now);
+    epicsMutexMustLock(search->lock);
+    entry = search->stopping ? NULL : findEntry(search, name);
+    if (entry && entry->answered) {
+        forget(search, entry);  /* an old answer: ask again */
+        entry = NULL;
+    }
+    else if (entry) {
+        epicsMutexUnlock(search->lock);
+        return;                 /* in flight */
+    }
+    if (!search->stopping)
+        entry = newEntry(search, name, strlen(name), &now, 1);
+    if (entry)
+        fullLen = packSearch(search, entry, full, &wake);
     epicsMutexUnlock(search->lock);
     sendDatagram(search, full, fullLen);
     if (wake)
@@ -189,40 +337,215 @@ void gwUpSearchFlush(gwUpSearch *search)
     sendDatagram(search, datagram, n);
 }
 
-/* The answers in one datagram: each known id found once, all reported in
- * one call. The entries leave the table and are freed after the call. */
-static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t len)
+/* Room for `need` more bytes of names in the arena (search thread). */
+static int arenaFits(gwUpSearch *search, size_t used, size_t need)
 {
-    gwUpSearchEntry *found[GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE];
-    const char *names[GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE];
+    char *bigger;
+    size_t size = search->arenaSize ? search->arenaSize : 4096u;
+
+    if (used + need <= search->arenaSize)
+        return 1;
+    while (size < used + need)
+        size *= 2;
+    bigger = realloc(search->arena, size);
+    if (!bigger)
+        return 0;
+    search->arena = bigger;
+    search->arenaSize = size;
+    return 1;
+}
+
+/* The answers in one datagram from an IOC: each unanswered id answered
+ * once; the names reported in one call (copied: the entries may go
+ * meanwhile), libca's waiting searches answered. */
+static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t len,
+                          const struct sockaddr_in *from)
+{
+    size_t offsets[GW_UPSEARCH_REPLIES];
+    const char *names[GW_UPSEARCH_REPLIES];
+    unsigned char *answers = search->replies;
+    size_t answersLen = 0, used = 0, offset = 0;
+    struct sockaddr_in to;
     unsigned n = 0, i;
-    size_t offset = 0;
 
     epicsMutexMustLock(search->lock);
-    while (offset < len && n < NELEMENTS(found)) {
+    while (offset < len && n < NELEMENTS(names)) {
         gwCaMessage m;
         gwCaSearchReply reply;
         gwUpSearchEntry *entry;
-        size_t used;
+        size_t length, step;
 
-        if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &used) != GW_CODEC_OK)
+        if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &step) != GW_CODEC_OK)
             break;
-        offset += used;
+        offset += step;
         if (gwCodecDecodeSearchReply(&m, &reply) != GW_CODEC_OK)
             continue;
         entry = search->slots[reply.searchId % GW_UPSEARCH_SLOTS];
-        if (!entry || entry->id != reply.searchId)
+        if (!entry || entry->id != reply.searchId || entry->answered)
             continue;   /* unknown, forgotten, or answered already */
-        unlinkEntry(search, entry);
+        length = strlen(entry->name) + 1u;
+        if (!arenaFits(search, used, length))
+            break;
+        memcpy(search->arena + used, entry->name, length);
+        offsets[n++] = used;
+        used += length;
+        entry->answered = 1;
+        leaveRounds(search, entry);
+        search->unanswered--;
         search->answered++;
-        names[n] = entry->name;
-        found[n++] = entry;
+        entry->serverAddress = reply.serverAddress != GW_CA_ADDRESS_OF_SENDER
+            ? reply.serverAddress : ntohl(from->sin_addr.s_addr);
+        entry->serverPort = reply.tcpPort;
+        entry->serverMinor = reply.serverMinor;
+        if (entry->libcaWaits && search->libcaKnown) {
+            answersLen += buildAnswer(entry, answers + answersLen);
+            search->libcaAnswered++;
+        }
+        if (entry->libcaWaits || search->proxy == INVALID_SOCKET)
+            forget(search, entry);  /* nothing more to answer */
     }
+    to = search->libca;
     epicsMutexUnlock(search->lock);
+    if (answersLen)
+        sendReplies(search, &to, answers, answersLen);
+    for (i = 0; i < n; i++)
+        names[i] = search->arena + offsets[i];
     if (n)
         search->found(search->arg, names, n);
-    for (i = 0; i < n; i++)
-        free(found[i]);
+}
+
+/* libca's searches (one datagram, on the proxy socket): answered from the
+ * own searches, or searched for upstream. */
+static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len,
+                        const struct sockaddr_in *from)
+{
+    unsigned char full[GW_UPSEARCH_DATAGRAM];
+    unsigned char *answers = search->replies;
+    size_t answersLen = 0, offset = 0;
+    epicsTimeStamp now;
+    int wake = 0;
+
+    epicsTimeGetCurrent(&now);
+    while (offset < len && answersLen + GW_UPSEARCH_REPLY_SIZE <= sizeof search->replies) {
+        gwCaMessage m;
+        gwCaSearch request;
+        gwUpSearchEntry *entry;
+        size_t step, fullLen = 0;
+
+        if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &step) != GW_CODEC_OK)
+            break;
+        offset += step;
+        if (m.header.command != CA_PROTO_SEARCH
+            || gwCodecDecodeSearch(&m, &request) != GW_CODEC_OK)
+            continue;   /* VERSION, or anything else: nothing to do */
+        epicsMutexMustLock(search->lock);
+        search->libca = *from;
+        search->libcaKnown = 1;
+        search->libcaSearches++;
+        entry = findEntry(search, request.name.text);
+        if (entry && entry->answered) {
+            entry->libcaCid = request.searchId;
+            answersLen += buildAnswer(entry, answers + answersLen);
+            search->libcaAnswered++;
+            forget(search, entry);
+        }
+        else {
+            if (!entry) {   /* libca's back-off resends this one */
+                entry = newEntry(search, request.name.text, request.name.length, &now, 0);
+                if (entry)
+                    fullLen = packSearch(search, entry, full, &wake);
+            }
+            else if (entry->round == GW_UPSEARCH_ROUNDS
+                     && epicsTimeDiffInSeconds(&now, &entry->lastSent)
+                            >= GW_UPSEARCH_RESEND_SECONDS) {
+                entry->lastSent = now;
+                fullLen = packSearch(search, entry, full, &wake);
+            }
+            if (entry) {
+                entry->libcaWaits = 1;
+                entry->libcaCid = request.searchId;
+            }
+        }
+        epicsMutexUnlock(search->lock);
+        sendDatagram(search, full, fullLen);
+    }
+    /* what libca asked for upstream goes now: its round waits for it */
+    epicsMutexMustLock(search->lock);
+    offset = takeDatagram(search, full);
+    epicsMutexUnlock(search->lock);
+    sendDatagram(search, full, offset);
+    if (answersLen)
+        sendReplies(search, from, answers, answersLen);
+}
+
+/* Send again the own searches whose round is over (search thread), a
+ * datagram at a time; the seconds until the next one is due, or a
+ * negative number when none waits. */
+static double resendDue(gwUpSearch *search)
+{
+    unsigned char full[GW_UPSEARCH_DATAGRAM];
+    double next;
+    int more = 1;
+
+    while (more) {
+        epicsTimeStamp now;
+        size_t fullLen = 0;
+        unsigned k;
+        int wake = 0;
+
+        epicsTimeGetCurrent(&now);
+        next = -1.0;
+        more = 0;
+        epicsMutexMustLock(search->lock);
+        for (k = 0; k < GW_UPSEARCH_ROUNDS && !fullLen; k++) {
+            gwUpSearchEntry *entry;
+            while (!fullLen && (entry = (gwUpSearchEntry *)(ellFirst(&search->resend[k])
+                        ? (char *)ellFirst(&search->resend[k])
+                              - offsetof(gwUpSearchEntry, resendNode)
+                        : NULL)) != NULL) {
+                double left = resendDelay(k) - epicsTimeDiffInSeconds(&now, &entry->lastSent);
+                if (left > 0) {
+                    if (next < 0 || left < next)
+                        next = left;
+                    break;
+                }
+                leaveRounds(search, entry);
+                if (k + 1 < GW_UPSEARCH_ROUNDS) {
+                    entry->round = k + 1;
+                    ellAdd(&search->resend[k + 1], &entry->resendNode);
+                }
+                entry->lastSent = now;
+                fullLen = packSearch(search, entry, full, &wake);
+            }
+        }
+        if (fullLen)
+            more = 1;   /* a datagram was full: the rest after it is sent */
+        else
+            fullLen = takeDatagram(search, full);
+        epicsMutexUnlock(search->lock);
+        sendDatagram(search, full, fullLen);
+    }
+    return next;
+}
+
+/* Every datagram waiting on a (non-blocking) socket. */
+static void receiveAll(gwUpSearch *search, SOCKET sock, unsigned char *buf)
+{
+    for (;;) {
+        struct sockaddr_in from;
+        osiSocklen_t fromSize = sizeof from;
+        int got = recvfrom(sock, (char *)buf, GW_UPSEARCH_RECEIVE, 0,
+                           (struct sockaddr *)&from, &fromSize);
+
+        if (got <= 0)
+            return;
+        if (from.sin_family != AF_INET)
+            continue;
+        if (sock == search->proxy)
+            handleLibca(search, buf, (size_t)got, &from);
+        else
+            handleReplies(search, buf, (size_t)got, &from);
+    }
 }
 
 static void searchRun(void *arg)
@@ -230,29 +553,35 @@ static void searchRun(void *arg)
     gwUpSearch *search = arg;
     unsigned char *buf = malloc(GW_UPSEARCH_RECEIVE);
     unsigned char datagram[GW_UPSEARCH_DATAGRAM];
-    struct pollfd fds[2];
+    struct pollfd fds[3];
     epicsTimeStamp flushAt;     /* searches told of leave then */
     int flushDue = 0;
+    nfds_t nfds = search->proxy != INVALID_SOCKET ? 3 : 2;
 
     if (!buf)
         return;
     fds[0].fd = search->sock;
-    fds[0].events = POLLIN;
     fds[1].fd = search->wake.read;
-    fds[1].events = POLLIN;
+    fds[2].fd = search->proxy;
+    fds[0].events = fds[1].events = fds[2].events = POLLIN;
     for (;;) {
         epicsTimeStamp now;
         size_t outLen = 0;
         int n, stopping, timeout = GW_UPSEARCH_POLL_MS;
+        double resend = resendDue(search);
 
+        if (resend >= 0 && resend * 1000.0 < timeout)
+            timeout = (int)(resend * 1000.0) + 1;
         if (flushDue) {
             double left;
             epicsTimeGetCurrent(&now);
             left = epicsTimeDiffInSeconds(&flushAt, &now);
-            timeout = left > 0 ? (int)(left * 1000.0) + 1 : 0;
+            n = left > 0 ? (int)(left * 1000.0) + 1 : 0;
+            if (n < timeout)
+                timeout = n;
         }
-        fds[0].revents = fds[1].revents = 0;
-        n = poll(fds, 2, timeout);
+        fds[0].revents = fds[1].revents = fds[2].revents = 0;
+        n = poll(fds, nfds, timeout);
         if (n < 0 && errno != EINTR)
             break;
         epicsTimeGetCurrent(&now);
@@ -276,13 +605,35 @@ static void searchRun(void *arg)
         sendDatagram(search, datagram, outLen);
         if (stopping)
             break;
-        if (n > 0 && (fds[0].revents & POLLIN)) {
-            int got;
-            while ((got = recv(search->sock, (char *)buf, GW_UPSEARCH_RECEIVE, 0)) > 0)
-                handleReplies(search, buf, (size_t)got);
-        }
+        if (n > 0 && (fds[0].revents & POLLIN))
+            receiveAll(search, search->sock, buf);
+        if (n > 0 && nfds > 2 && (fds[2].revents & POLLIN))
+            receiveAll(search, search->proxy, buf);
     }
     free(buf);
+}
+
+/* The loopback socket libca searches through; INVALID_SOCKET when it
+ * cannot be made (libca then searches upstream itself). */
+static SOCKET openProxy(unsigned short *port)
+{
+    SOCKET sock = epicsSocketCreate(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    struct sockaddr_in here;
+    osiSocklen_t size = sizeof here;
+
+    if (sock == INVALID_SOCKET)
+        return sock;
+    memset(&here, 0, sizeof here);
+    here.sin_family = AF_INET;
+    here.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(sock, (struct sockaddr *)&here, sizeof here) != 0
+        || getsockname(sock, (struct sockaddr *)&here, &size) != 0) {
+        epicsSocketDestroy(sock);
+        return INVALID_SOCKET;
+    }
+    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+    *port = ntohs(here.sin_port);
+    return sock;
 }
 
 gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *arg)
@@ -291,19 +642,23 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     struct sockaddr_in any;
     epicsThreadOpts options = EPICS_THREAD_OPTS_INIT;
     int yes = 1;
+    unsigned i;
 
     if (!search)
         return NULL;
-    search->sock = INVALID_SOCKET;
+    search->sock = search->proxy = INVALID_SOCKET;
     search->wake = GW_WAKE_PIPE_CLOSED;
     search->found = found;
     search->arg = arg;
     ellInit(&search->addresses);
     ellInit(&search->entries);
+    for (i = 0; i < GW_UPSEARCH_ROUNDS; i++)
+        ellInit(&search->resend[i]);
     search->lock = epicsMutexCreate();
     search->slots = calloc(GW_UPSEARCH_SLOTS, sizeof *search->slots);
+    gphInitPvt(&search->names, GW_UPSEARCH_TABLE);
     search->sock = epicsSocketCreate(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
-    if (!search->lock || !search->slots || search->sock == INVALID_SOCKET
+    if (!search->lock || !search->slots || !search->names || search->sock == INVALID_SOCKET
         || gwWakePipeOpen(&search->wake) != 0)
         goto fail;
     memset(&any, 0, sizeof any);
@@ -314,8 +669,11 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
         goto fail;
     fcntl(search->sock, F_SETFL, fcntl(search->sock, F_GETFL) | O_NONBLOCK);
     configureChannelAccessAddressList(&search->addresses, search->sock, port);
+    if (ellCount(&search->addresses))
+        search->proxy = openProxy(&search->proxyPort);
     options.priority = epicsThreadPriorityCAServerLow;
-    options.stackSize = epicsThreadGetStackSize(epicsThreadStackSmall);
+    /* medium: the found callback makes libca channels */
+    options.stackSize = epicsThreadGetStackSize(epicsThreadStackMedium);
     options.joinable = 1;
     search->thread = epicsThreadCreateOpt("gwUpSearch", searchRun, search, &options);
     if (!search->thread)
@@ -326,6 +684,11 @@ fail:
     errlogPrintf("gateway: cannot search upstream on its own; searches wait for libca\n");
     gwUpSearchDestroy(search);
     return NULL;
+}
+
+unsigned short gwUpSearchProxyPort(const gwUpSearch *search)
+{
+    return search && search->proxy != INVALID_SOCKET ? search->proxyPort : 0;
 }
 
 void gwUpSearchDestroy(gwUpSearch *search)
@@ -345,8 +708,13 @@ void gwUpSearchDestroy(gwUpSearch *search)
         forget(search, entry);
     ellFree(&search->addresses);
     free(search->slots);
+    if (search->names)
+        gphFreeMem(search->names);
+    free(search->arena);
     if (search->sock != INVALID_SOCKET)
         epicsSocketDestroy(search->sock);
+    if (search->proxy != INVALID_SOCKET)
+        epicsSocketDestroy(search->proxy);
     gwWakePipeClose(&search->wake);
     if (search->lock)
         epicsMutexDestroy(search->lock);
@@ -361,7 +729,9 @@ void gwUpSearchGetCounts(gwUpSearch *search, gwUpSearchCounts *counts)
     epicsMutexMustLock(search->lock);
     counts->sent = search->sent;
     counts->answered = search->answered;
-    counts->waiting = (size_t)ellCount(&search->entries);
+    counts->waiting = search->unanswered;
+    counts->libcaSearches = search->libcaSearches;
+    counts->libcaAnswered = search->libcaAnswered;
     epicsMutexUnlock(search->lock);
     counts->addresses = (unsigned)ellCount(&search->addresses);
 }

@@ -1,6 +1,7 @@
-/* gwUpstreamSearch.h - the upstream provider's own name searches: a UDP
- * SEARCH for a new PV sent at once, and the name reported when an IOC
- * answers. See gwUpstreamSearch.c. */
+/* gwUpstreamSearch.h - the upstream provider's name searches: a UDP
+ * SEARCH for a new PV sent at once, the name reported when an IOC
+ * answers, and libca's searches passed through (the search proxy). See
+ * gwUpstreamSearch.c. */
 #ifndef INC_gwUpstreamSearch_H
 #define INC_gwUpstreamSearch_H
 
@@ -17,6 +18,8 @@ typedef struct gwUpSearch gwUpSearch;
  * the array and names are valid during the call only, and the callee may
  * reorder the array). */
 typedef void gwUpSearchFound(void *arg, const char **names, unsigned count);
+/* The most names one call reports. */
+#define GW_UPSEARCH_FOUND_MAX 256u
 
 /* Make the socket and read the address list NOW, from EPICS_CA_ADDR_LIST
  * and EPICS_CA_AUTO_ADDR_LIST as they are set at this moment (the caller
@@ -24,6 +27,10 @@ typedef void gwUpSearchFound(void *arg, const char **names, unsigned count);
  * address. NULL (with a message) when it cannot be made: the provider
  * then waits for libca's own searches. */
 gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *arg);
+/* The loopback UDP port libca's address list should name so that its
+ * searches pass through (127.0.0.1:port); 0 when there is none (libca
+ * then searches the upstream address list itself). */
+unsigned short gwUpSearchProxyPort(const gwUpSearch *search);
 /* After return the callback is not running and will not run. */
 void gwUpSearchDestroy(gwUpSearch *search);
 
@@ -32,13 +39,16 @@ void gwUpSearchDestroy(gwUpSearch *search);
  * search's thread GW_UPSEARCH_FLUSH_SECONDS after the first one. Any
  * thread; never blocks for long. */
 void gwUpSearchSend(gwUpSearch *search, const char *name);
-/* Send the searches packed so far, now, on the calling thread. */
+/* Send the searches packed so far, now, on the calling thread, and the
+ * answer held back for libca (the server's series of searches is over). */
 void gwUpSearchFlush(gwUpSearch *search);
 
 typedef struct gwUpSearchCounts {
     size_t sent;        /* names searched for */
     size_t answered;    /* names an IOC answered */
     size_t waiting;     /* names searched, not answered, still remembered */
+    size_t libcaSearches; /* libca's searches that passed through */
+    size_t libcaAnswered; /* of them answered (with an IOC's address) */
     unsigned addresses; /* destinations of each datagram */
 } gwUpSearchCounts;
 

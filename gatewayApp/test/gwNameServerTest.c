@@ -46,6 +46,8 @@ struct gwServer {
     unsigned calls;
     int lateReady;     /* "late:" names: PENDING until set, then YES */
     unsigned doneCalls;  /* gwServerSearchesDone calls */
+    gwNameServer *names; /* for "race:" names */
+    int raceSettled;     /* a "race:" name was settled: YES from now on */
 };
 
 gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
@@ -62,6 +64,18 @@ gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
         return GW_EXISTS_YES;
     if (strncmp(pvName, "pending:", 8) == 0)
         return GW_EXISTS_PENDING;
+    if (strncmp(pvName, "race:", 5) == 0) {
+        /* settled just after the answer PENDING, before the search waits
+         * for it: the settling cannot find the search */
+        int settled;
+        epicsMutexMustLock(server->lock);
+        settled = server->raceSettled;
+        server->raceSettled = 1;
+        epicsMutexUnlock(server->lock);
+        if (!settled)
+            gwNameServerSettled(server->names, &pvName, 1);
+        return settled ? GW_EXISTS_YES : GW_EXISTS_PENDING;
+    }
     if (strncmp(pvName, "late:", 5) == 0) {
         int ready;
         epicsMutexMustLock(server->lock);
@@ -433,8 +447,23 @@ static void testSettled(gwNameServer *names, unsigned short port)
     sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
     testOk(answersOnly(client, port, 2000), "no answer while the names are pending");
 
-    settle(names, "late:x");
-    testOk(answersOnly(client, port, 2001), "settled but still not served: no answer");
+    {
+        unsigned before, after;
+
+        epicsMutexMustLock(server.lock);
+        before = server.calls;
+        epicsMutexUnlock(server.lock);
+        settle(names, "late:x");    /* the provider serves it now */
+        memset(&got, 0, sizeof got);
+        received = receiveReply(client, &got) == 0;
+        epicsMutexMustLock(server.lock);
+        after = server.calls;
+        epicsMutexUnlock(server.lock);
+        testOk(received && got.nAnswers == 1 && got.ids[0] == 41
+               && got.version.parameter1 == 88 && after == before,
+               "settled: answered without asking the provider again (id %u, %u asks)",
+               got.nAnswers ? (unsigned)got.ids[0] : 0u, after - before);
+    }
     setLateReady(1);
     settle(names, "late:nobody");
     testOk(answersOnly(client, port, 2002), "a name nobody waits for: nothing sent");
@@ -491,6 +520,15 @@ static void testSettled(gwNameServer *names, unsigned short port)
     sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
     testOk1(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 44);
     setLateReady(0);
+
+    testDiag("a name settled while its search was on its way to waiting is answered");
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 93);
+    addSearch(&r, "race:a", 45, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    memset(&got, 0, sizeof got);
+    testOk(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 45,
+           "answered at once (the settling was counted, the name asked again)");
 
     testDiag("many pending searches stay bounded and are freed at stop");
     {
@@ -647,6 +685,7 @@ static void testNameServer(void)
     port = server.config.port;
     before = resourcesNow();
     names = gwNameServerStart(&server);
+    server.names = names;
     testOk(names != NULL, "name server started");
     if (!names)
         testAbort("cannot go on");
@@ -808,7 +847,7 @@ MAIN(gwNameServerTest)
         testSkip(1, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
-    testPlan(60);
+    testPlan(61);
     errlogFlush(); /* start errlog's thread now, so that thread counts stay put */
     testNameServer();
     testBeacons();
