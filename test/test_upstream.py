@@ -1067,9 +1067,17 @@ def test_a_found_name_is_answered_at_once_and_its_channel_waits_for_the_connecti
 def libca_counts(gateway):
     """(passed through, answered) of libca's searches, from gwReport 1."""
     report = gateway.command("gwReport 1")
-    m = re.search(r"libca's: (\d+) passed through, (\d+) answered", report)
+    m = re.search(r"libca's: (\d+) passed through 127.0.0.1:(\d+), (\d+) answered", report)
     assert m, report
-    return int(m.group(1)), int(m.group(2))
+    return int(m.group(1)), int(m.group(3))
+
+
+def proxy_port(gateway):
+    """The loopback port libca's searches pass through, from gwReport 1."""
+    report = gateway.command("gwReport 1")
+    m = re.search(r"libca's: \d+ passed through 127.0.0.1:(\d+)", report)
+    assert m and int(m.group(1)), report
+    return int(m.group(1))
 
 
 def test_libca_searches_pass_through_the_gateways_own(harness):
@@ -1115,5 +1123,41 @@ def test_a_missing_name_is_searched_again_without_a_libca_channel(harness):
         assert searched <= 9, "searched %d times: more than the rounds" % searched
         assert passed == 0, "libca searched for a name nobody answered"
         assert gwharness.upstream_states(gateway).get(pv) == "connecting"
+    finally:
+        ioc.stop()
+
+
+def test_hostile_datagrams_to_the_search_proxy_are_shrugged_off(harness):
+    """The search proxy's socket is on loopback, and anyone there may send
+    to it: malformed datagrams are ignored, a well-formed search from
+    another process is answered to that process only (with its own id),
+    and libca's searches still pass through."""
+    ioc = FindableIoc()
+    try:
+        gateway = harness.gateway_server(
+            "-cip 127.0.0.1 -cport %d -connect_timeout 5 -dead_timeout 60" % ioc.port)
+        port = proxy_port(gateway)
+        intruder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        intruder.settimeout(3.0)
+        try:
+            for junk in FindableIoc.HOSTILE + [
+                    b"", b"\xff" * 3, rawca.header(rawca.SEARCH, 0xfff0, 5, 13, 1, 1),
+                    rawca.header(rawca.SEARCH, 8, 5, 13, 7, 7) + b"no-nul!!",
+                    rawca.header(rawca.VERSION, 0, 0, 13, 0, 0) * 100]:
+                intruder.sendto(junk, ("127.0.0.1", port))
+            # a proper search from the intruder: answered to it, with its id
+            intruder.sendto(rawca.version() + rawca.search("intruder:pv", 4242),
+                            ("127.0.0.1", port))
+            data, _ = intruder.recvfrom(65536)
+            messages, _ = rawca.split(data)
+            answers = [m for m in messages if m.command == rawca.SEARCH]
+            # the IOC's own address and port: libca would connect there
+            assert answers and answers[0].p2 == 4242 and answers[0].dtype == ioc.port \
+                and answers[0].p1 == 0x7f000001, messages
+        finally:
+            intruder.close()
+        assert gwharness.ca_search("after:pv", gateway.server_port, timeout=3.0)
+        gwharness.wait_for(lambda: ioc.circuits, 10.0, "libca connecting to the IOC")
+        assert gateway.alive()
     finally:
         ioc.stop()

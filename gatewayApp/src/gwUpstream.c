@@ -713,7 +713,7 @@ const gwProviderOps gwUpstreamOps = {
 
 /* The PVs of one state list whose time is up, oldest first (up->lock). */
 static void expire(gwUpstream *up, gwPvState state, double timeout, const epicsTimeStamp *now,
-                   ELLLIST *doomed)
+                   ELLLIST *doomed, ELLLIST *toOpen)
 {
     gwPv *pv;
     unsigned n = (unsigned)ellCount(&up->states[state]);
@@ -725,6 +725,14 @@ static void expire(gwUpstream *up, gwPvState state, double timeout, const epicsT
             epicsMutexMustLock(pv->lock);
             finishWaiting(pv, 0);   /* their clients get CREATE_CH_FAIL */
             epicsMutexUnlock(pv->lock);
+            if (!pv->chan && !pv->opening) {
+                /* nobody answered the own searches: libca searches on
+                 * (with its back-off), so the PV lives again if it
+                 * appears, as with the classic gateway */
+                gwUpSearchCancel(up->search, pv->name);
+                pv->opening = 1;
+                ellAdd(toOpen, &pv->researchNode);
+            }
         }
         else if (pv->channelCount || pv->opening) {
             setState(up, pv, state); /* clients still leaving, or its
@@ -784,6 +792,25 @@ static void research(gwUpstream *up, gwPv *pv)
     }
 }
 
+/* Upstream channels for PVs that died unanswered (timer thread, no lock;
+ * `opening` keeps them from being freed meanwhile). */
+static void openDead(gwUpstream *up, ELLLIST *list)
+{
+    ELLNODE *node;
+
+    while ((node = ellGet(list)) != NULL) {
+        gwPv *pv = (gwPv *)((char *)node - offsetof(gwPv, researchNode));
+        int status = openChannel(up, pv);
+
+        if (status != ECA_NORMAL)
+            errlogPrintf("gateway: cannot search on for %s: %s\n", pv->name,
+                         ca_message(status));
+        epicsMutexMustLock(up->lock);
+        pv->opening = 0;
+        epicsMutexUnlock(up->lock);
+    }
+}
+
 static void beaconStarted(void *arg)
 {
     gwUpstream *up = arg;
@@ -823,6 +850,7 @@ static void timerThread(void *arg)
     for (;;) {
         ELLLIST doomed = ELLLIST_INIT;
         ELLLIST again = ELLLIST_INIT;
+        ELLLIST toOpen = ELLLIST_INIT;
         epicsTimeStamp now;
         ELLNODE *node;
         gwPv *pv;
@@ -834,10 +862,10 @@ static void timerThread(void *arg)
             break;
         }
         epicsTimeGetCurrent(&now);
-        expire(up, GW_PV_CONNECTING, config->connectTimeout, &now, &doomed);
-        expire(up, GW_PV_DEAD, config->deadTimeout, &now, &doomed);
-        expire(up, GW_PV_INACTIVE, config->inactiveTimeout, &now, &doomed);
-        expire(up, GW_PV_DISCONNECTED, config->disconnectTimeout, &now, &doomed);
+        expire(up, GW_PV_CONNECTING, config->connectTimeout, &now, &doomed, &toOpen);
+        expire(up, GW_PV_DEAD, config->deadTimeout, &now, &doomed, &toOpen);
+        expire(up, GW_PV_INACTIVE, config->inactiveTimeout, &now, &doomed, &toOpen);
+        expire(up, GW_PV_DISCONNECTED, config->disconnectTimeout, &now, &doomed, &toOpen);
         collectResearch(up, &now, &again);
         soon = up->searchWanted;
         epicsMutexUnlock(up->lock);
@@ -846,6 +874,7 @@ static void timerThread(void *arg)
             freePv(up, pv);
         while ((node = ellGet(&again)) != NULL)
             research(up, (gwPv *)((char *)node - offsetof(gwPv, researchNode)));
+        openDead(up, &toOpen);
         epicsEventWaitWithTimeout(up->wake, soon && tick > GW_UPSTREAM_RESEARCH_TICK
                                                 ? GW_UPSTREAM_RESEARCH_TICK : tick);
     }
@@ -1038,9 +1067,11 @@ void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out)
         gwUpSearchCounts searches;
         gwUpSearchGetCounts(up->search, &searches);
         fprintf(out, "upstream searches of its own: %zu sent, %zu answered, %zu waiting "
-                     "(to %u addresses); libca's: %zu passed through, %zu answered\n",
+                     "(to %u addresses); libca's: %zu passed through 127.0.0.1:%u, "
+                     "%zu answered\n",
                 searches.sent, searches.answered, searches.waiting, searches.addresses,
-                searches.libcaSearches, searches.libcaAnswered);
+                searches.libcaSearches, gwUpSearchProxyPort(up->search),
+                searches.libcaAnswered);
     }
     if (level < 2)
         return;

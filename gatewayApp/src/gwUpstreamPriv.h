@@ -19,6 +19,9 @@
  *   2. pv->lock    everything else of one PV: its channels, monitors (and
  *                  their caches and subscriptions), gets, puts, the native
  *                  type/count and rights. The event path takes only this.
+ * The own searches' lock (gwUpstreamSearch.c) is a leaf taken under
+ * either (gwUpSearchCancel at the connect timeout); their thread calls the
+ * provider (searchAnswered) without it.
  * libca's callback lock (held while any libca callback of the context
  * runs) comes before both: callbacks take our locks. So no libca call that
  * waits for callbacks (ca_clear_channel, ca_clear_subscription) and no
@@ -154,14 +157,15 @@ struct gwPv {
     int opening;               /* its first channel is being made outside
                                   the lock: not freed meanwhile  (up->lock) */
     epicsTimeStamp lastSearch; /* channel (re)created            (up->lock) */
-    ELLNODE researchNode;      /* in the timer thread's own list */
+    ELLNODE researchNode;      /* in one of the timer thread's own lists */
 
     epicsMutexId lock;
     chid chan;                 /* set at creation (searching first: when an
-                                  IOC answers, by the search thread, while
-                                  `opening`; NULL before, and for ever if
-                                  none answers); replaced only by the timer
-                                  thread while no client channel is attached */
+                                  IOC answers, by the search thread, or when
+                                  it dies unanswered, by the timer thread,
+                                  while `opening`; NULL before); replaced
+                                  only by the timer thread while no client
+                                  channel is attached */
     short nativeType;          /* at the last connection         (pv->lock) */
     unsigned long nativeCount;
     unsigned rights;           /* GW_RIGHT_* upstream            (pv->lock) */

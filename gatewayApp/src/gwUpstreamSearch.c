@@ -24,7 +24,18 @@
  * An own search nobody answers is sent again after GW_UPSEARCH_RESEND_FIRST
  * seconds, then after twice that, and so on, GW_UPSEARCH_ROUNDS times in
  * all (with the proxy the provider makes a PV's libca channel only when
- * an IOC has answered, so libca is not searching for it meanwhile).
+ * an IOC has answered, so libca is not searching for it meanwhile), unless
+ * the provider gives up first (gwUpSearchCancel, at the connect timeout).
+ * Answers go to whoever sent the search (the proxy socket is on loopback:
+ * libca, or another local process, which learns only what it asked for).
+ *
+ * libca starts its next round of searches at once only when the last
+ * answer of a round comes while new channels wait; otherwise it waits for
+ * its timer (up to 32 ms). So the last answer of each datagram of libca's
+ * searches is held back until GW_UPSEARCH_HOLD_CHANNELS channels have been
+ * made for names found since (the found callback makes them), or for
+ * GW_UPSEARCH_HOLD_SECONDS: during a connect storm libca's rounds then
+ * follow each other without waiting for its timer, each with many names.
  *
  * Own searches are packed (VERSION, then SEARCH messages, at most
  * GW_UPSEARCH_DATAGRAM bytes) and sent by the caller when a datagram is
@@ -79,6 +90,10 @@
  * that, ... (the rounds end well within GW_UPSEARCH_REMEMBER_SECONDS). */
 #define GW_UPSEARCH_RESEND_FIRST 0.03
 #define GW_UPSEARCH_ROUNDS 8u
+/* libca's last answer is held back until this many channels wait in libca
+ * (made for found names since), or for this long at most. */
+#define GW_UPSEARCH_HOLD_CHANNELS 256u
+#define GW_UPSEARCH_HOLD_SECONDS 0.004
 /* A reply to libca: header and the 8-byte payload (the minor version). */
 #define GW_UPSEARCH_REPLY_SIZE (GW_CA_HEADER_SIZE + 8u)
 #define GW_UPSEARCH_REPLIES (GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE)
@@ -97,8 +112,10 @@ typedef struct gwUpSearchEntry {
     ELLNODE resendNode;         /* in search->resend[round] until answered */
     unsigned round;             /* resends so far; GW_UPSEARCH_ROUNDS: in no list */
     int answered;               /* an IOC answered: server* are set */
-    int libcaWaits;             /* libca searched (libcaCid): answer it */
+    int libcaWaits;             /* libca searched (libcaCid, from libcaAt):
+                                   answer it */
     epicsUInt32 libcaCid;
+    struct sockaddr_in libcaAt;
     epicsUInt32 serverAddress;  /* host order */
     epicsUInt16 serverPort;
     epicsUInt16 serverMinor;
@@ -128,10 +145,13 @@ struct gwUpSearch {
     unsigned nextId;            /* (lock) */
     size_t sent, answered, unanswered; /* (lock) */
     size_t libcaSearches, libcaAnswered; /* (lock) */
-    struct sockaddr_in libca;   /* where libca's searches come from (lock) */
-    int libcaKnown;             /* (lock) */
 
     /* the search thread's own */
+    unsigned char held[GW_UPSEARCH_REPLY_SIZE]; /* libca's last answer, held back */
+    struct sockaddr_in heldTo;
+    int holding;
+    unsigned madeSinceHeld;     /* names found (channels made) since */
+    epicsTimeStamp heldSince;
     char *arena;                /* names reported in one found call */
     size_t arenaSize;
     unsigned char replies[GW_UPSEARCH_REPLIES * GW_UPSEARCH_REPLY_SIZE]; /* for libca */
@@ -188,6 +208,42 @@ static void leaveRounds(gwUpSearch *search, gwUpSearchEntry *entry)
 static double resendDelay(unsigned round)
 {
     return GW_UPSEARCH_RESEND_FIRST * (double)(1u << round);
+}
+
+/* The oldest entry of a resend round, NULL when it is empty (lock held). */
+static gwUpSearchEntry *roundHead(gwUpSearch *search, unsigned round)
+{
+    ELLNODE *node = ellFirst(&search->resend[round]);
+
+    return node ? (gwUpSearchEntry *)((char *)node - offsetof(gwUpSearchEntry, resendNode))
+                : NULL;
+}
+
+/* Send the answer held back for libca, if any (search thread). */
+static void releaseHeld(gwUpSearch *search)
+{
+    if (search->holding) {
+        search->holding = 0;
+        sendReplies(search, &search->heldTo, search->held, sizeof search->held);
+    }
+}
+
+/* Answers for libca's searches (search thread): all but the last go now,
+ * with the one held before; the last is held (see the top). */
+static void answerLibca(gwUpSearch *search, const struct sockaddr_in *to,
+                        const unsigned char *bytes, size_t n)
+{
+    if (n < GW_UPSEARCH_REPLY_SIZE) {
+        sendReplies(search, to, bytes, n);
+        return;
+    }
+    releaseHeld(search);
+    sendReplies(search, to, bytes, n - GW_UPSEARCH_REPLY_SIZE);
+    memcpy(search->held, bytes + n - GW_UPSEARCH_REPLY_SIZE, sizeof search->held);
+    search->heldTo = *to;
+    search->holding = 1;
+    search->madeSinceHeld = 0;
+    epicsTimeGetCurrent(&search->heldSince);
 }
 
 static gwUpSearchEntry *findEntry(gwUpSearch *search, const char *name)
@@ -324,6 +380,19 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
         gwWakePipeSignal(&search->wake);
 }
 
+void gwUpSearchCancel(gwUpSearch *search, const char *name)
+{
+    gwUpSearchEntry *entry;
+
+    if (!search)
+        return;
+    epicsMutexMustLock(search->lock);
+    entry = findEntry(search, name);
+    if (entry && !entry->answered && !entry->libcaWaits)
+        forget(search, entry);
+    epicsMutexUnlock(search->lock);
+}
+
 void gwUpSearchFlush(gwUpSearch *search)
 {
     unsigned char datagram[GW_UPSEARCH_DATAGRAM];
@@ -364,9 +433,12 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
     size_t offsets[GW_UPSEARCH_REPLIES];
     const char *names[GW_UPSEARCH_REPLIES];
     unsigned char *answers = search->replies;
-    size_t answersLen = 0, used = 0, offset = 0;
-    struct sockaddr_in to;
+    unsigned char single[GW_UPSEARCH_REPLY_SIZE];
+    size_t answersLen = 0, used = 0, offset = 0, lone = 0;
+    struct sockaddr_in to, loneTo;
     unsigned n = 0, i;
+
+    memset(&to, 0, sizeof to);
 
     epicsMutexMustLock(search->lock);
     while (offset < len && n < NELEMENTS(names)) {
@@ -397,14 +469,28 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
             ? reply.serverAddress : ntohl(from->sin_addr.s_addr);
         entry->serverPort = reply.tcpPort;
         entry->serverMinor = reply.serverMinor;
-        if (entry->libcaWaits && search->libcaKnown) {
-            answersLen += buildAnswer(entry, answers + answersLen);
+        if (entry->libcaWaits) {
+            /* almost always one asker: answers to others go on their own */
+            if (answersLen && (to.sin_addr.s_addr != entry->libcaAt.sin_addr.s_addr
+                               || to.sin_port != entry->libcaAt.sin_port)) {
+                lone = buildAnswer(entry, single);
+                loneTo = entry->libcaAt;
+            }
+            else {
+                to = entry->libcaAt;
+                answersLen += buildAnswer(entry, answers + answersLen);
+            }
             search->libcaAnswered++;
         }
         if (entry->libcaWaits || search->proxy == INVALID_SOCKET)
             forget(search, entry);  /* nothing more to answer */
+        if (lone) {
+            epicsMutexUnlock(search->lock);
+            sendReplies(search, &loneTo, single, lone);
+            lone = 0;
+            epicsMutexMustLock(search->lock);
+        }
     }
-    to = search->libca;
     epicsMutexUnlock(search->lock);
     if (answersLen)
         sendReplies(search, &to, answers, answersLen);
@@ -412,6 +498,9 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
         names[i] = search->arena + offsets[i];
     if (n)
         search->found(search->arg, names, n);
+    search->madeSinceHeld += n;
+    if (search->madeSinceHeld >= GW_UPSEARCH_HOLD_CHANNELS)
+        releaseHeld(search);    /* libca searches for them at once */
 }
 
 /* libca's searches (one datagram, on the proxy socket): answered from the
@@ -439,8 +528,6 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
             || gwCodecDecodeSearch(&m, &request) != GW_CODEC_OK)
             continue;   /* VERSION, or anything else: nothing to do */
         epicsMutexMustLock(search->lock);
-        search->libca = *from;
-        search->libcaKnown = 1;
         search->libcaSearches++;
         entry = findEntry(search, request.name.text);
         if (entry && entry->answered) {
@@ -464,6 +551,7 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
             if (entry) {
                 entry->libcaWaits = 1;
                 entry->libcaCid = request.searchId;
+                entry->libcaAt = *from;
             }
         }
         epicsMutexUnlock(search->lock);
@@ -475,7 +563,7 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
     epicsMutexUnlock(search->lock);
     sendDatagram(search, full, offset);
     if (answersLen)
-        sendReplies(search, from, answers, answersLen);
+        answerLibca(search, from, answers, answersLen);
 }
 
 /* Send again the own searches whose round is over (search thread), a
@@ -499,10 +587,7 @@ static double resendDue(gwUpSearch *search)
         epicsMutexMustLock(search->lock);
         for (k = 0; k < GW_UPSEARCH_ROUNDS && !fullLen; k++) {
             gwUpSearchEntry *entry;
-            while (!fullLen && (entry = (gwUpSearchEntry *)(ellFirst(&search->resend[k])
-                        ? (char *)ellFirst(&search->resend[k])
-                              - offsetof(gwUpSearchEntry, resendNode)
-                        : NULL)) != NULL) {
+            while (!fullLen && (entry = roundHead(search, k)) != NULL) {
                 double left = resendDelay(k) - epicsTimeDiffInSeconds(&now, &entry->lastSent);
                 if (left > 0) {
                     if (next < 0 || left < next)
@@ -572,6 +657,15 @@ static void searchRun(void *arg)
 
         if (resend >= 0 && resend * 1000.0 < timeout)
             timeout = (int)(resend * 1000.0) + 1;
+        if (search->holding) {
+            double left;
+            epicsTimeGetCurrent(&now);
+            left = GW_UPSEARCH_HOLD_SECONDS - epicsTimeDiffInSeconds(&now, &search->heldSince);
+            if (left <= 0)
+                releaseHeld(search);
+            else if ((int)(left * 1000.0) + 1 < timeout)
+                timeout = (int)(left * 1000.0) + 1;
+        }
         if (flushDue) {
             double left;
             epicsTimeGetCurrent(&now);
