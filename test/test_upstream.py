@@ -665,6 +665,27 @@ def test_search_for_a_missing_name_gets_no_answer_and_a_pv_that_appears_later_is
     assert out.split() == ["late:ao", "1.5"]
 
 
+def test_a_dead_pv_comes_back_to_life_when_its_ioc_appears(harness):
+    """A PV nobody answered is dead after the connect timeout, but goes on
+    searching (its libca channel is made then, with libca's back-off): when
+    an IOC with the name starts within the dead timeout, the PV connects
+    and is served, without waiting for the dead timeout."""
+    port = gwharness.free_port()
+    gateway = harness.gateway_server("-cip 127.0.0.1 -cport %d -connect_timeout 0.5 "
+                                     "-dead_timeout 120" % port)
+    pv = "revive:ao"
+    assert not gwharness.ca_search(pv, gateway.server_port, timeout=0.3)
+    gwharness.wait_for(lambda: gwharness.upstream_states(gateway).get(pv) == "dead", 10.0,
+                       "%s to be dead" % pv)
+    appeared = time.monotonic()
+    harness.softioc((WRITABLE_DB, {"P": "revive:"}), port=port)
+    gwharness.wait_for(lambda: gwharness.upstream_states(gateway).get(pv)
+                       in ("inactive", "active"), 30.0, "the dead %s to connect" % pv)
+    print("connected %.2f s after its IOC appeared" % (time.monotonic() - appeared))
+    out = tool(harness, gateway_env(gateway), "caget", "-w", "5", pv)
+    assert out.split() == [pv, "1.5"]
+
+
 # ---------------------------------------------------------------- 7. acctst
 
 ACCTST_TIMEOUT = 480.0

@@ -26,6 +26,14 @@
 /* How long a task posted for soon may wait for others to run with it. */
 #define GW_IO_SOON_SECONDS 0.001
 
+/* gwIoTask.queued: where the task waits. */
+enum {
+    GW_IO_TASK_IDLE = 0,     /* in no list */
+    GW_IO_TASK_QUEUED,       /* loop->tasks */
+    GW_IO_TASK_SOON,         /* loop->soonTasks */
+    GW_IO_TASK_RUNNING       /* loop->running: runs in this round */
+};
+
 typedef struct gwIoWatch {
     SOCKET fd;
     short events;
@@ -39,6 +47,7 @@ struct gwIoLoop {
     epicsMutexId lock;
     ELLLIST tasks;           /* gwIoTask, guarded by lock */
     ELLLIST soonTasks;       /* gwIoTask posted with PostSoon (lock) */
+    ELLLIST running;         /* taken by runTasks, not started (lock) */
     int soonArmed;           /* soonTasks run at soonDue (lock) */
     epicsTimeStamp soonDue;  /* (lock) */
     gwWakePipe wake;
@@ -75,14 +84,26 @@ static void wake(gwIoLoop *loop)
     }
 }
 
-/* task->queued: 0 not queued, 1 in loop->tasks, 2 in loop->soonTasks. */
+/* The list a task is queued in (lock held); NULL when it is in none. */
+static ELLLIST *queueOf(gwIoLoop *loop, const gwIoTask *task)
+{
+    switch (task->queued) {
+    case GW_IO_TASK_QUEUED:  return &loop->tasks;
+    case GW_IO_TASK_SOON:    return &loop->soonTasks;
+    case GW_IO_TASK_RUNNING: return &loop->running;
+    default:                 return NULL;
+    }
+}
+
 void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task)
 {
     epicsMutexMustLock(loop->lock);
-    if (task->queued == 2)
+    if (task->queued == GW_IO_TASK_SOON) {
         ellDelete(&loop->soonTasks, &task->node);   /* now, not soon */
-    if (task->queued != 1) {
-        task->queued = 1;
+        task->queued = GW_IO_TASK_IDLE;
+    }
+    if (task->queued == GW_IO_TASK_IDLE) {
+        task->queued = GW_IO_TASK_QUEUED;
         ellAdd(&loop->tasks, &task->node);
         wake(loop);
     }
@@ -92,8 +113,8 @@ void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task)
 void gwIoLoopPostSoon(gwIoLoop *loop, gwIoTask *task)
 {
     epicsMutexMustLock(loop->lock);
-    if (!task->queued) {
-        task->queued = 2;
+    if (task->queued == GW_IO_TASK_IDLE) {
+        task->queued = GW_IO_TASK_SOON;
         ellAdd(&loop->soonTasks, &task->node);
         if (!loop->soonArmed) {
             loop->soonArmed = 1;
@@ -107,10 +128,13 @@ void gwIoLoopPostSoon(gwIoLoop *loop, gwIoTask *task)
 
 void gwIoLoopUnpost(gwIoLoop *loop, gwIoTask *task)
 {
+    ELLLIST *queue;
+
     epicsMutexMustLock(loop->lock);
-    if (task->queued)
-        ellDelete(task->queued == 1 ? &loop->tasks : &loop->soonTasks, &task->node);
-    task->queued = 0;
+    queue = queueOf(loop, task);
+    if (queue)
+        ellDelete(queue, &task->node);
+    task->queued = GW_IO_TASK_IDLE;
     epicsMutexUnlock(loop->lock);
 }
 
@@ -170,21 +194,32 @@ int gwIoLoopIsSelf(const gwIoLoop *loop)
     return epicsThreadGetIdSelf() == loop->thread;
 }
 
+/* Move a list's tasks to the running list (lock held). */
+static void takeForRunning(gwIoLoop *loop, ELLLIST *from)
+{
+    gwIoTask *task;
+
+    while ((task = (gwIoTask *)ellGet(from)) != NULL) {
+        task->queued = GW_IO_TASK_RUNNING;
+        ellAdd(&loop->running, &task->node);
+    }
+}
+
 /* Run the tasks queued now (not those they post: those run next round),
- * and the ones posted for soon when their time has come (or `all`). */
+ * and the ones posted for soon when their time has come (or `all`). They
+ * wait in loop->running, where gwIoLoopUnpost can still take them out
+ * (a task may close a circuit whose other tasks are waiting there). */
 static void runTasks(gwIoLoop *loop, int all)
 {
-    ELLLIST batch;
     gwIoTask *task;
     epicsTimeStamp now;
 
     epicsMutexMustLock(loop->lock);
-    batch = loop->tasks;
-    ellInit(&loop->tasks);
+    takeForRunning(loop, &loop->tasks);
     if (loop->soonArmed) {
         epicsTimeGetCurrent(&now);
         if (all || epicsTimeDiffInSeconds(&now, &loop->soonDue) >= 0) {
-            ellConcat(&batch, &loop->soonTasks);
+            takeForRunning(loop, &loop->soonTasks);
             loop->soonArmed = 0;
         }
     }
@@ -196,9 +231,9 @@ static void runTasks(gwIoLoop *loop, int all)
 
     for (;;) {
         epicsMutexMustLock(loop->lock);
-        task = (gwIoTask *)ellGet(&batch);
+        task = (gwIoTask *)ellGet(&loop->running);
         if (task)
-            task->queued = 0;
+            task->queued = GW_IO_TASK_IDLE;
         epicsMutexUnlock(loop->lock);
         if (!task)
             break;
@@ -353,6 +388,7 @@ gwIoLoop *gwIoLoopCreate(const char *name, void (*tick)(void *arg), void *tickAr
     loop->tickArg = tickArg;
     ellInit(&loop->tasks);
     ellInit(&loop->soonTasks);
+    ellInit(&loop->running);
     loop->lock = epicsMutexCreate();
     loop->exited = epicsEventCreate(epicsEventEmpty);
     if (!loop->lock || !loop->exited || gwWakePipeOpen(&loop->wake) != 0) {

@@ -34,7 +34,8 @@ typedef struct gwIoTask {
     ELLNODE node;
     void (*run)(void *arg);
     void *arg;
-    int queued;     /* guarded by the loop's lock */
+    int queued;     /* which of the loop's lists it is in (gwIoLoop.c);
+                       guarded by the loop's lock */
 } gwIoTask;
 
 void gwIoTaskInit(gwIoTask *task, void (*run)(void *arg), void *arg);

@@ -409,7 +409,7 @@ static void searchAnswered(void *arg, const char **names, unsigned count)
         if (pv && pv->state == GW_PV_CONNECTING && !pv->found) {
             pv->found = 1;
             names[n++] = names[i];  /* the ones whose searches may wait */
-            if (!pv->chan && !pv->opening && nOpen < NELEMENTS(open)) {
+            if (!pv->opening && !pv->chan && nOpen < NELEMENTS(open)) {
                 pv->opening = 1;    /* not freed meanwhile */
                 open[nOpen++] = pv;
             }
@@ -725,7 +725,7 @@ static void expire(gwUpstream *up, gwPvState state, double timeout, const epicsT
             epicsMutexMustLock(pv->lock);
             finishWaiting(pv, 0);   /* their clients get CREATE_CH_FAIL */
             epicsMutexUnlock(pv->lock);
-            if (!pv->chan && !pv->opening) {
+            if (!pv->opening && !pv->chan) {
                 /* nobody answered the own searches: libca searches on
                  * (with its back-off), so the PV lives again if it
                  * appears, as with the classic gateway */

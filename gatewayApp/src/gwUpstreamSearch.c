@@ -31,11 +31,13 @@
  *
  * libca starts its next round of searches at once only when the last
  * answer of a round comes while new channels wait; otherwise it waits for
- * its timer (up to 32 ms). So the last answer of each datagram of libca's
- * searches is held back until GW_UPSEARCH_HOLD_CHANNELS channels have been
- * made for names found since (the found callback makes them), or for
- * GW_UPSEARCH_HOLD_SECONDS: during a connect storm libca's rounds then
- * follow each other without waiting for its timer, each with many names.
+ * its timer (up to 32 ms). So during a connect storm (names found at
+ * GW_UPSEARCH_STORM_FOUND or more per GW_UPSEARCH_HOLD_SECONDS) the last
+ * answer of each datagram of libca's searches is held back until
+ * GW_UPSEARCH_HOLD_CHANNELS channels have been made for names found since
+ * (the found callback makes them), or for GW_UPSEARCH_HOLD_SECONDS: libca's
+ * rounds then follow each other without waiting for its timer, each with
+ * many names. Outside a storm nothing is held.
  *
  * Own searches are packed (VERSION, then SEARCH messages, at most
  * GW_UPSEARCH_DATAGRAM bytes) and sent by the caller when a datagram is
@@ -94,6 +96,9 @@
  * (made for found names since), or for this long at most. */
 #define GW_UPSEARCH_HOLD_CHANNELS 256u
 #define GW_UPSEARCH_HOLD_SECONDS 0.004
+/* ... and only while names are found this fast (at least this many within
+ * GW_UPSEARCH_HOLD_SECONDS): a connect storm, more channels to come. */
+#define GW_UPSEARCH_STORM_FOUND 32u
 /* A reply to libca: header and the 8-byte payload (the minor version). */
 #define GW_UPSEARCH_REPLY_SIZE (GW_CA_HEADER_SIZE + 8u)
 #define GW_UPSEARCH_REPLIES (GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE)
@@ -151,6 +156,8 @@ struct gwUpSearch {
     struct sockaddr_in heldTo;
     int holding;
     unsigned madeSinceHeld;     /* names found (channels made) since */
+    unsigned recentFound;       /* names found since recentSince */
+    epicsTimeStamp recentSince;
     epicsTimeStamp heldSince;
     char *arena;                /* names reported in one found call */
     size_t arenaSize;
@@ -229,11 +236,18 @@ static void releaseHeld(gwUpSearch *search)
 }
 
 /* Answers for libca's searches (search thread): all but the last go now,
- * with the one held before; the last is held (see the top). */
+ * with the one held before; the last is held (see the top) while names
+ * are being found fast (a connect storm: more channels to come). */
 static void answerLibca(gwUpSearch *search, const struct sockaddr_in *to,
                         const unsigned char *bytes, size_t n)
 {
-    if (n < GW_UPSEARCH_REPLY_SIZE) {
+    epicsTimeStamp now;
+
+    epicsTimeGetCurrent(&now);
+    if (n < GW_UPSEARCH_REPLY_SIZE
+        || epicsTimeDiffInSeconds(&now, &search->recentSince) > GW_UPSEARCH_HOLD_SECONDS
+        || search->recentFound < GW_UPSEARCH_STORM_FOUND) {
+        releaseHeld(search);
         sendReplies(search, to, bytes, n);
         return;
     }
@@ -498,9 +512,18 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
         names[i] = search->arena + offsets[i];
     if (n)
         search->found(search->arg, names, n);
-    search->madeSinceHeld += n;
-    if (search->madeSinceHeld >= GW_UPSEARCH_HOLD_CHANNELS)
-        releaseHeld(search);    /* libca searches for them at once */
+    if (n) {
+        epicsTimeStamp now;
+        epicsTimeGetCurrent(&now);
+        if (epicsTimeDiffInSeconds(&now, &search->recentSince) > GW_UPSEARCH_HOLD_SECONDS) {
+            search->recentSince = now;
+            search->recentFound = 0;
+        }
+        search->recentFound += n;
+        search->madeSinceHeld += n;
+        if (search->madeSinceHeld >= GW_UPSEARCH_HOLD_CHANNELS)
+            releaseHeld(search);    /* libca searches for them at once */
+    }
 }
 
 /* libca's searches (one datagram, on the proxy socket): answered from the

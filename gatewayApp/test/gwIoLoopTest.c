@@ -1,7 +1,7 @@
 /* gwIoLoopTest.c - gwIoLoop.c's tasks: gwIoLoopPostSoon gathers work
  * posted in many pieces into one run, a later gwIoLoopPost runs it at
- * once, gwIoLoopUnpost takes it back, and a stopping loop runs what is
- * still waiting. The loop thread is held busy by a blocking task while the
+ * once, gwIoLoopUnpost takes it back (also from the round being run), and
+ * a stopping loop runs what is still waiting. The loop thread is held busy by a blocking task while the
  * posts are made, so what runs when does not depend on timing.
  *
  * No sockets (the loop's wake-up is a pipe): runs anywhere.
@@ -82,6 +82,21 @@ static void block(gwIoLoop *loop, blocker *b)
     epicsEventMustWait(b->started);
 }
 
+/* A task that takes another back (as a circuit closing in one of its tasks
+ * takes back its others, which may wait in the same round). */
+typedef struct unposter {
+    gwIoTask task;
+    gwIoLoop *loop;
+    gwIoTask *victim;
+} unposter;
+
+static void unpostRun(void *arg)
+{
+    unposter *u = arg;
+
+    gwIoLoopUnpost(u->loop, u->victim);
+}
+
 MAIN(gwIoLoopTest)
 {
     gwIoLoop *loop;
@@ -91,7 +106,7 @@ MAIN(gwIoLoopTest)
 
     (void)argc;
     (void)argv;
-    testPlan(7);
+    testPlan(9);
     gwIoTaskInit(&b.task, blockRun, &b);
     b.started = epicsEventMustCreate(epicsEventEmpty);
     b.release = epicsEventMustCreate(epicsEventEmpty);
@@ -135,12 +150,33 @@ MAIN(gwIoLoopTest)
     epicsEventWaitWithTimeout(c.ran, WAIT_SECONDS);
     testOk(runsOf(&c) == 4, "posted again, it runs (%u in all)", runsOf(&c));
 
+    testDiag("a task takes back another of the same round: it does not run");
+    {
+        unposter u;
+
+        gwIoTaskInit(&u.task, unpostRun, &u);
+        u.loop = loop;
+        u.victim = &c.task;
+        block(loop, &b);
+        gwIoLoopPost(loop, &u.task);
+        gwIoLoopPost(loop, &c.task);
+        epicsEventSignal(b.release);
+        epicsThreadSleep(SETTLE_SECONDS);
+        testOk(runsOf(&c) == 4, "no run (%u in all)", runsOf(&c));
+        gwIoLoopPost(loop, &c.task);
+        gwIoLoopPost(loop, &u.task);    /* after: nothing to take back */
+        epicsEventWaitWithTimeout(c.ran, WAIT_SECONDS);
+        epicsThreadSleep(SETTLE_SECONDS);
+        testOk(runsOf(&c) == 5, "posted again, it runs: the lists are whole (%u in all)",
+               runsOf(&c));
+    }
+
     testDiag("a stopping loop runs what waits for soon");
     block(loop, &b);
     gwIoLoopPostSoon(loop, &c.task);
     epicsEventSignal(b.release);
     gwIoLoopStop(loop, NULL, NULL);
-    testOk(runsOf(&c) == 5, "it ran before the loop ended (%u in all)", runsOf(&c));
+    testOk(runsOf(&c) == 6, "it ran before the loop ended (%u in all)", runsOf(&c));
 
     counterClear(&c);
     epicsEventDestroy(b.started);
