@@ -1182,3 +1182,20 @@ def test_hostile_datagrams_to_the_search_proxy_are_shrugged_off(harness):
         assert gateway.alive()
     finally:
         ioc.stop()
+
+
+def test_a_name_only_a_name_server_knows_is_found_before_the_connect_timeout(harness):
+    """With EPICS_CA_NAME_SERVERS the gateway's libca searches over TCP too,
+    which the own UDP searches cannot: every new name gets its libca
+    channel at once, and a name only a name server knows is found as soon
+    as libca connects it, long before the connect timeout."""
+    softioc = harness.softioc((WRITABLE_DB, {"P": "ns:"}))
+    nowhere = gwharness.free_port()     # no IOC answers UDP searches there
+    gateway = harness.gateway_server(
+        "-cip 127.0.0.1 -cport %d -connect_timeout 10 -dead_timeout 60" % nowhere,
+        extra_env={"EPICS_CA_NAME_SERVERS": "127.0.0.1:%d" % softioc.port})
+    took = wait_found(gateway, "ns:ao", timeout=8.0)
+    print("found through the name server in %.2f s (connect timeout 10 s)" % took)
+    assert gwharness.upstream_states(gateway).get("ns:ao") in ("inactive", "active")
+    out = tool(harness, gateway_env(gateway), "caget", "-w", "5", "ns:ao")
+    assert out.split() == ["ns:ao", "1.5"]

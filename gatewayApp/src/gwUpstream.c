@@ -154,6 +154,15 @@ static int openChannel(gwUpstream *up, gwPv *pv);
  * runs with real-time scheduling, starve behind the server's threads. */
 #define GW_UPSTREAM_CA_PRIORITY epicsThreadPriorityCAServerLow
 
+/* EPICS_CA_NAME_SERVERS names at least one server (libca searches them
+ * over TCP too). */
+static int usesNameServers(void)
+{
+    const char *servers = envGetConfigParamPtr(&EPICS_CA_NAME_SERVERS);
+
+    return servers && strspn(servers, " \t") != strlen(servers);
+}
+
 /* The context's making, on its own thread (see above); up->wake is
  * signalled when it is done. The own searches read the upstream address
  * list first; then, when they can pass libca's searches through, libca's
@@ -172,7 +181,9 @@ static void contextInit(void *arg)
                                                  (unsigned short)CA_SERVER_PORT),
         searchAnswered, up);
     proxy = gwUpSearchProxyPort(up->search);
-    up->searchFirst = proxy != 0;
+    /* With name servers libca may find PVs the own UDP searches cannot:
+     * it searches for every new PV at once, as without the proxy. */
+    up->searchFirst = proxy != 0 && !usesNameServers();
     if (proxy) {
         char list[32];
         epicsSnprintf(list, sizeof list, "127.0.0.1:%u", proxy);

@@ -199,9 +199,10 @@ struct gwUpstream {
     struct gwBeaconWatch *watch;
     struct gwUpSearch *search; /* the own searches; NULL: libca's only */
     int searchFirst;           /* const after create: libca's searches pass
-                                  through the own searches, and a new PV
-                                  gets its channel when an IOC answers the
-                                  own search (else at once)              */
+                                  through the own searches, no name servers
+                                  are set, and a new PV gets its channel
+                                  when an IOC answers the own search (else
+                                  at once)                               */
 
     const gwUpstreamHooks *hooks; /*                         (up->lock) */
     void *hooksArg;
