@@ -26,11 +26,11 @@
  * gets its reply at once instead of at its next search, as the classic
  * gateway's asynchronous exist test does. A name settled while its search
  * was on its way to the waiting list is caught by a count of settlings:
- * the search asks again only when one began meanwhile. Replies are packed into datagrams of at most
- * 1024 bytes (RSRV's MAX_UDP_SEND), each starting with a VERSION that
- * carries the request's sequence number when the client's minor version is
- * at least 11 (older clients get the replies alone), and sent when full
- * and at the end of the request. A message that cannot be parsed or is
+ * the search asks again only when one began meanwhile. Replies are packed
+ * into datagrams of at most 1024 bytes (RSRV's MAX_UDP_SEND), each
+ * starting with a VERSION that carries the request's sequence number when
+ * the client's minor version is at least 11 (older clients get the replies
+ * alone), and sent when full and at the end of the request. A message that cannot be parsed or is
  * not VERSION/SEARCH ends the processing of its datagram (replies gathered
  * before it are still sent), and is counted as malformed.
  *
