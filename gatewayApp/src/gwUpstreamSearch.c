@@ -162,6 +162,7 @@ struct gwUpSearch {
     char *arena;                /* names reported in one found call */
     size_t arenaSize;
     unsigned char replies[GW_UPSEARCH_REPLIES * GW_UPSEARCH_REPLY_SIZE]; /* for libca */
+    struct sockaddr_in repliesTo[GW_UPSEARCH_REPLIES]; /* where each goes */
 };
 
 /* The packed datagram, taken out to be sent without the lock (lock
@@ -258,6 +259,27 @@ static void answerLibca(gwUpSearch *search, const struct sockaddr_in *to,
     search->holding = 1;
     search->madeSinceHeld = 0;
     epicsTimeGetCurrent(&search->heldSince);
+}
+
+static int sameAddress(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+    return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+/* The first n answers of search->replies, each to its repliesTo, those
+ * to one address together (no lock; search thread). */
+static void sendRepliesTo(gwUpSearch *search, unsigned n)
+{
+    unsigned i = 0;
+
+    while (i < n) {
+        unsigned j = i + 1;
+        while (j < n && sameAddress(&search->repliesTo[j], &search->repliesTo[i]))
+            j++;
+        sendReplies(search, &search->repliesTo[i], search->replies + i * GW_UPSEARCH_REPLY_SIZE,
+                    (j - i) * GW_UPSEARCH_REPLY_SIZE);
+        i = j;
+    }
 }
 
 static gwUpSearchEntry *findEntry(gwUpSearch *search, const char *name)
@@ -375,17 +397,14 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
         return;
     epicsTimeGetCurrent(&now);
     epicsMutexMustLock(search->lock);
-    entry = search->stopping ? NULL : findEntry(search, name);
-    if (entry && entry->answered) {
-        forget(search, entry);  /* an old answer: ask again */
-        entry = NULL;
-    }
-    else if (entry) {
+    entry = findEntry(search, name);
+    if (search->stopping || (entry && !entry->answered)) {
         epicsMutexUnlock(search->lock);
-        return;                 /* in flight */
+        return;                 /* stopping, or in flight */
     }
-    if (!search->stopping)
-        entry = newEntry(search, name, strlen(name), &now, 1);
+    if (entry)
+        forget(search, entry);  /* an old answer: ask again */
+    entry = newEntry(search, name, strlen(name), &now, 1);
     if (entry)
         fullLen = packSearch(search, entry, full, &wake);
     epicsMutexUnlock(search->lock);
@@ -446,13 +465,8 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
 {
     size_t offsets[GW_UPSEARCH_REPLIES];
     const char *names[GW_UPSEARCH_REPLIES];
-    unsigned char *answers = search->replies;
-    unsigned char single[GW_UPSEARCH_REPLY_SIZE];
-    size_t answersLen = 0, used = 0, offset = 0, lone = 0;
-    struct sockaddr_in to, loneTo;
-    unsigned n = 0, i;
-
-    memset(&to, 0, sizeof to);
+    size_t used = 0, offset = 0;
+    unsigned n = 0, answers = 0, i;
 
     epicsMutexMustLock(search->lock);
     while (offset < len && n < NELEMENTS(names)) {
@@ -484,30 +498,15 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
         entry->serverPort = reply.tcpPort;
         entry->serverMinor = reply.serverMinor;
         if (entry->libcaWaits) {
-            /* almost always one asker: answers to others go on their own */
-            if (answersLen && (to.sin_addr.s_addr != entry->libcaAt.sin_addr.s_addr
-                               || to.sin_port != entry->libcaAt.sin_port)) {
-                lone = buildAnswer(entry, single);
-                loneTo = entry->libcaAt;
-            }
-            else {
-                to = entry->libcaAt;
-                answersLen += buildAnswer(entry, answers + answersLen);
-            }
+            buildAnswer(entry, search->replies + answers * GW_UPSEARCH_REPLY_SIZE);
+            search->repliesTo[answers++] = entry->libcaAt;
             search->libcaAnswered++;
         }
         if (entry->libcaWaits || search->proxy == INVALID_SOCKET)
             forget(search, entry);  /* nothing more to answer */
-        if (lone) {
-            epicsMutexUnlock(search->lock);
-            sendReplies(search, &loneTo, single, lone);
-            lone = 0;
-            epicsMutexMustLock(search->lock);
-        }
     }
     epicsMutexUnlock(search->lock);
-    if (answersLen)
-        sendReplies(search, &to, answers, answersLen);
+    sendRepliesTo(search, answers);
     for (i = 0; i < n; i++)
         names[i] = search->arena + offsets[i];
     if (n)
