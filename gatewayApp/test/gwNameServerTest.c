@@ -318,12 +318,19 @@ static int answersOnly(SOCKET s, unsigned short port, epicsUInt32 id)
 {
     request r;
     reply got;
+    int tries;
 
     r.used = 0;
     addVersion(&r, GW_CA_MINOR_VERSION, id);
     addSearch(&r, "known:probe", id, DONTREPLY);
-    sendTo(s, r.buf.bytes, r.used, "127.0.0.1", port);
-    return receiveReply(s, &got) == 0 && got.nAnswers == 1 && got.ids[0] == id;
+    /* a probe sent after a flood of datagrams may be dropped by the
+     * server's full socket buffer: sent again then, a few times */
+    for (tries = 0; tries < 3; tries++) {
+        sendTo(s, r.buf.bytes, r.used, "127.0.0.1", port);
+        if (receiveReply(s, &got) == 0)
+            return got.nAnswers == 1 && got.ids[0] == id;
+    }
+    return 0;
 }
 
 /* ---- tests ---------------------------------------------------------------- */
