@@ -19,7 +19,10 @@
  *       H p90 X p99 Y" (when all, half, 90 % and 99 % were connected; -1:
  *       never) when all are connected or after SECONDS (then "timeout"), then
  *       holds the channels until a line or end of input on stdin (at most
- *       SECONDS more), destroys the context and prints "released".
+ *       SECONDS more), destroys the context and prints "released". With
+ *       GW_BENCH_TIMELINE=FILE in the environment it also appends to FILE,
+ *       each time the count changes (polled every 2 ms), "SECONDS COUNT",
+ *       and "end" at the end: when the connections came.
  *
  *   gwBenchProbe get COUNT PV ADDRESS...
  *       One context per ADDRESS (at most 4) connects PV there; then round
@@ -373,19 +376,29 @@ static void waitForInput(double seconds)
 static size_t connectWait(size_t n, double start, double seconds, double when[3])
 {
     static const double shares[3] = { 0.5, 0.9, 0.99 };
-    size_t connected = 0;
+    size_t connected = 0, last = 0;
+    const char *timelinePath = getenv("GW_BENCH_TIMELINE");
+    FILE *timeline = timelinePath ? fopen(timelinePath, "a") : NULL;
     int i;
 
     for (i = 0; i < 3; i++)
         when[i] = -1.0;
     while (monotonicSeconds() - start < seconds) {
         connected = epicsAtomicGetSizeT(&connectedChannels);
+        if (timeline && connected != last) {
+            fprintf(timeline, "%.4f %zu\n", monotonicSeconds() - start, connected);
+            last = connected;
+        }
         for (i = 0; i < 3; i++)
             if (when[i] < 0.0 && (double)connected >= shares[i] * (double)n)
                 when[i] = monotonicSeconds() - start;
         if (connected == n)
             break;
         epicsThreadSleep(0.002);
+    }
+    if (timeline) {
+        fprintf(timeline, "end\n");
+        fclose(timeline);
     }
     return connected;
 }

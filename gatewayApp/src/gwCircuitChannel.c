@@ -321,7 +321,8 @@ static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
     c->identity.minorVersion = create.clientMinor;
     epicsMutexUnlock(c->lock);
     found = gwServerFindProvider(c->server, create.name.text, &c->identity, &provider);
-    gwServerSearchesDone(c->server);
+    if (found == GW_EXISTS_PENDING)
+        gwServerSearchesDone(c->server);    /* a search began: it goes now */
     if (found != GW_EXISTS_YES || !(channel = newChannel(c, &create, provider))) {
         queueCreateFail(c, create.clientChannelId);
         return 0;

@@ -159,9 +159,9 @@ typedef struct gwProviderOps {
 
     /* Optional (NULL: nothing to do). The server has made a series of
      * exists() calls (the searches of one request datagram, a search over
-     * TCP, a CREATE_CHAN): a provider that gathers work started in
-     * exists() (the upstream provider's own searches) sends it now. Any
-     * server thread, no server lock held. */
+     * TCP, a CREATE_CHAN whose name was PENDING): a provider that gathers
+     * work started in exists() for a PENDING name (the upstream provider's
+     * own searches) sends it now. Any server thread, no server lock held. */
     void (*searchesDone)(void *provider);
 } gwProviderOps;
 

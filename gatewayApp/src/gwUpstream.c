@@ -265,18 +265,19 @@ static void setState(gwUpstream *up, gwPv *pv, gwPvState state)
     ellAdd(&up->states[state], &pv->stateNode);
 }
 
-static gwPv *findPv(gwUpstream *up, const char *name)
+/* hash: gwNameHash(name), computed before up->lock was taken. */
+static gwPv *findPv(gwUpstream *up, const char *name, unsigned hash)
 {
-    GPHENTRY *entry = gphFind(up->table, name, up);
+    gwNameNode *node = gwNameTableFind(&up->table, name, hash);
 
-    return entry ? entry->userPvt : NULL;
+    return node ? GW_NAME_OWNER(node, gwPv, tableNode) : NULL;
 }
 
 /* Out of the table and the state lists (up->lock); the caller frees it. */
 static void unlinkPv(gwUpstream *up, gwPv *pv)
 {
     ellDelete(&up->states[pv->state], &pv->stateNode);
-    gphDelete(up->table, pv->name, up);
+    gwNameTableRemove(&up->table, &pv->tableNode);
     pv->removed = 1;
 }
 
@@ -297,7 +298,6 @@ static void freePv(gwUpstream *up, gwPv *pv)
     if (monitors)
         gwUpstreamCountMonitors(up, -(int)monitors);
     epicsMutexDestroy(pv->lock);
-    free(pv->name);
     free(pv);
 }
 
@@ -397,8 +397,10 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
         return;
     if (anomaly && hooks->anomaly)
         hooks->anomaly(arg);
-    if (settle && hooks->settled)
-        hooks->settled(arg, (const char *const *)&pv->name, 1);
+    if (settle && hooks->settled) {
+        const char *name = pv->name;
+        hooks->settled(arg, &name, 1);
+    }
     hooksLeave(up);
 }
 
@@ -412,11 +414,16 @@ static void searchAnswered(void *arg, const char **names, unsigned count)
     const gwUpstreamHooks *hooks = NULL;
     void *hooksArg = NULL;
     gwPv *open[GW_UPSEARCH_FOUND_MAX];
+    unsigned hashes[GW_UPSEARCH_FOUND_MAX];
     unsigned i, n = 0, nOpen = 0;
 
+    if (count > NELEMENTS(hashes))
+        count = NELEMENTS(hashes);  /* gwUpSearch reports no more */
+    for (i = 0; i < count; i++)
+        hashes[i] = gwNameHash(names[i]);
     epicsMutexMustLock(up->lock);
     for (i = 0; i < count; i++) {
-        gwPv *pv = findPv(up, names[i]);
+        gwPv *pv = findPv(up, names[i], hashes[i]);
         if (pv && pv->state == GW_PV_CONNECTING && !pv->found) {
             pv->found = 1;
             names[n++] = names[i];  /* the ones whose searches may wait */
@@ -530,47 +537,78 @@ static int openChannel(gwUpstream *up, gwPv *pv)
     return status;
 }
 
-/* A new PV, connecting (up->lock held). NULL when it cannot be made. */
-static gwPv *createPv(gwUpstream *up, const char *name)
+/* A new PV, in no table yet (no lock: made before up->lock is taken,
+ * which thousands of new names a second would otherwise hold through
+ * their allocations). NULL when out of memory. */
+static gwPv *newPv(gwUpstream *up, const char *name)
 {
-    gwPv *pv = calloc(1, sizeof *pv);
-    GPHENTRY *entry;
+    size_t length = strlen(name);
+    gwPv *pv = calloc(1, sizeof *pv + length);
 
     if (!pv)
         return NULL;
-    pv->up = up;
-    pv->name = epicsStrDup(name);
     pv->lock = epicsMutexCreate();
-    entry = pv->name && pv->lock ? gphAdd(up->table, pv->name, up) : NULL;
-    if (!entry) {
-        if (pv->lock)
-            epicsMutexDestroy(pv->lock);
-        free(pv->name);
+    if (!pv->lock) {
         free(pv);
         return NULL;
     }
-    entry->userPvt = pv;
+    pv->up = up;
+    memcpy(pv->name, name, length + 1);
     ellInit(&pv->channels);
+    ellInit(&pv->waiting);
     ellInit(&pv->monitors);
     ellInit(&pv->gets);
     ellInit(&pv->puts);
     ellInit(&pv->writes);
     pv->state = GW_PV_CONNECTING;
+    return pv;
+}
+
+/* A PV newPv made that never went into the table. */
+static void discardPv(gwPv *pv)
+{
+    epicsMutexDestroy(pv->lock);
+    free(pv);
+}
+
+/* The new PV goes into the table, connecting (up->lock held; its name is
+ * not in the table). 0, or -1 when its channel cannot be made (then it is
+ * out of the table again, for discardPv). */
+static int installPv(gwUpstream *up, gwPv *pv, unsigned hash)
+{
+    gwNameTableAdd(&up->table, &pv->tableNode, pv->name, hash);
     epicsTimeGetCurrent(&pv->since);
     pv->lastSearch = pv->since;
     ellAdd(&up->states[GW_PV_CONNECTING], &pv->stateNode);
-
-    ellInit(&pv->waiting);
     if (up->searchFirst)
-        return pv;      /* the channel comes when an IOC answers */
+        return 0;       /* the channel comes when an IOC answers */
     if (openChannel(up, pv) != ECA_NORMAL) {
         unlinkPv(up, pv);
-        epicsMutexDestroy(pv->lock);
-        free(pv->name);
-        free(pv);
-        return NULL;
+        return -1;
     }
-    return pv;
+    return 0;
+}
+
+/* The answer for a name in the table, or for any name when stopping: 1
+ * and *answer; 0 when the name is not in the table (up->lock held). */
+static int knownAnswer(gwUpstream *up, const char *pvName, unsigned hash,
+                       gwExistsAnswer *answer)
+{
+    gwPv *pv = up->stopping ? NULL : findPv(up, pvName, hash);
+
+    *answer = GW_EXISTS_NO;
+    if (up->stopping)
+        return 1;
+    if (!pv)
+        return 0;
+    if (pv->state == GW_PV_CONNECTING && pv->found)
+        *answer = GW_EXISTS_YES;        /* attach is deferred until connected */
+    else if (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DISCONNECTED)
+        *answer = GW_EXISTS_PENDING;    /* no answer now; waiting searches
+                                           are answered when it connects */
+    else if (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)
+        *answer = GW_EXISTS_YES;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- provider operations */
@@ -578,28 +616,34 @@ static gwPv *createPv(gwUpstream *up, const char *name)
 static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIdentity *client)
 {
     gwUpstream *up = self;
-    gwExistsAnswer answer = GW_EXISTS_NO;
-    int created = 0;
-    gwPv *pv;
+    unsigned hash = gwNameHash(pvName);
+    gwExistsAnswer answer;
+    gwPv *fresh;
+    int known, created = 0;
 
     (void)client;
     epicsMutexMustLock(up->lock);
-    if (!up->stopping) {
-        pv = findPv(up, pvName);
-        if (!pv)
-            answer = (created = createPv(up, pvName) != NULL) ? GW_EXISTS_PENDING
-                                                               : GW_EXISTS_NO;
-        else if (pv->state == GW_PV_CONNECTING && pv->found)
-            answer = GW_EXISTS_YES;     /* attach is deferred until connected */
-        else if (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DISCONNECTED)
-            answer = GW_EXISTS_PENDING; /* no answer now; waiting searches
-                                           are answered when it connects */
-        else if (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)
-            answer = GW_EXISTS_YES;
+    known = knownAnswer(up, pvName, hash, &answer);
+    epicsMutexUnlock(up->lock);
+    if (known)
+        return answer;
+    /* A new name: the PV is made outside the lock; another thread may
+     * have put the name in meanwhile. */
+    fresh = newPv(up, pvName);
+    if (!fresh)
+        return GW_EXISTS_NO;
+    epicsMutexMustLock(up->lock);
+    if (!knownAnswer(up, pvName, hash, &answer)) {
+        created = installPv(up, fresh, hash) == 0;
+        answer = created ? GW_EXISTS_PENDING : GW_EXISTS_NO;
     }
     epicsMutexUnlock(up->lock);
-    if (created)    /* libca searches on its timer; this goes out at once */
-        gwUpSearchSend(up->search, pvName);
+    if (!created) {
+        discardPv(fresh);
+        return answer;
+    }
+    /* libca searches on its timer; this goes out at once */
+    gwUpSearchSend(up->search, pvName);
     return answer;
 }
 
@@ -608,15 +652,17 @@ static gwProviderChannel *upAttach(void *self, const char *pvName,
                                    const gwChannelEvents *events, void *serverChannel)
 {
     gwUpstream *up = self;
-    gwProviderChannel *channel = NULL;
+    unsigned hash = gwNameHash(pvName);
+    gwProviderChannel *channel = calloc(1, sizeof *channel);
     gwPv *pv;
 
     (void)client;
+    if (!channel)
+        return NULL;
     epicsMutexMustLock(up->lock);
-    pv = up->stopping ? NULL : findPv(up, pvName);
+    pv = up->stopping ? NULL : findPv(up, pvName, hash);
     if (pv && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE
-               || pv->state == GW_PV_CONNECTING)
-        && (channel = calloc(1, sizeof *channel)) != NULL) {
+               || pv->state == GW_PV_CONNECTING)) {
         channel->pv = pv;
         channel->events = events;
         channel->serverChannel = serverChannel;
@@ -628,7 +674,14 @@ static gwProviderChannel *upAttach(void *self, const char *pvName,
         ellAdd(channel->waiting ? &pv->waiting : &pv->channels, &channel->node);
         epicsMutexUnlock(pv->lock);
     }
+    else {
+        pv = NULL;
+    }
     epicsMutexUnlock(up->lock);
+    if (!pv) {
+        free(channel);
+        return NULL;
+    }
     return channel;
 }
 
@@ -909,8 +962,8 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
     up->wake = epicsEventCreate(epicsEventEmpty);
     up->timerExited = epicsEventCreate(epicsEventEmpty);
     if (up->lock)
-        gphInitPvt(&up->table, GW_UPSTREAM_TABLE_SIZE);
-    if (!up->lock || !up->wake || !up->timerExited || !up->table)
+        gwNameTableInit(&up->table, GW_UPSTREAM_TABLE_SIZE);
+    if (!up->lock || !up->wake || !up->timerExited || !up->table.buckets)
         goto fail;
     createContext(up);
     if (!up->ca)
@@ -930,8 +983,7 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
 fail:
     errlogPrintf("gateway: cannot create the upstream provider\n");
     gwUpSearchDestroy(up->search);
-    if (up->table)
-        gphFreeMem(up->table);
+    gwNameTableClear(&up->table);
     if (up->timerExited)
         epicsEventDestroy(up->timerExited);
     if (up->wake)
@@ -989,7 +1041,7 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
         freePv(up, pv);
 
     destroyContext(up->ca);
-    gphFreeMem(up->table);
+    gwNameTableClear(&up->table);
     epicsEventDestroy(up->timerExited);
     epicsEventDestroy(up->wake);
     epicsMutexDestroy(up->lock);

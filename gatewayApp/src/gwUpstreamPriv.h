@@ -45,8 +45,7 @@
 #include <epicsMutex.h>
 #include <epicsThread.h>
 #include <epicsTime.h>
-#include <gpHash.h>
-
+#include "gwNameTable.h"
 #include "gwUpstream.h"
 
 typedef enum gwPvState {
@@ -143,8 +142,8 @@ typedef struct gwUpPut {
 
 struct gwPv {
     ELLNODE stateNode;         /* in up->states[state]           (up->lock) */
+    gwNameNode tableNode;      /* in up->table                   (up->lock) */
     gwUpstream *up;
-    char *name;
     gwPvState state;           /*                                (up->lock) */
     epicsTimeStamp since;      /* when it entered the state      (up->lock) */
     unsigned channelCount;     /*                                (up->lock) */
@@ -178,6 +177,7 @@ struct gwPv {
     ELLLIST writes;            /* gwUpWrite                      (pv->lock) */
     unsigned writeEpoch;       /* puts sent so far               (pv->lock) */
     unsigned writesInFlight;   /* puts whose answer (or fence) is due (pv->lock) */
+    char name[1];              /* allocated to its length */
 };
 
 struct gwUpstream {
@@ -186,7 +186,7 @@ struct gwUpstream {
     struct ca_client_context *ca;
 
     epicsMutexId lock;
-    struct gphPvt *table;      /* name -> gwPv */
+    gwNameTable table;         /* name -> gwPv (tableNode) */
     ELLLIST states[GW_PV_STATES]; /* each ordered by since */
     unsigned monitorCount;     /* upstream subscriptions     (up->lock) */
 

@@ -70,16 +70,16 @@
 #include <epicsThread.h>
 #include <epicsTime.h>
 #include <errlog.h>
-#include <gpHash.h>
 #include <osiSock.h>
 
 #include "gwCodec.h"
+#include "gwNameTable.h"
 #include "gwUpstreamSearch.h"
 #include "gwWakePipe.h"
 
 #define GW_UPSEARCH_DATAGRAM 1024u
 #define GW_UPSEARCH_SLOTS 16384u  /* a power of two */
-#define GW_UPSEARCH_TABLE 16384   /* the by-name table's size (gpHash) */
+#define GW_UPSEARCH_TABLE 16384   /* the by-name table's first size (it grows) */
 #define GW_UPSEARCH_REMEMBER_SECONDS 10.0
 #define GW_UPSEARCH_POLL_MS 1000
 #define GW_UPSEARCH_RECEIVE 4096u
@@ -111,6 +111,7 @@
 
 typedef struct gwUpSearchEntry {
     ELLNODE node;               /* in search->entries, oldest first */
+    gwNameNode tableNode;       /* in search->names */
     unsigned id;
     epicsTimeStamp sent;        /* first sent: the age */
     epicsTimeStamp lastSent;
@@ -143,7 +144,7 @@ struct gwUpSearch {
     int woken;                  /* the thread was told of outLen (lock) */
     int stopping;               /* (lock) */
     gwUpSearchEntry **slots;    /* [id % GW_UPSEARCH_SLOTS] (lock) */
-    struct gphPvt *names;       /* name -> the same entries (lock) */
+    gwNameTable names;          /* name -> the same entries (lock) */
     ELLLIST entries;            /* the same entries, oldest first (lock) */
     ELLLIST resend[GW_UPSEARCH_ROUNDS]; /* unanswered own searches by round,
                                    each by lastSent (lock) */
@@ -282,11 +283,12 @@ static void sendRepliesTo(gwUpSearch *search, unsigned n)
     }
 }
 
-static gwUpSearchEntry *findEntry(gwUpSearch *search, const char *name)
+/* hash: gwNameHash(name), computed before the lock was taken. */
+static gwUpSearchEntry *findEntry(gwUpSearch *search, const char *name, unsigned hash)
 {
-    GPHENTRY *found = gphFind(search->names, name, search);
+    gwNameNode *found = gwNameTableFind(&search->names, name, hash);
 
-    return found ? found->userPvt : NULL;
+    return found ? GW_NAME_OWNER(found, gwUpSearchEntry, tableNode) : NULL;
 }
 
 static void forget(gwUpSearch *search, gwUpSearchEntry *entry)
@@ -295,7 +297,7 @@ static void forget(gwUpSearch *search, gwUpSearchEntry *entry)
         search->slots[entry->id % GW_UPSEARCH_SLOTS] = NULL;
     ellDelete(&search->entries, &entry->node);
     leaveRounds(search, entry);
-    gphDelete(search->names, entry->name, search);
+    gwNameTableRemove(&search->names, &entry->tableNode);
     if (!entry->answered)
         search->unanswered--;
     free(entry);
@@ -311,28 +313,30 @@ static void forgetOld(gwUpSearch *search, const epicsTimeStamp *now)
         forget(search, entry);
 }
 
-/* A new search for name (lock held), in the ring and the table, and in
- * the resend rounds if `resent`; not sent yet. NULL when it cannot be
- * made. */
-static gwUpSearchEntry *newEntry(gwUpSearch *search, const char *name, size_t length,
-                                 const epicsTimeStamp *now, int resent)
+/* A search for a name, in no list yet (no lock needed); NULL when out of
+ * memory. */
+static gwUpSearchEntry *allocEntry(const char *name, size_t length)
 {
     gwUpSearchEntry *entry = calloc(1, sizeof *entry + length);
-    gwUpSearchEntry *old;
-    GPHENTRY *named;
 
-    if (!entry)
-        return NULL;
-    memcpy(entry->name, name, length);
-    entry->name[length] = '\0';
+    if (entry) {
+        memcpy(entry->name, name, length);
+        entry->name[length] = '\0';
+    }
+    return entry;
+}
+
+/* A new search (from allocEntry; its name not in the table) goes into
+ * the ring and the table (lock held; hash = gwNameHash of its name), and
+ * into the resend rounds if `resent`; not sent yet. */
+static void addEntry(gwUpSearch *search, gwUpSearchEntry *entry, unsigned hash,
+                     const epicsTimeStamp *now, int resent)
+{
+    gwUpSearchEntry *old;
+
     entry->sent = entry->lastSent = *now;
     entry->id = search->nextId++;
-    named = gphAdd(search->names, entry->name, search);
-    if (!named) {
-        free(entry);
-        return NULL;
-    }
-    named->userPvt = entry;
+    gwNameTableAdd(&search->names, &entry->tableNode, entry->name, hash);
     old = search->slots[entry->id % GW_UPSEARCH_SLOTS];
     if (old)
         forget(search, old);    /* GW_UPSEARCH_SLOTS searches ago */
@@ -344,7 +348,6 @@ static gwUpSearchEntry *newEntry(gwUpSearch *search, const char *name, size_t le
         ellAdd(&search->resend[0], &entry->resendNode);
     }
     search->unanswered++;
-    return entry;
 }
 
 /* Pack a SEARCH for entry (lock held). A datagram that was full is copied
@@ -388,25 +391,31 @@ static size_t buildAnswer(const gwUpSearchEntry *entry, unsigned char *buf)
 void gwUpSearchSend(gwUpSearch *search, const char *name)
 {
     unsigned char full[GW_UPSEARCH_DATAGRAM];
-    size_t fullLen = 0;
-    gwUpSearchEntry *entry;
+    size_t fullLen;
+    gwUpSearchEntry *entry, *fresh;
     epicsTimeStamp now;
+    unsigned hash;
     int wake = 0;
 
     if (!search || !ellCount(&search->addresses))
         return;
+    /* made before the lock, which the search thread wants too */
+    hash = gwNameHash(name);
+    fresh = allocEntry(name, strlen(name));
+    if (!fresh)
+        return;
     epicsTimeGetCurrent(&now);
     epicsMutexMustLock(search->lock);
-    entry = findEntry(search, name);
+    entry = findEntry(search, name, hash);
     if (search->stopping || (entry && !entry->answered)) {
         epicsMutexUnlock(search->lock);
+        free(fresh);
         return;                 /* stopping, or in flight */
     }
     if (entry)
         forget(search, entry);  /* an old answer: ask again */
-    entry = newEntry(search, name, strlen(name), &now, 1);
-    if (entry)
-        fullLen = packSearch(search, entry, full, &wake);
+    addEntry(search, fresh, hash, &now, 1);
+    fullLen = packSearch(search, fresh, full, &wake);
     epicsMutexUnlock(search->lock);
     sendDatagram(search, full, fullLen);
     if (wake)
@@ -416,11 +425,13 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
 void gwUpSearchCancel(gwUpSearch *search, const char *name)
 {
     gwUpSearchEntry *entry;
+    unsigned hash;
 
     if (!search)
         return;
+    hash = gwNameHash(name);
     epicsMutexMustLock(search->lock);
-    entry = findEntry(search, name);
+    entry = findEntry(search, name, hash);
     if (entry && !entry->answered && !entry->libcaWaits)
         forget(search, entry);
     epicsMutexUnlock(search->lock);
@@ -542,6 +553,7 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
         gwCaSearch request;
         gwUpSearchEntry *entry;
         size_t step, fullLen = 0;
+        unsigned hash;
 
         if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &step) != GW_CODEC_OK)
             break;
@@ -549,9 +561,10 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
         if (m.header.command != CA_PROTO_SEARCH
             || gwCodecDecodeSearch(&m, &request) != GW_CODEC_OK)
             continue;   /* VERSION, or anything else: nothing to do */
+        hash = gwNameHash(request.name.text);
         epicsMutexMustLock(search->lock);
         search->libcaSearches++;
-        entry = findEntry(search, request.name.text);
+        entry = findEntry(search, request.name.text, hash);
         if (entry && entry->answered) {
             entry->libcaCid = request.searchId;
             answersLen += buildAnswer(entry, answers + answersLen);
@@ -560,9 +573,11 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
         }
         else {
             if (!entry) {   /* libca's back-off resends this one */
-                entry = newEntry(search, request.name.text, request.name.length, &now, 0);
-                if (entry)
+                entry = allocEntry(request.name.text, request.name.length);
+                if (entry) {
+                    addEntry(search, entry, hash, &now, 0);
                     fullLen = packSearch(search, entry, full, &wake);
+                }
             }
             else if (entry->round == GW_UPSEARCH_ROUNDS
                      && epicsTimeDiffInSeconds(&now, &entry->lastSent)
@@ -772,9 +787,10 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
         ellInit(&search->resend[i]);
     search->lock = epicsMutexCreate();
     search->slots = calloc(GW_UPSEARCH_SLOTS, sizeof *search->slots);
-    gphInitPvt(&search->names, GW_UPSEARCH_TABLE);
+    gwNameTableInit(&search->names, GW_UPSEARCH_TABLE);
     search->sock = epicsSocketCreate(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
-    if (!search->lock || !search->slots || !search->names || search->sock == INVALID_SOCKET
+    if (!search->lock || !search->slots || !search->names.buckets
+        || search->sock == INVALID_SOCKET
         || gwWakePipeOpen(&search->wake) != 0)
         goto fail;
     memset(&any, 0, sizeof any);
@@ -824,8 +840,7 @@ void gwUpSearchDestroy(gwUpSearch *search)
         forget(search, entry);
     ellFree(&search->addresses);
     free(search->slots);
-    if (search->names)
-        gphFreeMem(search->names);
+    gwNameTableClear(&search->names);
     free(search->arena);
     if (search->sock != INVALID_SOCKET)
         epicsSocketDestroy(search->sock);
