@@ -40,7 +40,8 @@
  * thread); the receive threads call gwServerFindProvider holding no lock;
  * gwNameServerSettled runs on the provider's thread.
  * Locks: waitLock guards the waiting searches only; nothing is called
- * with it held. The configuration is read-only while running, counters
+ * with it held. It is taken with gwLockTake (gwLock.h): this thread and
+ * the provider's take it for each pending name of a connect storm. The configuration is read-only while running, counters
  * are atomics, each thread owns its buffers.
  */
 #include <errno.h>
@@ -70,6 +71,7 @@
 #include "gwCodec.h"
 #include "gwServer.h"
 #include "gwWakePipe.h"
+#include "gwLock.h"
 
 /* The largest UDP payload, so no datagram is ever cut. */
 #define GW_NAME_RECEIVE_MAX 65536u
@@ -263,7 +265,7 @@ static int waitAdd(gwSearchBatch *batch, const char *name, epicsUInt32 searchId)
     ELLNODE *oldest;
 
     epicsTimeGetCurrent(&now);
-    epicsMutexMustLock(names->waitLock);
+    gwLockTake(names->waitLock);
     while ((oldest = ellFirst(&names->waitAge)) != NULL
            && (ellCount(&names->waitAge) >= (int)GW_NAME_WAIT_MAX
                || epicsTimeDiffInSeconds(&now, &WAIT_OF_AGE(oldest)->since)
@@ -296,7 +298,7 @@ static int waitTake(gwNameServer *names, const gwSearchBatch *batch, const char 
 {
     gwSearchWait *w;
 
-    epicsMutexMustLock(names->waitLock);
+    gwLockTake(names->waitLock);
     w = waitFind(names, batch, name, searchId);
     epicsMutexUnlock(names->waitLock);
     free(w);
@@ -322,7 +324,7 @@ void gwNameServerSettled(gwNameServer *names, const char *const *settledNames, u
     if (!names || !count)
         return;
     epicsAtomicIncrSizeT(&names->settles);  /* before the waiting ones are looked at */
-    epicsMutexMustLock(names->waitLock);
+    gwLockTake(names->waitLock);
     for (i = 0; i < count; i++) {
         w = (gwSearchWait *)ellFirst(&names->waitBuckets[nameHash(settledNames[i])]);
         while (w) {

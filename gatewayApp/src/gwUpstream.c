@@ -33,6 +33,7 @@
 #include "gwBeaconWatch.h"
 #include "gwUpstreamPriv.h"
 #include "gwUpstreamSearch.h"
+#include "gwLock.h"
 
 const char *const gwPvStateNames[GW_PV_STATES] = {
     "connecting", "inactive", "active", "disconnected", "dead"
@@ -337,7 +338,7 @@ static const gwUpstreamHooks *hooksEnter(gwUpstream *up, void **arg)
 
 static void hooksLeave(gwUpstream *up)
 {
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     up->hookCalls--;
     epicsMutexUnlock(up->lock);
 }
@@ -372,7 +373,7 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     pv->rights = upstreamRights(chan);
     epicsMutexUnlock(pv->lock);
 
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     if (!pv->removed && !pv->researching
         && (pv->state == GW_PV_CONNECTING || pv->state == GW_PV_DEAD
             || pv->state == GW_PV_DISCONNECTED)) {
@@ -421,7 +422,7 @@ static void searchAnswered(void *arg, const char **names, unsigned count)
         count = NELEMENTS(hashes);  /* gwUpSearch reports no more */
     for (i = 0; i < count; i++)
         hashes[i] = gwNameHash(names[i]);
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     for (i = 0; i < count; i++) {
         gwPv *pv = findPv(up, names[i], hashes[i]);
         if (pv && pv->state == GW_PV_CONNECTING && !pv->found) {
@@ -450,7 +451,7 @@ static void searchAnswered(void *arg, const char **names, unsigned count)
     }
     if (!nOpen)
         return;
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     for (i = 0; i < nOpen; i++)
         open[i]->opening = 0;
     epicsMutexUnlock(up->lock);
@@ -461,7 +462,7 @@ static void connectionDown(gwUpstream *up, gwPv *pv)
     gwProviderChannel *channel;
     gwUpMonitor *monitor;
 
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     if (!pv->removed && !pv->researching
         && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE)) {
         setState(up, pv, GW_PV_DISCONNECTED);
@@ -622,7 +623,7 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
     int known, created = 0;
 
     (void)client;
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     known = knownAnswer(up, pvName, hash, &answer);
     epicsMutexUnlock(up->lock);
     if (known)
@@ -632,7 +633,7 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
     fresh = newPv(up, pvName);
     if (!fresh)
         return GW_EXISTS_NO;
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     if (!knownAnswer(up, pvName, hash, &answer)) {
         created = installPv(up, fresh, hash) == 0;
         answer = created ? GW_EXISTS_PENDING : GW_EXISTS_NO;
@@ -659,7 +660,7 @@ static gwProviderChannel *upAttach(void *self, const char *pvName,
     (void)client;
     if (!channel)
         return NULL;
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     pv = up->stopping ? NULL : findPv(up, pvName, hash);
     if (pv && (pv->state == GW_PV_ACTIVE || pv->state == GW_PV_INACTIVE
                || pv->state == GW_PV_CONNECTING)) {
@@ -696,7 +697,7 @@ static void upDetach(gwProviderChannel *channel)
         ellDelete(channel->waiting ? &pv->waiting : &pv->channels, &channel->node);
     epicsMutexUnlock(pv->lock);
 
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     pv->channelCount--;
     if (!pv->channelCount && pv->state == GW_PV_ACTIVE)
         setState(up, pv, GW_PV_INACTIVE);
@@ -843,13 +844,13 @@ static void research(gwUpstream *up, gwPv *pv)
     ca_clear_channel(pv->chan);     /* its callbacks are ignored and done */
     gwUpstreamLeaveContext(up, previous);
     pv->chan = NULL;
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     pv->researching = 0;
     epicsMutexUnlock(up->lock);
     status = openChannel(up, pv);
     if (status != ECA_NORMAL) {
         errlogPrintf("gateway: cannot search again for %s: %s\n", pv->name, ca_message(status));
-        epicsMutexMustLock(up->lock);
+        gwLockTake(up->lock);
         if (pv->state == GW_PV_DISCONNECTED)
             setState(up, pv, GW_PV_DEAD);   /* dropped after the dead timeout */
         epicsMutexUnlock(up->lock);
@@ -869,7 +870,7 @@ static void openDead(gwUpstream *up, ELLLIST *list)
         if (status != ECA_NORMAL)
             errlogPrintf("gateway: cannot search on for %s: %s\n", pv->name,
                          ca_message(status));
-        epicsMutexMustLock(up->lock);
+        gwLockTake(up->lock);
         pv->opening = 0;
         epicsMutexUnlock(up->lock);
     }
@@ -879,7 +880,7 @@ static void beaconStarted(void *arg)
 {
     gwUpstream *up = arg;
 
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     if (ellCount(&up->states[GW_PV_DISCONNECTED])) {
         up->searchWanted = 1;
         epicsEventSignal(up->wake);
@@ -920,7 +921,7 @@ static void timerThread(void *arg)
         gwPv *pv;
         int soon;
 
-        epicsMutexMustLock(up->lock);
+        gwLockTake(up->lock);
         if (up->stopping) {
             epicsMutexUnlock(up->lock);
             break;
@@ -999,13 +1000,13 @@ void gwUpstreamSetHooks(gwProvider *provider, const gwUpstreamHooks *hooks, void
 {
     gwUpstream *up = provider->self;
 
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     up->hooks = hooks;
     up->hooksArg = arg;
     while (!hooks && up->hookCalls) {
         epicsMutexUnlock(up->lock);
         epicsThreadSleep(0.001);
-        epicsMutexMustLock(up->lock);
+        gwLockTake(up->lock);
     }
     epicsMutexUnlock(up->lock);
 }
@@ -1022,14 +1023,14 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
     up = provider->self;
     gwBeaconWatchStop(up->watch);
     gwUpSearchDestroy(up->search);
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     up->stopping = 1;
     epicsMutexUnlock(up->lock);
     gwUpstreamSetHooks(provider, NULL, NULL);
     epicsEventSignal(up->wake);
     epicsEventMustWait(up->timerExited);
 
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     for (i = 0; i < GW_PV_STATES; i++) {
         while ((pv = (gwPv *)ellFirst(&up->states[i])) != NULL) {
             unlinkPv(up, pv);
@@ -1051,7 +1052,7 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
 
 void gwUpstreamCountMonitors(gwUpstream *up, int delta)
 {
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     up->monitorCount += (unsigned)delta;
     epicsMutexUnlock(up->lock);
 }
@@ -1062,7 +1063,7 @@ void gwUpstreamGetCounts(gwProvider *provider, gwUpstreamCounts *counts)
 {
     gwUpstream *up = provider->self;
 
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     counts->connecting = (unsigned)ellCount(&up->states[GW_PV_CONNECTING]);
     counts->inactive = (unsigned)ellCount(&up->states[GW_PV_INACTIVE]);
     counts->active = (unsigned)ellCount(&up->states[GW_PV_ACTIVE]);
@@ -1139,7 +1140,7 @@ void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out)
     if (level < 2)
         return;
     epicsTimeGetCurrent(&now);
-    epicsMutexMustLock(up->lock);
+    gwLockTake(up->lock);
     for (i = 0; i < GW_PV_STATES; i++) {
         gwPv *pv;
         for (pv = (gwPv *)ellFirst(&up->states[i]); pv; pv = (gwPv *)ellNext(&pv->stateNode))

@@ -16,6 +16,8 @@
  * Locks, in this order (never the other way round):
  *   1. up->lock    the PV table, the state lists, and of each PV: state,
  *                  since, channelCount, removed. Not on the event path.
+ *                  Taken with gwLockTake (gwLock.h): every new name of a
+ *                  connect storm takes it on several threads.
  *   2. pv->lock    everything else of one PV: its channels, monitors (and
  *                  their caches and subscriptions), gets, puts, the native
  *                  type/count and rights. The event path takes only this.

@@ -31,13 +31,17 @@
  *
  * libca starts its next round of searches at once only when the last
  * answer of a round comes while new channels wait; otherwise it waits for
- * its timer (up to 32 ms). So during a connect storm (names found at
- * GW_UPSEARCH_STORM_FOUND or more per GW_UPSEARCH_HOLD_SECONDS) the last
- * answer of each datagram of libca's searches is held back until
+ * its timer (up to 32 ms). So during a connect storm (GW_UPSEARCH_STORM or
+ * more names found, or searched for by libca, per GW_UPSEARCH_HOLD_SECONDS)
+ * the last answer of each datagram of libca's searches is held back when
+ * none of libca's searches waits for an IOC (it may end the round), until
  * GW_UPSEARCH_HOLD_CHANNELS channels have been made for names found since
- * (the found callback makes them), or for GW_UPSEARCH_HOLD_SECONDS: libca's
- * rounds then follow each other without waiting for its timer, each with
- * many names. Outside a storm nothing is held.
+ * (the found callback makes them), for GW_UPSEARCH_HOLD_SECONDS at most,
+ * or until the storm is over (see heldDue): libca's rounds then follow
+ * each other without waiting for its timer, each with many names. An IOC's
+ * answer to a name libca waits for goes to libca after the channels of
+ * the names found with it are made, for the same reason. Outside a storm
+ * nothing is held.
  *
  * Own searches are packed (VERSION, then SEARCH messages, at most
  * GW_UPSEARCH_DATAGRAM bytes) and sent by the caller when a datagram is
@@ -53,7 +57,9 @@
  *
  * Threads: one of its own ("gwUpSearch") receives on both sockets, sends
  * and forgets old searches. Lock: search->lock (a leaf: nothing else is
- * taken under it; the found callback runs without it).
+ * taken under it; the found callback runs without it), taken with
+ * gwLockTake (gwLock.h): the name server's thread and this one take it
+ * for each name of a storm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +82,7 @@
 #include "gwNameTable.h"
 #include "gwUpstreamSearch.h"
 #include "gwWakePipe.h"
+#include "gwLock.h"
 
 #define GW_UPSEARCH_DATAGRAM 1024u
 #define GW_UPSEARCH_SLOTS 16384u  /* a power of two */
@@ -96,9 +103,12 @@
  * (made for found names since), or for this long at most. */
 #define GW_UPSEARCH_HOLD_CHANNELS 256u
 #define GW_UPSEARCH_HOLD_SECONDS 0.004
-/* ... and only while names are found this fast (at least this many within
- * GW_UPSEARCH_HOLD_SECONDS): a connect storm, more channels to come. */
-#define GW_UPSEARCH_STORM_FOUND 32u
+/* ... and only during a connect storm: at least this many names found, or
+ * searched for by libca, within GW_UPSEARCH_HOLD_SECONDS. */
+#define GW_UPSEARCH_STORM 32u
+/* The storm is over when no own search is unanswered and none began for
+ * this long: what is held goes then. */
+#define GW_UPSEARCH_QUIET_SECONDS 0.0015
 /* A reply to libca: header and the 8-byte payload (the minor version). */
 #define GW_UPSEARCH_REPLY_SIZE (GW_CA_HEADER_SIZE + 8u)
 #define GW_UPSEARCH_REPLIES (GW_UPSEARCH_RECEIVE / GW_CA_HEADER_SIZE)
@@ -151,15 +161,19 @@ struct gwUpSearch {
     unsigned nextId;            /* (lock) */
     size_t sent, answered, unanswered; /* (lock) */
     size_t libcaSearches, libcaAnswered; /* (lock) */
+    size_t libcaWaiting;        /* entries whose libcaWaits is set (lock) */
+    epicsTimeStamp lastNew;     /* when the last new own search began (lock) */
 
     /* the search thread's own */
     unsigned char held[GW_UPSEARCH_REPLY_SIZE]; /* libca's last answer, held back */
     struct sockaddr_in heldTo;
     int holding;
+    epicsTimeStamp heldSince;
     unsigned madeSinceHeld;     /* names found (channels made) since */
     unsigned recentFound;       /* names found since recentSince */
     epicsTimeStamp recentSince;
-    epicsTimeStamp heldSince;
+    unsigned recentLibca;       /* libca's searches since recentLibcaSince */
+    epicsTimeStamp recentLibcaSince;
     char *arena;                /* names reported in one found call */
     size_t arenaSize;
     unsigned char replies[GW_UPSEARCH_REPLIES * GW_UPSEARCH_REPLY_SIZE]; /* for libca */
@@ -237,29 +251,74 @@ static void releaseHeld(gwUpSearch *search)
     }
 }
 
+/* Count n of something in a window of GW_UPSEARCH_HOLD_SECONDS; 1 when
+ * the window holds GW_UPSEARCH_STORM or more. */
+static int stormCount(unsigned *count, epicsTimeStamp *since, const epicsTimeStamp *now,
+                      unsigned n)
+{
+    if (epicsTimeDiffInSeconds(now, since) > GW_UPSEARCH_HOLD_SECONDS) {
+        *since = *now;
+        *count = 0;
+    }
+    *count += n;
+    return *count >= GW_UPSEARCH_STORM;
+}
+
 /* Answers for libca's searches (search thread): all but the last go now,
- * with the one held before; the last is held (see the top) while names
- * are being found fast (a connect storm: more channels to come). */
+ * with the one held before. The last is held (see the top) when it may
+ * end libca's round (none of libca's searches waits for an IOC: `waiting`
+ * counts them) during a connect storm (names found, or searched for by
+ * libca, fast). */
 static void answerLibca(gwUpSearch *search, const struct sockaddr_in *to,
-                        const unsigned char *bytes, size_t n)
+                        const unsigned char *bytes, size_t n, unsigned searches,
+                        size_t waiting)
 {
     epicsTimeStamp now;
+    int libcaStorm, foundStorm;
 
     epicsTimeGetCurrent(&now);
-    if (n < GW_UPSEARCH_REPLY_SIZE
-        || epicsTimeDiffInSeconds(&now, &search->recentSince) > GW_UPSEARCH_HOLD_SECONDS
-        || search->recentFound < GW_UPSEARCH_STORM_FOUND) {
-        releaseHeld(search);
+    libcaStorm = stormCount(&search->recentLibca, &search->recentLibcaSince, &now, searches);
+    foundStorm = stormCount(&search->recentFound, &search->recentSince, &now, 0);
+    releaseHeld(search);
+    if (n < GW_UPSEARCH_REPLY_SIZE || waiting || !(libcaStorm || foundStorm)) {
         sendReplies(search, to, bytes, n);
         return;
     }
-    releaseHeld(search);
     sendReplies(search, to, bytes, n - GW_UPSEARCH_REPLY_SIZE);
     memcpy(search->held, bytes + n - GW_UPSEARCH_REPLY_SIZE, sizeof search->held);
     search->heldTo = *to;
     search->holding = 1;
     search->madeSinceHeld = 0;
-    epicsTimeGetCurrent(&search->heldSince);
+    search->heldSince = now;
+}
+
+/* Is the held answer due (search thread)? When enough channels wait in
+ * libca for a round of their own; after GW_UPSEARCH_HOLD_SECONDS; or when
+ * some channels wait, no own search is unanswered and none began for
+ * GW_UPSEARCH_QUIET_SECONDS (more can come only from new client searches:
+ * the storm is over, or the clients are slow). Without channels waiting
+ * the answer is held on: libca would end its round with nothing to
+ * search and wait for its timer. *left: seconds to the next check. */
+static int heldDue(gwUpSearch *search, const epicsTimeStamp *now, double *left)
+{
+    double held = epicsTimeDiffInSeconds(now, &search->heldSince);
+    double quiet;
+    size_t unanswered;
+
+    *left = GW_UPSEARCH_HOLD_SECONDS - held;
+    if (search->madeSinceHeld >= GW_UPSEARCH_HOLD_CHANNELS || *left <= 0)
+        return 1;
+    gwLockTake(search->lock);
+    unanswered = search->unanswered;
+    quiet = epicsTimeDiffInSeconds(now, &search->lastNew);
+    epicsMutexUnlock(search->lock);
+    if (unanswered || !search->madeSinceHeld)
+        return 0;
+    if (quiet >= GW_UPSEARCH_QUIET_SECONDS)
+        return 1;
+    if (GW_UPSEARCH_QUIET_SECONDS - quiet < *left)
+        *left = GW_UPSEARCH_QUIET_SECONDS - quiet;
+    return 0;
 }
 
 static int sameAddress(const struct sockaddr_in *a, const struct sockaddr_in *b)
@@ -297,6 +356,8 @@ static void forget(gwUpSearch *search, gwUpSearchEntry *entry)
         search->slots[entry->id % GW_UPSEARCH_SLOTS] = NULL;
     ellDelete(&search->entries, &entry->node);
     leaveRounds(search, entry);
+    if (entry->libcaWaits)
+        search->libcaWaiting--;
     gwNameTableRemove(&search->names, &entry->tableNode);
     if (!entry->answered)
         search->unanswered--;
@@ -335,6 +396,7 @@ static void addEntry(gwUpSearch *search, gwUpSearchEntry *entry, unsigned hash,
     gwUpSearchEntry *old;
 
     entry->sent = entry->lastSent = *now;
+    search->lastNew = *now;
     entry->id = search->nextId++;
     gwNameTableAdd(&search->names, &entry->tableNode, entry->name, hash);
     old = search->slots[entry->id % GW_UPSEARCH_SLOTS];
@@ -405,7 +467,7 @@ void gwUpSearchSend(gwUpSearch *search, const char *name)
     if (!fresh)
         return;
     epicsTimeGetCurrent(&now);
-    epicsMutexMustLock(search->lock);
+    gwLockTake(search->lock);
     entry = findEntry(search, name, hash);
     if (search->stopping || (entry && !entry->answered)) {
         epicsMutexUnlock(search->lock);
@@ -430,7 +492,7 @@ void gwUpSearchCancel(gwUpSearch *search, const char *name)
     if (!search)
         return;
     hash = gwNameHash(name);
-    epicsMutexMustLock(search->lock);
+    gwLockTake(search->lock);
     entry = findEntry(search, name, hash);
     if (entry && !entry->answered && !entry->libcaWaits)
         forget(search, entry);
@@ -444,7 +506,7 @@ void gwUpSearchFlush(gwUpSearch *search)
 
     if (!search)
         return;
-    epicsMutexMustLock(search->lock);
+    gwLockTake(search->lock);
     n = takeDatagram(search, datagram);
     epicsMutexUnlock(search->lock);
     sendDatagram(search, datagram, n);
@@ -479,7 +541,7 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
     size_t used = 0, offset = 0;
     unsigned n = 0, answers = 0, i;
 
-    epicsMutexMustLock(search->lock);
+    gwLockTake(search->lock);
     while (offset < len && n < NELEMENTS(names)) {
         gwCaMessage m;
         gwCaSearchReply reply;
@@ -517,19 +579,17 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
             forget(search, entry);  /* nothing more to answer */
     }
     epicsMutexUnlock(search->lock);
-    sendRepliesTo(search, answers);
     for (i = 0; i < n; i++)
         names[i] = search->arena + offsets[i];
+    /* channels first: an answer that ends libca's round then finds them
+     * waiting, and libca starts its next round at once */
     if (n)
         search->found(search->arg, names, n);
+    sendRepliesTo(search, answers);
     if (n) {
         epicsTimeStamp now;
         epicsTimeGetCurrent(&now);
-        if (epicsTimeDiffInSeconds(&now, &search->recentSince) > GW_UPSEARCH_HOLD_SECONDS) {
-            search->recentSince = now;
-            search->recentFound = 0;
-        }
-        search->recentFound += n;
+        stormCount(&search->recentFound, &search->recentSince, &now, n);
         search->madeSinceHeld += n;
         if (search->madeSinceHeld >= GW_UPSEARCH_HOLD_CHANNELS)
             releaseHeld(search);    /* libca searches for them at once */
@@ -545,6 +605,8 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
     unsigned char *answers = search->replies;
     size_t answersLen = 0, offset = 0;
     epicsTimeStamp now;
+    unsigned searches = 0;
+    size_t outstanding;
     int wake = 0;
 
     epicsTimeGetCurrent(&now);
@@ -561,8 +623,9 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
         if (m.header.command != CA_PROTO_SEARCH
             || gwCodecDecodeSearch(&m, &request) != GW_CODEC_OK)
             continue;   /* VERSION, or anything else: nothing to do */
+        searches++;
         hash = gwNameHash(request.name.text);
-        epicsMutexMustLock(search->lock);
+        gwLockTake(search->lock);
         search->libcaSearches++;
         entry = findEntry(search, request.name.text, hash);
         if (entry && entry->answered) {
@@ -586,6 +649,8 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
                 fullLen = packSearch(search, entry, full, &wake);
             }
             if (entry) {
+                if (!entry->libcaWaits)
+                    search->libcaWaiting++;
                 entry->libcaWaits = 1;
                 entry->libcaCid = request.searchId;
                 entry->libcaAt = *from;
@@ -595,12 +660,13 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
         sendDatagram(search, full, fullLen);
     }
     /* what libca asked for upstream goes now: its round waits for it */
-    epicsMutexMustLock(search->lock);
+    gwLockTake(search->lock);
     offset = takeDatagram(search, full);
+    outstanding = search->libcaWaiting;
     epicsMutexUnlock(search->lock);
     sendDatagram(search, full, offset);
     if (answersLen)
-        answerLibca(search, from, answers, answersLen);
+        answerLibca(search, from, answers, answersLen, searches, outstanding);
 }
 
 /* Send again the own searches whose round is over (search thread), a
@@ -621,7 +687,7 @@ static double resendDue(gwUpSearch *search)
         epicsTimeGetCurrent(&now);
         next = -1.0;
         more = 0;
-        epicsMutexMustLock(search->lock);
+        gwLockTake(search->lock);
         for (k = 0; k < GW_UPSEARCH_ROUNDS && !fullLen; k++) {
             gwUpSearchEntry *entry;
             while (!fullLen && (entry = roundHead(search, k)) != NULL) {
@@ -697,8 +763,7 @@ static void searchRun(void *arg)
         if (search->holding) {
             double left;
             epicsTimeGetCurrent(&now);
-            left = GW_UPSEARCH_HOLD_SECONDS - epicsTimeDiffInSeconds(&now, &search->heldSince);
-            if (left <= 0)
+            if (heldDue(search, &now, &left))
                 releaseHeld(search);
             else if ((int)(left * 1000.0) + 1 < timeout)
                 timeout = (int)(left * 1000.0) + 1;
@@ -724,7 +789,7 @@ static void searchRun(void *arg)
                 flushDue = 1;
             }
         }
-        epicsMutexMustLock(search->lock);
+        gwLockTake(search->lock);
         stopping = search->stopping;
         if (flushDue && epicsTimeDiffInSeconds(&now, &flushAt) >= 0) {
             flushDue = 0;
@@ -830,7 +895,7 @@ void gwUpSearchDestroy(gwUpSearch *search)
     if (!search)
         return;
     if (search->thread) {
-        epicsMutexMustLock(search->lock);
+        gwLockTake(search->lock);
         search->stopping = 1;
         epicsMutexUnlock(search->lock);
         gwWakePipeSignal(&search->wake);
@@ -857,7 +922,7 @@ void gwUpSearchGetCounts(gwUpSearch *search, gwUpSearchCounts *counts)
     memset(counts, 0, sizeof *counts);
     if (!search)
         return;
-    epicsMutexMustLock(search->lock);
+    gwLockTake(search->lock);
     counts->sent = search->sent;
     counts->answered = search->answered;
     counts->waiting = search->unanswered;

@@ -42,8 +42,8 @@ void gwUpSearchSend(gwUpSearch *search, const char *name);
 /* Stop searching for name if nobody answered it yet (the PV is given up).
  * Any thread; search->lock is a leaf, so any lock may be held. */
 void gwUpSearchCancel(gwUpSearch *search, const char *name);
-/* Send the searches packed so far, now, on the calling thread, and the
- * answer held back for libca (the server's series of searches is over). */
+/* Send the searches packed so far, now, on the calling thread (the
+ * server's series of searches is over). */
 void gwUpSearchFlush(gwUpSearch *search);
 
 typedef struct gwUpSearchCounts {
