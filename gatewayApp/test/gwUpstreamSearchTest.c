@@ -1,0 +1,331 @@
+/* gwUpstreamSearchTest.c - unit test of the upstream provider's own
+ * searches and search proxy (gwUpstreamSearch.c) with real sockets on
+ * loopback: a stand-in IOC answers the searches, a stand-in libca sends
+ * its searches to the proxy.
+ *
+ * Opens sockets: run only inside `scripts/netns run` (make runtests does).
+ * The test refuses to run outside a private network namespace (GW_NETNS).
+ * Waits are bounds (WAIT_SECONDS), never measurements.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <caProto.h>
+#include <envDefs.h>
+#include <epicsMutex.h>
+#include <epicsThread.h>
+#include <epicsUnitTest.h>
+#include <osiSock.h>
+#include <testMain.h>
+
+#include "gwCodec.h"
+#include "gwUpstreamSearch.h"
+
+#define WAIT_SECONDS 10.0
+#define STORM_NAMES 40
+#define IOC_TCP_PORT 5099u
+
+/* What the found callback saw. */
+typedef struct foundLog {
+    epicsMutexId lock;
+    unsigned count;
+    char last[64];
+    SOCKET libca;          /* checked from the callback */
+    int libcaHadAnswer;    /* an answer waited at libca when a name was found */
+} foundLog;
+
+static foundLog found;
+
+static int pending(SOCKET s)
+{
+    struct pollfd p;
+
+    p.fd = s;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) == 1;
+}
+
+static void onFound(void *arg, const char **names, unsigned count)
+{
+    foundLog *log = arg;
+    int answered = log->libca != INVALID_SOCKET && pending(log->libca);
+
+    epicsMutexMustLock(log->lock);
+    log->count += count;
+    snprintf(log->last, sizeof log->last, "%s", names[count - 1]);
+    log->libcaHadAnswer |= answered;
+    epicsMutexUnlock(log->lock);
+}
+
+/* The last name found (copied into last). */
+static void foundLast(char *last, size_t size)
+{
+    epicsMutexMustLock(found.lock);
+    snprintf(last, size, "%s", found.last);
+    epicsMutexUnlock(found.lock);
+}
+
+static unsigned foundCount(void)
+{
+    unsigned n;
+
+    epicsMutexMustLock(found.lock);
+    n = found.count;
+    epicsMutexUnlock(found.lock);
+    return n;
+}
+
+/* Wait until n names were found (bounded). */
+static int waitFound(unsigned n)
+{
+    int i;
+
+    for (i = 0; i < (int)(WAIT_SECONDS * 1000) && foundCount() < n; i++)
+        epicsThreadSleep(0.001);
+    return foundCount() >= n;
+}
+
+static SOCKET udpSocket(void)
+{
+    struct sockaddr_in a;
+    SOCKET s = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
+
+    if (s == INVALID_SOCKET)
+        testAbort("socket: %s", strerror(errno));
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0)
+        testAbort("bind: %s", strerror(errno));
+    return s;
+}
+
+static unsigned short boundPort(SOCKET s)
+{
+    struct sockaddr_in a;
+    osiSocklen_t n = sizeof a;
+
+    getsockname(s, (struct sockaddr *)&a, &n);
+    return ntohs(a.sin_port);
+}
+
+/* One datagram (and its sender), or -1 when none comes within WAIT_SECONDS. */
+static int receive(SOCKET s, unsigned char *buf, size_t cap, struct sockaddr_in *from)
+{
+    struct pollfd p;
+    osiSocklen_t n = sizeof *from;
+
+    p.fd = s;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, (int)(WAIT_SECONDS * 1000)) != 1)
+        return -1;
+    return recvfrom(s, (char *)buf, cap, 0, (struct sockaddr *)from, &n);
+}
+
+/* The stand-in IOC: receive searches until `names` SEARCH messages came,
+ * answer each (TCP port IOC_TCP_PORT, address of the sender) in one
+ * datagram per request datagram. The number answered. */
+static unsigned iocAnswer(SOCKET ioc, unsigned names)
+{
+    unsigned char in[4096], out[4096];
+    unsigned answered = 0;
+
+    while (answered < names) {
+        struct sockaddr_in from;
+        size_t offset = 0, used = 0;
+        int got = receive(ioc, in, sizeof in, &from);
+
+        if (got <= 0)
+            break;
+        while (offset < (size_t)got) {
+            gwCaMessage m;
+            gwCaSearch search;
+            size_t step;
+
+            if (gwCodecParseMessage(in + offset, (size_t)got - offset, (size_t)got, &m, &step)
+                != GW_CODEC_OK)
+                break;
+            offset += step;
+            if (m.header.command != CA_PROTO_SEARCH
+                || gwCodecDecodeSearch(&m, &search) != GW_CODEC_OK)
+                continue;
+            used += gwCodecBuildSearchReply(out + used, sizeof out - used, IOC_TCP_PORT,
+                                            GW_CA_ADDRESS_OF_SENDER, search.searchId, 13);
+            answered++;
+        }
+        if (used)
+            sendto(ioc, (const char *)out, used, 0, (struct sockaddr *)&from, sizeof from);
+    }
+    return answered;
+}
+
+static void sendToProxy(SOCKET libca, const unsigned char *buf, size_t len, unsigned short proxy)
+{
+    struct sockaddr_in to;
+
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons(proxy);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (sendto(libca, (const char *)buf, len, 0, (struct sockaddr *)&to, sizeof to) != (int)len)
+        testAbort("sendto the proxy: %s", strerror(errno));
+}
+
+/* A datagram of libca's: VERSION, then a SEARCH per name, ids from firstId. */
+static size_t libcaSearches(unsigned char *buf, size_t cap, const char *prefix, unsigned n,
+                            unsigned firstId)
+{
+    size_t used = gwCodecBuildVersion(buf, cap, 0, 13, 0);
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%02u", prefix, i);
+        used += gwCodecBuildSearch(buf + used, cap - used, name, DONTREPLY, 13, firstId + i);
+    }
+    return used;
+}
+
+/* Answers to libca until `n` came or none comes within WAIT_SECONDS; each
+ * one's id (firstId..firstId+n-1) is marked in seen[], the count of those
+ * that name the IOC (its TCP port, 127.0.0.1) returned in *right. The
+ * number of datagrams they came in is returned. */
+static unsigned libcaAnswers(SOCKET libca, unsigned n, unsigned firstId, int *seen,
+                             unsigned *right)
+{
+    unsigned char buf[4096];
+    unsigned got = 0, datagrams = 0;
+
+    *right = 0;
+    while (got < n) {
+        struct sockaddr_in from;
+        size_t offset = 0;
+        int len = receive(libca, buf, sizeof buf, &from);
+
+        if (len <= 0)
+            break;
+        datagrams++;
+        while (offset < (size_t)len) {
+            gwCaMessage m;
+            gwCaSearchReply reply;
+            size_t step;
+
+            if (gwCodecParseMessage(buf + offset, (size_t)len - offset, (size_t)len, &m, &step)
+                != GW_CODEC_OK)
+                break;
+            offset += step;
+            if (gwCodecDecodeSearchReply(&m, &reply) != GW_CODEC_OK
+                || reply.searchId < firstId || reply.searchId >= firstId + n
+                || seen[reply.searchId - firstId])
+                continue;
+            seen[reply.searchId - firstId] = 1;
+            got++;
+            if (reply.tcpPort == IOC_TCP_PORT && reply.serverAddress == INADDR_LOOPBACK)
+                (*right)++;
+        }
+    }
+    return datagrams;
+}
+
+/* A storm: 40 names searched and found, then libca searches for all 40 in
+ * one datagram. The proxy may hold the last answer back (libca's round)
+ * but must send it on its own: all 40 come, naming the IOC. */
+static void testStormAnswersAllCome(gwUpSearch *search, SOCKET ioc, SOCKET libca,
+                                    unsigned short proxy)
+{
+    unsigned char buf[4096];
+    int seen[STORM_NAMES] = { 0 };
+    unsigned i, right, datagrams;
+    size_t len;
+
+    for (i = 0; i < STORM_NAMES; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "storm:%02u", i);
+        gwUpSearchSend(search, name);
+    }
+    gwUpSearchFlush(search);
+    testOk(iocAnswer(ioc, STORM_NAMES) == STORM_NAMES, "the IOC got one search per name");
+    i = (unsigned)waitFound(STORM_NAMES);
+    testOk(i, "all %d names reported found (%u)", STORM_NAMES, foundCount());
+
+    len = libcaSearches(buf, sizeof buf, "storm:", STORM_NAMES, 1000);
+    sendToProxy(libca, buf, len, proxy);
+    datagrams = libcaAnswers(libca, STORM_NAMES, 1000, seen, &right);
+    for (i = 0; i < STORM_NAMES && seen[i]; i++)
+        ;
+    testOk(i == STORM_NAMES, "libca got an answer for each of its %d searches, the held one "
+           "too, with nothing else happening (%u datagrams)", STORM_NAMES, datagrams);
+    testOk(right == STORM_NAMES, "each names the IOC's address and TCP port (%u of %d)", right,
+           STORM_NAMES);
+    testOk(!pending(ioc), "the IOC was not asked again");
+}
+
+/* libca searches for a name nobody searched for yet: the proxy searches
+ * upstream; when the IOC answers, the name is reported found (the
+ * provider makes channels then) BEFORE libca gets its answer, so that an
+ * answer ending libca's round finds the new channels waiting. */
+static void testFoundBeforeLibcaAnswered(SOCKET ioc, SOCKET libca, unsigned short proxy)
+{
+    unsigned char buf[512];
+    int seen[1] = { 0 };
+    unsigned before = foundCount(), right;
+    char last[64];
+    size_t len = libcaSearches(buf, sizeof buf, "late:", 1, 2000);
+
+    sendToProxy(libca, buf, len, proxy);
+    testOk(iocAnswer(ioc, 1) == 1, "libca's search for an unknown name went upstream");
+    testOk1(waitFound(before + 1));
+    foundLast(last, sizeof last);
+    testOk(strcmp(last, "late:00") == 0, "the IOC's answer reported the name found (%s)", last);
+    libcaAnswers(libca, 1, 2000, seen, &right);
+    testOk(seen[0] && right == 1, "libca got its answer, naming the IOC");
+    testOk(!found.libcaHadAnswer, "libca's answer went after the name was reported found");
+}
+
+MAIN(gwUpstreamSearchTest)
+{
+    SOCKET ioc, libca;
+    gwUpSearch *search;
+    unsigned short proxy;
+    gwUpSearchCounts counts;
+
+    (void)argc;
+    (void)argv;
+    if (!getenv("GW_NETNS")) {
+        testPlan(1);
+        testSkip(1, "opens sockets: run inside scripts/netns run");
+        return testDone();
+    }
+    testPlan(12);
+    osiSockAttach();
+    found.lock = epicsMutexMustCreate();
+    found.libca = INVALID_SOCKET;
+    ioc = udpSocket();
+    libca = udpSocket();
+    epicsEnvSet("EPICS_CA_ADDR_LIST", "127.0.0.1");
+    epicsEnvSet("EPICS_CA_AUTO_ADDR_LIST", "NO");
+    search = gwUpSearchCreate(boundPort(ioc), onFound, &found);
+    proxy = gwUpSearchProxyPort(search);
+    testOk(search && proxy, "made, with a search proxy on port %u", proxy);
+    if (!search || !proxy)
+        testAbort("cannot go on without the search proxy");
+    found.libca = libca;
+
+    testStormAnswersAllCome(search, ioc, libca, proxy);
+    testFoundBeforeLibcaAnswered(ioc, libca, proxy);
+
+    gwUpSearchGetCounts(search, &counts);
+    testOk(counts.libcaSearches == STORM_NAMES + 1 && counts.libcaAnswered == STORM_NAMES + 1,
+           "libca's searches counted: %zu passed, %zu answered", counts.libcaSearches,
+           counts.libcaAnswered);
+    gwUpSearchDestroy(search);
+    epicsSocketDestroy(ioc);
+    epicsSocketDestroy(libca);
+    epicsMutexDestroy(found.lock);
+    return testDone();
+}
