@@ -69,6 +69,7 @@
 #include <osiSock.h>
 
 #include "gwCodec.h"
+#include "gwNameTable.h"
 #include "gwServer.h"
 #include "gwWakePipe.h"
 #include "gwLock.h"
@@ -216,11 +217,7 @@ static void searchIdentity(gwClientIdentity *identity, const struct sockaddr_in 
 
 static unsigned nameHash(const char *name)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-
-    while (*name)
-        h = (h ^ (unsigned char)*name++) * 16777619u;
-    return h % GW_NAME_WAIT_BUCKETS;
+    return gwNameHash(name) % GW_NAME_WAIT_BUCKETS;
 }
 
 static int sameSearch(const gwSearchWait *w, const gwSearchBatch *batch, const char *name,
