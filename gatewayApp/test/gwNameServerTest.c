@@ -12,7 +12,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 
 #include "gwCodec.h"
 #include "gwServer.h"
+#include "gwTestUdp.h"
 
 #define TEST_TCP_PORT 47123u
 #define WAIT_SECONDS 10.0
@@ -105,45 +105,11 @@ unsigned short gwServerTcpPort(const gwServer *server)
 
 /* ---- sockets -------------------------------------------------------------- */
 
-static struct sockaddr_in loopback(const char *dotted, unsigned short port)
-{
-    struct sockaddr_in a;
-
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = inet_addr(dotted);
-    return a;
-}
-
-static SOCKET udpSocket(const char *dotted, unsigned short port)
-{
-    struct sockaddr_in a = loopback(dotted, port);
-    SOCKET s = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
-    int yes = 1;
-
-    if (s == INVALID_SOCKET)
-        testAbort("socket: %s", strerror(errno));
-    setsockopt(s, SOL_SOCKET, SO_BROADCAST, (char *)&yes, sizeof yes);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0)
-        testAbort("bind %s:%u: %s", dotted, port, strerror(errno));
-    return s;
-}
-
-static unsigned short boundPort(SOCKET s)
-{
-    struct sockaddr_in a;
-    osiSocklen_t n = sizeof a;
-
-    getsockname(s, (struct sockaddr *)&a, &n);
-    return ntohs(a.sin_port);
-}
-
 /* A UDP port nobody uses right now. */
 static unsigned short freePort(void)
 {
-    SOCKET s = udpSocket("127.0.0.1", 0);
-    unsigned short port = boundPort(s);
+    SOCKET s = gwTestUdpSocket("127.0.0.1", 0);
+    unsigned short port = gwTestBoundPort(s);
 
     epicsSocketDestroy(s);
     return port;
@@ -151,7 +117,7 @@ static unsigned short freePort(void)
 
 static void sendTo(SOCKET s, const void *buf, size_t len, const char *dotted, unsigned short port)
 {
-    struct sockaddr_in to = loopback(dotted, port);
+    struct sockaddr_in to = gwTestAddress(dotted, port);
 
     if (sendto(s, buf, len, 0, (struct sockaddr *)&to, sizeof to) != (int)len)
         testAbort("sendto %s:%u: %s", dotted, port, strerror(errno));
@@ -161,25 +127,7 @@ static void sendTo(SOCKET s, const void *buf, size_t len, const char *dotted, un
  * measurement: every expected datagram arrives long before). */
 static int receive(SOCKET s, void *buf, size_t cap)
 {
-    struct pollfd p;
-
-    p.fd = s;
-    p.events = POLLIN;
-    p.revents = 0;
-    if (poll(&p, 1, (int)(WAIT_SECONDS * 1000)) != 1)
-        return -1;
-    return recv(s, buf, cap, 0);
-}
-
-/* Is a datagram already waiting? (No waiting.) */
-static int pending(SOCKET s)
-{
-    struct pollfd p;
-
-    p.fd = s;
-    p.events = POLLIN;
-    p.revents = 0;
-    return poll(&p, 1, 0) == 1;
+    return gwTestReceive(s, buf, cap, NULL, WAIT_SECONDS);
 }
 
 /* Entries of a /proc directory (open descriptors, threads of this process);
@@ -359,7 +307,7 @@ static void startServer(void)
 
 static void testSearches(unsigned short port)
 {
-    SOCKET client = udpSocket("127.0.0.1", 0);
+    SOCKET client = gwTestUdpSocket("127.0.0.1", 0);
     request r;
     reply got;
     char peer[32];
@@ -395,7 +343,7 @@ static void testSearches(unsigned short port)
            "that its searches are over (%u times for 2)", doneAfter - doneBefore);
 
     {
-        struct sockaddr_in self = loopback("127.0.0.1", boundPort(client));
+        struct sockaddr_in self = gwTestAddress("127.0.0.1", gwTestBoundPort(client));
 
         ipAddrToDottedIP(&self, peer, sizeof peer);
     }
@@ -436,7 +384,7 @@ static void settle(gwNameServer *names, const char *name)
 /* Pending names settled later: the waiting searches are answered then. */
 static void testSettled(gwNameServer *names, unsigned short port)
 {
-    SOCKET client = udpSocket("127.0.0.1", 0);
+    SOCKET client = gwTestUdpSocket("127.0.0.1", 0);
     request r;
     reply got;
     int received;
@@ -555,8 +503,8 @@ static void testSettled(gwNameServer *names, unsigned short port)
 
 static void testIgnore(gwNameServer *names, unsigned short port)
 {
-    SOCKET ignored = udpSocket("127.0.0.3", 0);
-    SOCKET other = udpSocket("127.0.0.2", 0);
+    SOCKET ignored = gwTestUdpSocket("127.0.0.3", 0);
+    SOCKET other = gwTestUdpSocket("127.0.0.2", 0);
     gwNameServerCounters before, after;
     request r;
 
@@ -567,7 +515,7 @@ static void testIgnore(gwNameServer *names, unsigned short port)
     addSearch(&r, "known:x", 11, DOREPLY);
     sendTo(ignored, r.buf.bytes, r.used, "127.0.0.1", port);
     testOk(answersOnly(other, port, 12), "127.0.0.2 is answered");
-    testOk(!pending(ignored), "127.0.0.3 is not");
+    testOk(!gwTestPending(ignored), "127.0.0.3 is not");
     gwNameServerGetCounters(names, &after);
     testOk1(after.ignored == before.ignored + 1);
     epicsSocketDestroy(ignored);
@@ -602,7 +550,7 @@ static void testMalformed(gwNameServer *names, unsigned short port)
          {0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0,
           0, 6, 0, 8, 0, 5, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 'k', 'n', 'o', 'w', 'n', ':', 'a', 0}, 40},
     };
-    SOCKET client = udpSocket("127.0.0.1", 0);
+    SOCKET client = gwTestUdpSocket("127.0.0.1", 0);
     gwNameServerCounters before, after;
     size_t i;
     request r;
@@ -633,7 +581,7 @@ static void testMalformed(gwNameServer *names, unsigned short port)
 static void testManySearches(unsigned short port)
 {
     enum { N = 200 };
-    SOCKET client = udpSocket("127.0.0.1", 0);
+    SOCKET client = gwTestUdpSocket("127.0.0.1", 0);
     static int seen[N];
     unsigned datagrams = 0, total = 0, inOrder = 1, allVersion = 1, allSmall = 1, allOk = 1;
     epicsUInt32 next = 0;
@@ -711,17 +659,17 @@ static void testNameServer(void)
     testNothingLeft("name server stopped", before);
     testDiag("after stop the port is free: a socket without SO_REUSEADDR binds it");
     probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
-    a = loopback("127.0.0.1", port);
+    a = gwTestAddress("127.0.0.1", port);
     testOk1(bind(probe, (struct sockaddr *)&a, sizeof a) == 0);
     epicsSocketDestroy(probe);
     probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
-    a = loopback("127.255.255.255", port);
+    a = gwTestAddress("127.255.255.255", port);
     testOk1(bind(probe, (struct sockaddr *)&a, sizeof a) == 0);
     epicsSocketDestroy(probe);
 
     testDiag("a taken port makes start fail cleanly");
     probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
-    a = loopback("127.0.0.1", port);
+    a = gwTestAddress("127.0.0.1", port);
     bind(probe, (struct sockaddr *)&a, sizeof a);
     before = resourcesNow();
     testOk1(gwNameServerStart(&server) == NULL);
@@ -784,8 +732,8 @@ static int beaconsCountUp(SOCKET s, unsigned n, epicsUInt32 first)
 static void testBeacons(void)
 {
     unsigned short beaconPort = freePort();
-    SOCKET explicitReceiver = udpSocket("127.0.0.2", beaconPort);
-    SOCKET autoReceiver = udpSocket("127.0.0.1", beaconPort);
+    SOCKET explicitReceiver = gwTestUdpSocket("127.0.0.2", beaconPort);
+    SOCKET autoReceiver = gwTestUdpSocket("127.0.0.1", beaconPort);
     char error[160];
     gwBeacon *beacon;
     epicsTimeStamp t0, t1;

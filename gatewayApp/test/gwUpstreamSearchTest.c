@@ -8,7 +8,6 @@
  * Waits are bounds (WAIT_SECONDS), never measurements.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <testMain.h>
 
 #include "gwCodec.h"
+#include "gwTestUdp.h"
 #include "gwUpstreamSearch.h"
 
 #define WAIT_SECONDS 10.0
@@ -39,20 +39,10 @@ typedef struct foundLog {
 
 static foundLog found;
 
-static int pending(SOCKET s)
-{
-    struct pollfd p;
-
-    p.fd = s;
-    p.events = POLLIN;
-    p.revents = 0;
-    return poll(&p, 1, 0) == 1;
-}
-
 static void onFound(void *arg, const char **names, unsigned count)
 {
     foundLog *log = arg;
-    int answered = log->libca != INVALID_SOCKET && pending(log->libca);
+    int answered = log->libca != INVALID_SOCKET && gwTestPending(log->libca);
 
     epicsMutexMustLock(log->lock);
     log->count += count;
@@ -89,44 +79,6 @@ static int waitFound(unsigned n)
     return foundCount() >= n;
 }
 
-static SOCKET udpSocket(void)
-{
-    struct sockaddr_in a;
-    SOCKET s = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
-
-    if (s == INVALID_SOCKET)
-        testAbort("socket: %s", strerror(errno));
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(s, (struct sockaddr *)&a, sizeof a) != 0)
-        testAbort("bind: %s", strerror(errno));
-    return s;
-}
-
-static unsigned short boundPort(SOCKET s)
-{
-    struct sockaddr_in a;
-    osiSocklen_t n = sizeof a;
-
-    getsockname(s, (struct sockaddr *)&a, &n);
-    return ntohs(a.sin_port);
-}
-
-/* One datagram (and its sender), or -1 when none comes within WAIT_SECONDS. */
-static int receive(SOCKET s, unsigned char *buf, size_t cap, struct sockaddr_in *from)
-{
-    struct pollfd p;
-    osiSocklen_t n = sizeof *from;
-
-    p.fd = s;
-    p.events = POLLIN;
-    p.revents = 0;
-    if (poll(&p, 1, (int)(WAIT_SECONDS * 1000)) != 1)
-        return -1;
-    return recvfrom(s, (char *)buf, cap, 0, (struct sockaddr *)from, &n);
-}
-
 /* The stand-in IOC: receive searches until `names` SEARCH messages came,
  * answer each (TCP port IOC_TCP_PORT, address of the sender) in one
  * datagram per request datagram. The number answered. */
@@ -138,7 +90,7 @@ static unsigned iocAnswer(SOCKET ioc, unsigned names)
     while (answered < names) {
         struct sockaddr_in from;
         size_t offset = 0, used = 0;
-        int got = receive(ioc, in, sizeof in, &from);
+        int got = gwTestReceive(ioc, in, sizeof in, &from, WAIT_SECONDS);
 
         if (got <= 0)
             break;
@@ -166,12 +118,8 @@ static unsigned iocAnswer(SOCKET ioc, unsigned names)
 
 static void sendToProxy(SOCKET libca, const unsigned char *buf, size_t len, unsigned short proxy)
 {
-    struct sockaddr_in to;
+    struct sockaddr_in to = gwTestAddress("127.0.0.1", proxy);
 
-    memset(&to, 0, sizeof to);
-    to.sin_family = AF_INET;
-    to.sin_port = htons(proxy);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (sendto(libca, (const char *)buf, len, 0, (struct sockaddr *)&to, sizeof to) != (int)len)
         testAbort("sendto the proxy: %s", strerror(errno));
 }
@@ -205,7 +153,7 @@ static unsigned libcaAnswers(SOCKET libca, unsigned n, unsigned firstId, int *se
     while (got < n) {
         struct sockaddr_in from;
         size_t offset = 0;
-        int len = receive(libca, buf, sizeof buf, &from);
+        int len = gwTestReceive(libca, buf, sizeof buf, &from, WAIT_SECONDS);
 
         if (len <= 0)
             break;
@@ -262,7 +210,7 @@ static void testStormAnswersAllCome(gwUpSearch *search, SOCKET ioc, SOCKET libca
            "too, with nothing else happening (%u datagrams)", STORM_NAMES, datagrams);
     testOk(right == STORM_NAMES, "each names the IOC's address and TCP port (%u of %d)", right,
            STORM_NAMES);
-    testOk(!pending(ioc), "the IOC was not asked again");
+    testOk(!gwTestPending(ioc), "the IOC was not asked again");
 }
 
 /* libca searches for a name nobody searched for yet: the proxy searches
@@ -305,11 +253,11 @@ MAIN(gwUpstreamSearchTest)
     osiSockAttach();
     found.lock = epicsMutexMustCreate();
     found.libca = INVALID_SOCKET;
-    ioc = udpSocket();
-    libca = udpSocket();
+    ioc = gwTestUdpSocket("127.0.0.1", 0);
+    libca = gwTestUdpSocket("127.0.0.1", 0);
     epicsEnvSet("EPICS_CA_ADDR_LIST", "127.0.0.1");
     epicsEnvSet("EPICS_CA_AUTO_ADDR_LIST", "NO");
-    search = gwUpSearchCreate(boundPort(ioc), onFound, &found);
+    search = gwUpSearchCreate(gwTestBoundPort(ioc), onFound, &found);
     proxy = gwUpSearchProxyPort(search);
     testOk(search && proxy, "made, with a search proxy on port %u", proxy);
     if (!search || !proxy)
