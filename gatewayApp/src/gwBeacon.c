@@ -33,7 +33,8 @@
 #include <osiSock.h>
 
 #include "gwCodec.h"
-#include "gwServer.h"
+#include "gwBeacon.h"
+#include "gwServerPriv.h"
 
 #define GW_BEACON_FIRST_DELAY 0.02
 
@@ -49,6 +50,7 @@ struct gwBeacon {
     epicsMutexId lock;
     int restart;              /* lock: an anomaly asked for the fast sequence */
     int stopping;             /* lock */
+    int paused;               /* lock: iocPause, no beacons */
 };
 
 static void sendBeacons(gwBeacon *beacon)
@@ -88,14 +90,18 @@ static void beaconRun(void *arg)
     gwBeacon *beacon = arg;
     double delay = GW_BEACON_FIRST_DELAY;
 
+    int paused = 0;
+
     for (;;) {
         int stopping, restart;
 
-        sendBeacons(beacon);
+        if (!paused)
+            sendBeacons(beacon);
         epicsEventWaitWithTimeout(beacon->wake, delay);
         epicsMutexMustLock(beacon->lock);
         stopping = beacon->stopping;
-        restart = beacon->restart;
+        restart = beacon->restart || (paused && !beacon->paused);
+        paused = beacon->paused;
         beacon->restart = 0;
         epicsMutexUnlock(beacon->lock);
         if (stopping)
@@ -242,4 +248,12 @@ void gwBeaconStop(gwBeacon *beacon)
     if (beacon->lock)
         epicsMutexDestroy(beacon->lock);
     free(beacon);
+}
+
+void gwBeaconPause(gwBeacon *beacon, int paused)
+{
+    epicsMutexMustLock(beacon->lock);
+    beacon->paused = paused != 0;
+    epicsMutexUnlock(beacon->lock);
+    epicsEventSignal(beacon->wake);
 }

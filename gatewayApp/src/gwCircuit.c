@@ -34,7 +34,7 @@
  * failure go to the loop (flushTask), which alone watches the socket and
  * sends without a limit. The socket is non-blocking, so no thread ever
  * waits for a client. A provider thread may hold its sends back during a
- * burst of updates (gwDelivery.h): the circuits it queued to are kept in
+ * burst of updates (gwProvider.h, batched delivery): the circuits it queued to are kept in
  * its batch, each with a reference, and sent at the release.
  *
  * Life: the circuit is referenced by its loop (until gwCircuitClose) and
@@ -57,7 +57,7 @@
 #include "gwCircuit.h"
 #include "gwCodec.h"
 #include "gwCircuitPriv.h"
-#include "gwDelivery.h"
+#include "gwText.h"
 
 static epicsThreadPrivateId currentCircuit;
 static epicsThreadPrivateId heldBatch;  /* the gwDeliveryBatch a thread holds */
@@ -451,13 +451,13 @@ static void circuitRelease(gwCircuit *c)
         circuitFree(c);
 }
 
-void gwDeliveryHold(gwDeliveryBatch *batch)
+void gwCircuitDeliveryHold(gwDeliveryBatch *batch)
 {
     epicsThreadOnce(&currentOnce, currentInit, NULL);
     epicsThreadPrivateSet(heldBatch, batch);
 }
 
-void gwDeliveryRelease(gwDeliveryBatch *batch)
+void gwCircuitDeliveryRelease(gwDeliveryBatch *batch)
 {
     unsigned i;
 
@@ -759,19 +759,19 @@ void gwCircuitDescribe(gwCircuit *c, char *buf, size_t size)
     epicsMutexUnlock(c->lock);
 }
 
-void gwCircuitReport(gwCircuit *c, unsigned level)
+void gwCircuitReport(gwCircuit *c, gwText *text, unsigned level)
 {
     gwServerChannel *ch;
 
     epicsMutexMustLock(c->lock);
-    printf("  client %s@%s (%s) minor %u priority %u: %d channels, %zu bytes queued%s\n",
+    gwTextPrintf(text, "  client %s@%s (%s) minor %u priority %u: %d channels, %zu bytes queued%s\n",
            c->user, c->host, c->peer, c->minor, c->identity.priority,
            ellCount(&c->channelList), pendingBytes(c),
            c->eventsOff ? ", events off" : "");
     if (level > 1) {
         for (ch = (gwServerChannel *)ellFirst(&c->channelList); ch;
              ch = (gwServerChannel *)ellNext(&ch->node))
-            printf("    %s (sid %u, %d subscriptions, rights %u)\n", ch->name, ch->sid,
+            gwTextPrintf(text, "    %s (sid %u, %d subscriptions, rights %u)\n", ch->name, ch->sid,
                    ellCount(&ch->subscriptions), ch->rights);
     }
     epicsMutexUnlock(c->lock);

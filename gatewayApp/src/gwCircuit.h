@@ -36,7 +36,9 @@ int gwCircuitIsStuck(gwCircuit *circuit, const epicsTimeStamp *now, double stuck
 
 /* Counts for reports and statistics (any thread). */
 unsigned gwCircuitChannelCount(gwCircuit *circuit);
-void gwCircuitReport(gwCircuit *circuit, unsigned level);
+struct gwText;
+/* Append the circuit's report lines to text (its lock held meanwhile). */
+void gwCircuitReport(gwCircuit *circuit, struct gwText *text, unsigned level);
 
 /* The circuit whose request the calling thread is handling, or NULL
  * (for dbServer's client identification). */

@@ -161,7 +161,7 @@ static int onName(gwCircuit *c, const gwCaMessage *m)
     for (channel = (gwServerChannel *)ellFirst(&c->channelList); channel;
          channel = (gwServerChannel *)ellNext(&channel->node))
         if (channel->providerChannel)
-            channel->provider->ops->clientChanged(channel->providerChannel, &c->identity);
+            gwCallClientChanged(channel->provider, channel->providerChannel, &c->identity);
     free(old);
     return 0;
 }
@@ -171,14 +171,20 @@ static int onSearch(gwCircuit *c, const gwCaMessage *m)
 {
     gwCaSearch search;
     unsigned char buf[GW_CA_HEADER_SIZE + 8];
+    struct sockaddr_in where;
     size_t n = 0;
 
     if (gwCodecDecodeSearch(m, &search) != GW_CODEC_OK)
         return 0;  /* RSRV ignores an empty name */
-    switch (gwServerFindProvider(c->server, search.name.text, &c->identity, NULL)) {
+    switch (gwServerResolveOne(c->server, search.name.text, &c->identity, NULL, &where)) {
     case GW_EXISTS_YES:
         n = gwCodecBuildSearchReply(buf, sizeof buf, gwServerTcpPort(c->server),
                                     GW_CA_ADDRESS_OF_SENDER, search.searchId,
+                                    GW_CA_MINOR_VERSION);
+        break;
+    case GW_EXISTS_ELSEWHERE:
+        n = gwCodecBuildSearchReply(buf, sizeof buf, ntohs(where.sin_port),
+                                    ntohl(where.sin_addr.s_addr), search.searchId,
                                     GW_CA_MINOR_VERSION);
         break;
     case GW_EXISTS_NO:
@@ -202,7 +208,10 @@ static void writeFailed(void *serverChannel, short dbrType, unsigned long count,
 static void attachFinished(void *serverChannel, int ok);
 
 static const gwChannelEvents channelEvents = {
-    rightsChanged, sourceGone, writeFailed, attachFinished
+    .rightsChanged = rightsChanged,
+    .disconnected = sourceGone,
+    .writeFailed = writeFailed,
+    .connected = attachFinished,
 };
 
 static void queueAccessRights(gwCircuit *c, gwServerChannel *channel, unsigned rights)
@@ -216,14 +225,14 @@ static void queueAccessRights(gwCircuit *c, gwServerChannel *channel, unsigned r
 static void queueCreateReply(gwCircuit *c, gwServerChannel *channel, unsigned rights)
 {
     unsigned char buf[GW_CA_HEADER_SIZE + GW_CA_EXTENDED_HEADER_SIZE];
-    const gwProviderOps *ops = channel->provider->ops;
-    unsigned long count = ops->nativeCount(channel->providerChannel);
+    const gwProvider *provider = channel->provider;
+    unsigned long count = gwCallNativeCount(provider, channel->providerChannel);
     size_t n = gwCodecBuildAccessRights(buf, sizeof buf, channel->cid, rights);
 
     if (c->minor < GW_CA_MINOR_EXTENDED && count >= 0xffff)
         count = 0xfffe; /* as RSRV: old clients cannot take more */
     n += gwCodecBuildCreateChannelReply(
-        buf + n, sizeof buf - n, (epicsUInt16)ops->nativeType(channel->providerChannel),
+        buf + n, sizeof buf - n, (epicsUInt16)gwCallNativeType(provider, channel->providerChannel),
         (epicsUInt32)count, channel->cid, channel->sid, c->minor);
     gwCircuitQueueBytes(c, buf, n);
 }
@@ -292,7 +301,7 @@ static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create
 /* The channel is attached and ready: ACCESS_RIGHTS, then the reply. */
 static void answerCreate(gwCircuit *c, gwServerChannel *channel)
 {
-    unsigned rights = channel->provider->ops->rights(channel->providerChannel);
+    unsigned rights = gwCallRights(channel->provider, channel->providerChannel);
 
     epicsMutexMustLock(c->lock);
     channel->rights = rights;
@@ -320,22 +329,21 @@ static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
     epicsMutexMustLock(c->lock);
     c->identity.minorVersion = create.clientMinor;
     epicsMutexUnlock(c->lock);
-    found = gwServerFindProvider(c->server, create.name.text, &c->identity, &provider);
+    found = gwServerResolveOne(c->server, create.name.text, &c->identity, &provider, NULL);
     if (found == GW_EXISTS_PENDING)
         gwServerSearchesDone(c->server);    /* a search began: it goes now */
     if (found != GW_EXISTS_YES || !(channel = newChannel(c, &create, provider))) {
         queueCreateFail(c, create.clientChannelId);
         return 0;
     }
-    pch = provider->ops->attach(provider->self, channel->name, &c->identity,
-                                &channelEvents, channel);
+    pch = gwCallAttach(provider, channel->name, &c->identity, &channelEvents, channel);
     if (!pch) {
         gwCircuitChannelDestroy(c, channel);
         queueCreateFail(c, create.clientChannelId);
         return 0;
     }
     channel->providerChannel = pch;
-    if (provider->ops->deferred && provider->ops->deferred(pch)) {
+    if (gwCallDeferred(provider, pch)) {
         /* the reply waits for attachFinished (handled on this thread) */
         epicsMutexMustLock(c->lock);
         channel->pending = 1;
@@ -349,7 +357,7 @@ static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
 static void cancelSubscription(gwCircuit *c, gwSubscription *sub)
 {
     if (sub->providerSubscription)
-        sub->channel->provider->ops->cancel(sub->providerSubscription);
+        gwCallCancel(sub->channel->provider, sub->providerSubscription);
     epicsMutexMustLock(c->lock);
     gwCircuitSlotDrop(c, sub);
     ellDelete(&sub->channel->subscriptions, &sub->node);
@@ -365,7 +373,7 @@ void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel)
     while ((sub = (gwSubscription *)ellFirst(&channel->subscriptions)))
         cancelSubscription(c, sub);
     if (channel->providerChannel) {
-        channel->provider->ops->detach(channel->providerChannel);
+        gwCallDetach(channel->provider, channel->providerChannel);
         channel->providerChannel = NULL;
     }
     epicsMutexMustLock(c->lock);
@@ -405,6 +413,7 @@ static void rightsChanged(void *serverChannel, unsigned rights)
     gwServerChannel *channel = serverChannel;
     gwCircuit *c = channel->circuit;
 
+    GW_CALLBACK_ENTER();
     (void)rights;
     epicsMutexMustLock(c->lock);
     if (!channel->onWork) {
@@ -413,6 +422,7 @@ static void rightsChanged(void *serverChannel, unsigned rights)
         gwIoLoopPost(c->loop, &c->channelTask);
     }
     epicsMutexUnlock(c->lock);
+    GW_CALLBACK_LEAVE();
 }
 
 /* The source went away (any thread): the loop thread tells the client
@@ -422,6 +432,7 @@ static void sourceGone(void *serverChannel)
     gwServerChannel *channel = serverChannel;
     gwCircuit *c = channel->circuit;
 
+    GW_CALLBACK_ENTER();
     epicsMutexMustLock(c->lock);
     if (!channel->gone) {
         channel->gone = 1;
@@ -432,6 +443,7 @@ static void sourceGone(void *serverChannel)
         gwIoLoopPost(c->loop, &c->channelTask);
     }
     epicsMutexUnlock(c->lock);
+    GW_CALLBACK_LEAVE();
 }
 
 /* A deferred attach finished (any thread, possibly before attach returned
@@ -441,6 +453,7 @@ static void attachFinished(void *serverChannel, int ok)
     gwServerChannel *channel = serverChannel;
     gwCircuit *c = channel->circuit;
 
+    GW_CALLBACK_ENTER();
     epicsMutexMustLock(c->lock);
     if (!channel->connectResult) {
         channel->connectResult = ok ? 1 : -1;
@@ -450,6 +463,7 @@ static void attachFinished(void *serverChannel, int ok)
         gwIoLoopPostSoon(c->loop, &c->channelTask);
     }
     epicsMutexUnlock(c->lock);
+    GW_CALLBACK_LEAVE();
 }
 
 /* A plain write failed at the source (any thread, channel attached): the
@@ -461,6 +475,7 @@ static void writeFailed(void *serverChannel, short dbrType, unsigned long count,
     gwServerChannel *channel = serverChannel;
     gwCaHeader request;
 
+    GW_CALLBACK_ENTER();
     memset(&request, 0, sizeof request);
     request.command = CA_PROTO_WRITE;
     request.dataType = (epicsUInt16)dbrType;
@@ -469,14 +484,15 @@ static void writeFailed(void *serverChannel, short dbrType, unsigned long count,
     request.parameter1 = channel->sid;
     request.parameter2 = channel->cid;
     gwCircuitQueueError(channel->circuit, &request, channel->cid, status, channel->name);
+    GW_CALLBACK_LEAVE();
 }
 
 /* Apply new rights: tell the client; updates stop without read access
  * (the client gets one ECA_NORDACCESS update, as from RSRV). */
 static void applyRights(gwCircuit *c, gwServerChannel *channel)
 {
-    const gwProviderOps *ops = channel->provider->ops;
-    unsigned rights = ops->rights(channel->providerChannel);
+    const gwProvider *provider = channel->provider;
+    unsigned rights = gwCallRights(provider, channel->providerChannel);
     unsigned before;
     gwSubscription *sub;
 
@@ -498,7 +514,7 @@ static void applyRights(gwCircuit *c, gwServerChannel *channel)
             epicsMutexUnlock(c->lock);
         }
         if (sub->providerSubscription)
-            ops->enable(sub->providerSubscription, (rights & GW_RIGHT_READ) != 0);
+            gwCallEnable(provider, sub->providerSubscription, (rights & GW_RIGHT_READ) != 0);
     }
 }
 
@@ -583,9 +599,11 @@ static void getDone(void *user, int status, short type, unsigned long count, con
 {
     gwPendingRequest *pending = user;
 
+    GW_CALLBACK_ENTER();
     gwCircuitQueueRead(pending->circuit, &pending->request, status, type, count, value);
     gwCircuitRequestDone(pending->circuit);
     free(pending);
+    GW_CALLBACK_LEAVE();
 }
 
 static int onRead(gwCircuit *c, const gwCaMessage *m)
@@ -614,7 +632,7 @@ static int onRead(gwCircuit *c, const gwCaMessage *m)
     pending->circuit = c;
     pending->request = m->header;
     gwCircuitRequestStarted(c);
-    status = channel->provider->ops->get(channel->providerChannel, (short)read.dataType,
+    status = gwCallGet(channel->provider, channel->providerChannel, (short)read.dataType,
                                          read.count, getDone, pending);
     if (status != ECA_NORMAL) {
         gwCircuitRequestDone(c);
@@ -639,9 +657,11 @@ static void putDone(void *user, int status)
 {
     gwPendingRequest *pending = user;
 
+    GW_CALLBACK_ENTER();
     queueWriteNotifyReply(pending->circuit, &pending->request, status);
     gwCircuitRequestDone(pending->circuit);
     free(pending);
+    GW_CALLBACK_LEAVE();
 }
 
 /* Room for the value of a small put on the stack. */
@@ -699,7 +719,7 @@ static int onWrite(gwCircuit *c, const gwCaMessage *m)
     }
     value = hostValue(&put, &local, &status);
     if (value) {
-        status = channel->provider->ops->put(channel->providerChannel, (short)put.dataType,
+        status = gwCallPut(channel->provider, channel->providerChannel, (short)put.dataType,
                                              put.count, value, NULL, NULL);
         freeValue(value, &local);
     }
@@ -735,7 +755,7 @@ static int onWriteNotify(gwCircuit *c, const gwCaMessage *m)
         pending->circuit = c;
         pending->request = m->header;
         gwCircuitRequestStarted(c);
-        status = channel->provider->ops->put(channel->providerChannel, (short)put.dataType,
+        status = gwCallPut(channel->provider, channel->providerChannel, (short)put.dataType,
                                              put.count, value, putDone, pending);
         if (status != ECA_NORMAL) {
             gwCircuitRequestDone(c);
@@ -762,6 +782,7 @@ static void subscriptionUpdate(void *user, int status, short type, unsigned long
     gwSubscription *sub = user;
     gwCircuit *c = sub->channel->circuit;
 
+    GW_CALLBACK_ENTER();
     epicsMutexMustLock(c->lock);
     c->counts.updatesReceived++;
     if (!(sub->channel->rights & GW_RIGHT_READ)) {
@@ -771,6 +792,7 @@ static void subscriptionUpdate(void *user, int status, short type, unsigned long
     }
     gwCircuitSlotStore(c, sub, status, type, count, value);
     epicsMutexUnlock(c->lock);
+    GW_CALLBACK_LEAVE();
 }
 
 static int onEventAdd(gwCircuit *c, const gwCaMessage *m)
@@ -798,7 +820,7 @@ static int onEventAdd(gwCircuit *c, const gwCaMessage *m)
     epicsMutexMustLock(c->lock);
     ellAdd(&channel->subscriptions, &sub->node);
     epicsMutexUnlock(c->lock);
-    sub->providerSubscription = channel->provider->ops->subscribe(
+    sub->providerSubscription = gwCallSubscribe(channel->provider, 
         channel->providerChannel, (short)add.dataType, add.count, add.eventMask,
         subscriptionUpdate, sub, &status);
     if (!sub->providerSubscription) {
@@ -806,7 +828,7 @@ static int onEventAdd(gwCircuit *c, const gwCaMessage *m)
         return 0;
     }
     if (!(channelRights(channel) & GW_RIGHT_READ))
-        channel->provider->ops->enable(sub->providerSubscription, 0);
+        gwCallEnable(channel->provider, sub->providerSubscription, 0);
     return 0;
 }
 

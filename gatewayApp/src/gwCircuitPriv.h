@@ -18,7 +18,7 @@
 #include "gwCircuit.h"
 #include "gwCodec.h"
 #include "gwIoLoop.h"
-#include "gwProvider.h"
+#include "gwProviderCall.h"
 #include "gwServerPriv.h"
 
 #define GW_CONTAINER(ptr, type, member) \

@@ -1,217 +1,76 @@
-/* gwIoc.c - the gateway inside an IOC: gwStart/gwStop, the IOC's server
- * registration, and the life of the running server.
+/* gwIoc.c - the gateway inside an IOC: the one gateway object of the IOC,
+ * the iocsh commands' entry points, and the IOC's server registration.
  *
  * The gateway registers with the IOC as a server (dbRegisterServer) when
- * the dbd is loaded, so `dbsr`, client attribution and iocInit's run/stop
- * calls include it. gwStart before iocInit keeps the configuration and the
- * server starts when the IOC runs; gwStart after iocInit starts at once.
+ * the dbd is loaded, so `dbsr`, client attribution and iocInit's run,
+ * pause and run-again calls (iocInit, iocPause, iocRun) include it.
+ * gwStart before iocInit keeps the configuration and the server starts
+ * when the IOC runs; gwStart after iocInit starts at once.
  *
- * Threads: gwStart/gwStop on the iocsh thread; run/stop hooks on the
- * iocInit thread; report/stats/client from any thread.
- * Locks: gwIocLock guards the state below; it is held while the server
- * starts or stops (nothing the server does takes it).
+ * State: one pointer, to the gateway object (gwGateway.h), made at
+ * registration and never freed while the IOC lives (the exit handler
+ * stops it). Threads: gwStart/gwStop on the iocsh thread; run/pause hooks
+ * on the iocInit thread; report/stats/client from any thread. No lock of
+ * its own: the gateway object has one.
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <dbServer.h>
 #include <epicsExit.h>
-#include <epicsMutex.h>
-#include <epicsThread.h>
 #include <errlog.h>
 
 #include "gwCircuit.h"
+#include "gwGateway.h"
 #include "gwIoc.h"
-#include "gwLocal.h"
-#include "gwOptions.h"
-#include "gwServer.h"
-#include "gwUpstream.h"
 
-static epicsMutexId gwIocLock;
-static int iocRunning;            /* the IOC has run (dbServer run hook) */
-static int startWanted;           /* gwStart was called and not gwStop */
-static gwServerConfig wantedConfig;
-static gwUpstreamConfig wantedUpstream;
-static gwServer *running;
-static gwProvider *localProvider;
-static gwProvider *upstreamProvider;
+static gwGateway *theGateway;
 
-static void anomaly(void *server)
+gwGateway *gwIocGateway(void)
 {
-    gwServerBeaconAnomaly(server);
+    return theGateway;
 }
 
-static void settled(void *server, const char *const *pvNames, unsigned count)
+int gwIocStart(const char *options, int argc, char *const *argv)
 {
-    gwServerNameSettled(server, pvNames, count);
-}
+    int status;
 
-static const gwUpstreamHooks upstreamHooks = { anomaly, settled };
-
-static void destroyProviders(void)
-{
-    if (upstreamProvider) {
-        gwUpstreamProviderDestroy(upstreamProvider);
-        upstreamProvider = NULL;
-    }
-    if (localProvider) {
-        gwLocalProviderDestroy(localProvider);
-        localProvider = NULL;
-    }
-}
-
-/* Start the server with the wanted configuration (lock held). The IOC's
- * own records come first: a name that is a record is served locally,
- * every other name upstream. */
-static int startNow(void)
-{
-    gwProvider *providers[2];
-
-    localProvider = gwLocalProviderCreate(wantedConfig.ioThreads); /* 0: default */
-    if (!localProvider) {
-        errlogPrintf("gwStart: cannot serve the IOC's records\n");
+    if (!theGateway) {
+        errlogPrintf("gwStart: the gateway is not registered (gateway.dbd not loaded?)\n");
         return -1;
     }
-    upstreamProvider = gwUpstreamProviderCreate(&wantedUpstream);
-    if (!upstreamProvider) {
-        destroyProviders();
-        errlogPrintf("gwStart: cannot reach upstream IOCs\n");
-        return -1;
-    }
-    providers[0] = localProvider;
-    providers[1] = upstreamProvider;
-    running = gwServerStart(&wantedConfig, providers, 2);
-    if (!running) {
-        destroyProviders();
-        errlogPrintf("gwStart: the gateway did not start\n");
-        return -1;
-    }
-    gwUpstreamSetHooks(upstreamProvider, &upstreamHooks, running);
-    printf("gwStart: serving Channel Access on TCP port %u\n", gwServerTcpPort(running));
-    return 0;
-}
-
-static void stopNow(void)
-{
-    if (upstreamProvider)
-        gwUpstreamSetHooks(upstreamProvider, NULL, NULL);
-    if (running) {
-        gwServerStop(running);
-        running = NULL;
-    }
-    destroyProviders();
-}
-
-static void clearWanted(void)
-{
-    gwServerConfigClear(&wantedConfig);
-    gwUpstreamConfigClear(&wantedUpstream);
-}
-
-int gwIocStart(const char *options)
-{
-    gwOptions parsed;
-    gwServerConfig config;
-    gwUpstreamConfig upstream;
-    int status = -1;
-
-    memset(&parsed, 0, sizeof parsed);
-    memset(&config, 0, sizeof config);
-    gwUpstreamConfigDefaults(&upstream);
-    if (gwOptionsParseString(&parsed, options ? options : "") != 0) {
-        errlogPrintf("gwStart: %s\n", parsed.error);
-        gwOptionsClear(&parsed);
-        return GW_IOC_BAD_OPTIONS;
-    }
-    if (gwOptionsApplyToUpstreamConfig(&parsed, &upstream) != 0) {
-        errlogPrintf("gwStart: %s\n", parsed.error);
-        gwOptionsClear(&parsed);
-        gwUpstreamConfigClear(&upstream);
-        return GW_IOC_BAD_OPTIONS;
-    }
-    if (gwServerConfigFromEnvironment(&config) != 0
-        || gwOptionsApplyToServerConfig(&parsed, &config) != 0) {
-        if (parsed.error[0])
-            errlogPrintf("gwStart: %s\n", parsed.error);
-        gwOptionsClear(&parsed);
-        gwServerConfigClear(&config);
-        gwUpstreamConfigClear(&upstream);
-        return -1;
-    }
-    gwOptionsClear(&parsed);
-    epicsMutexMustLock(gwIocLock);
-    if (startWanted) {
-        errlogPrintf("gwStart: the gateway is already started; gwStop first\n");
-        gwServerConfigClear(&config);
-        gwUpstreamConfigClear(&upstream);
-    }
-    else {
-        wantedConfig = config;
-        wantedUpstream = upstream;
-        startWanted = 1;
-        status = 0;
-        if (iocRunning && startNow() != 0) {
-            startWanted = 0;
-            status = -1;
-        }
-        else if (!iocRunning) {
-            printf("gwStart: the gateway will start when the IOC runs (iocInit)\n");
-        }
-        if (status != 0)
-            clearWanted();
-    }
-    epicsMutexUnlock(gwIocLock);
-    return status;
+    status = gwGatewayConfigure(theGateway, options, argc, argv);
+    return status == GW_GATEWAY_BAD_OPTIONS ? GW_IOC_BAD_OPTIONS : status;
 }
 
 void gwIocStop(void)
 {
-    epicsMutexMustLock(gwIocLock);
-    stopNow();
-    if (startWanted)
-        clearWanted();
-    startWanted = 0;
-    epicsMutexUnlock(gwIocLock);
+    if (theGateway)
+        gwGatewayStop(theGateway);
 }
 
 void gwIocReport(unsigned level)
 {
-    epicsMutexMustLock(gwIocLock);
-    if (running) {
-        gwServerReport(running, level);
-        if (upstreamProvider)
-            gwUpstreamReport(upstreamProvider, level, stdout);
-    }
+    if (theGateway)
+        gwGatewayReport(theGateway, stdout, level);
     else
-        printf("gateway: not running%s\n",
-               startWanted ? " (starts when the IOC runs)" : "");
-    epicsMutexUnlock(gwIocLock);
+        printf("gateway: not registered\n");
 }
 
 /* ---------------------------------------------------------------- dbServer */
 
 static void serverRun(void)
 {
-    epicsMutexMustLock(gwIocLock);
-    iocRunning = 1;
-    if (startWanted && !running && startNow() != 0) {
-        startWanted = 0;
-        clearWanted();
-    }
-    epicsMutexUnlock(gwIocLock);
+    gwGatewayIocRunning(theGateway);
+}
+
+static void serverPause(void)
+{
+    gwGatewayIocPause(theGateway);
 }
 
 static void serverStats(unsigned *channels, unsigned *clients)
 {
-    if (channels)
-        *channels = 0;
-    if (clients)
-        *clients = 0;
-    epicsMutexMustLock(gwIocLock);
-    if (running)
-        gwServerStats(running, channels, clients);
-    epicsMutexUnlock(gwIocLock);
+    gwGatewayStats(theGateway, channels, clients);
 }
 
 static int serverClient(char *buf, size_t size)
@@ -230,18 +89,27 @@ static void exitHandler(void *unused)
     gwIocStop();
 }
 
-static dbServer gatewayServer;
+static dbServer gatewayServer = {
+    ELLNODE_INIT,
+    "gateway",
+    gwIocReport,
+    serverStats,
+    serverClient,
+    NULL,   /* init: nothing before the database runs */
+    serverRun,
+    serverPause,
+    NULL,   /* stop: the exit handler stops the gateway */
+};
 
 void gwIocRegister(void)
 {
-    if (gwIocLock)
+    if (theGateway)
         return;
-    gwIocLock = epicsMutexMustCreate();
-    gatewayServer.name = "gateway";
-    gatewayServer.report = gwIocReport;
-    gatewayServer.stats = serverStats;
-    gatewayServer.client = serverClient;
-    gatewayServer.run = serverRun;
+    theGateway = gwGatewayCreate();
+    if (!theGateway) {
+        errlogPrintf("gateway: out of memory for the gateway object\n");
+        return;
+    }
     if (dbRegisterServer(&gatewayServer) != 0)
         errlogPrintf("gateway: cannot register with the IOC (dbRegisterServer)\n");
     epicsAtExit(exitHandler, NULL);

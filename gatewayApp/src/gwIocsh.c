@@ -45,7 +45,7 @@ static const iocshFuncDef gwStartDef = {
 
 static void gwStartCall(const iocshArgBuf *args)
 {
-    int status = gwIocStart(args[0].sval);
+    int status = gwIocStart(args[0].sval, 0, NULL);
 
     if (status == GW_IOC_BAD_OPTIONS) {
         printf("usage: gwStart \"<options>\"; options:\n");

@@ -61,9 +61,12 @@ unsigned gwLocalRightsOf(gwProviderChannel *channel)
  * not reach gwLocalUpdate (cancelled, or dropped by a filter). */
 void gwLocalHoldSends(gwLocalContext *context)
 {
-    if (!context->holding) {
+    gwLocalProvider *provider = context->provider;
+
+    /* unbound (a provider used without a server): nothing to hold */
+    if (!context->holding && provider->server) {
         context->holding = 1;
-        gwDeliveryHold(&context->batch);
+        provider->server->deliveryHold(provider->serverArg, &context->batch);
         db_post_extra_labor(context->events);
     }
 }
@@ -73,8 +76,9 @@ void gwLocalReleaseSends(gwLocalContext *context)
 {
     context->burst = 0;
     if (context->holding) {
+        gwLocalProvider *provider = context->provider;
         context->holding = 0;
-        gwDeliveryRelease(&context->batch);
+        provider->server->deliveryRelease(provider->serverArg, &context->batch);
     }
 }
 
@@ -314,12 +318,60 @@ static void gwLocalChannelBury(gwLocalGrave *grave)
     gwLocalChannelFree(CONTAINER(grave, gwProviderChannel, grave));
 }
 
-static gwExistsAnswer gwLocalExists(void *self, const char *pvName,
-                                    const gwClientIdentity *client)
+static void gwLocalExists(void *self, const gwClientIdentity *client,
+                          gwExistsQuery *queries, unsigned count)
 {
-    (void)self;
+    gwLocalProvider *provider = self;
+    unsigned i;
+
     (void)client;
-    return dbChannelTest(pvName) == 0 ? GW_EXISTS_YES : GW_EXISTS_NO;
+    epicsAtomicAddSizeT(&provider->searches, count);
+    for (i = 0; i < count; i++)
+        if (dbChannelTest(queries[i].pvName) == 0)
+            queries[i].answer = GW_EXISTS_YES;
+}
+
+static void gwLocalBind(void *self, const gwServerCallbacks *callbacks, void *server)
+{
+    gwLocalProvider *provider = self;
+
+    provider->server = callbacks;
+    provider->serverArg = server;
+}
+
+static void gwLocalUnbind(void *self)
+{
+    gwLocalProvider *provider = self;
+
+    /* no channel is attached (the server detached them all): no event
+     * task calls the server any more */
+    provider->server = NULL;
+    provider->serverArg = NULL;
+}
+
+static void gwLocalCounters(void *self, gwProviderCounters *counters)
+{
+    gwLocalProvider *provider = self;
+
+    counters->channels = epicsAtomicGetSizeT(&provider->channelCount);
+    counters->searches = epicsAtomicGetSizeT(&provider->searches);
+    counters->updates = epicsAtomicGetSizeT(&provider->updates);
+    counters->puts = epicsAtomicGetSizeT(&provider->puts);
+    counters->putsRefused = epicsAtomicGetSizeT(&provider->putsRefused);
+}
+
+static void gwLocalReport(void *self, FILE *out, unsigned level)
+{
+    gwProviderCounters counters;
+
+    if (level == 0)
+        return;
+    memset(&counters, 0, sizeof counters);
+    gwLocalCounters(self, &counters);
+    fprintf(out, "local: %lu channels to the IOC's records; %lu names asked, "
+                 "%lu values delivered, %lu puts, %lu refused\n",
+            counters.channels, counters.searches, counters.updates, counters.puts,
+            counters.putsRefused);
 }
 
 static gwProviderChannel *gwLocalAttach(void *self, const char *pvName,
@@ -357,6 +409,7 @@ static gwProviderChannel *gwLocalAttach(void *self, const char *pvName,
     channel->reportedRights = gwLocalRightsOf(channel);
     ellAdd(&provider->channels, &channel->node);
     epicsMutexUnlock(provider->lock);
+    epicsAtomicIncrSizeT(&provider->channelCount);
     return channel;
 }
 
@@ -386,6 +439,7 @@ static void gwLocalDetach(gwProviderChannel *channel)
         channel->rightsQueued = 0;
     }
     ellDelete(&provider->channels, &channel->node);
+    epicsAtomicDecrSizeT(&provider->channelCount);
     gwLocalWaitDelivery(provider, channel);
     defer = gwLocalOnAnyEventTask(provider) || channel->pendingGraves > 0;
     epicsMutexUnlock(provider->lock);
@@ -554,19 +608,22 @@ void gwLocalProviderDestroy(gwProvider *handle)
 }
 
 static const gwProviderOps gwLocalOps = {
-    "local",
-    gwLocalExists,
-    gwLocalAttach,
-    gwLocalDetach,
-    gwLocalNativeType,
-    gwLocalNativeCount,
-    gwLocalRights,
-    gwLocalClientChanged,
-    gwLocalGet,
-    gwLocalPut,
-    gwLocalSubscribe,
-    gwLocalCancel,
-    gwLocalEnable,
-    NULL,   /* deferred: records are there or not */
-    NULL,   /* searchesDone: nothing gathered */
+    .name = "local",
+    .bind = gwLocalBind,
+    .unbind = gwLocalUnbind,
+    .exists = gwLocalExists,
+    .attach = gwLocalAttach,
+    .detach = gwLocalDetach,
+    .nativeType = gwLocalNativeType,
+    .nativeCount = gwLocalNativeCount,
+    .rights = gwLocalRights,
+    .clientChanged = gwLocalClientChanged,
+    .get = gwLocalGet,
+    .put = gwLocalPut,
+    .subscribe = gwLocalSubscribe,
+    .cancel = gwLocalCancel,
+    .enable = gwLocalEnable,
+    .report = gwLocalReport,
+    .counters = gwLocalCounters,
+    /* deferred: records are there or not; searchesDone: nothing gathered */
 };

@@ -10,7 +10,7 @@
  * its rights changes and its put completions (extra labor of the context).
  * So a channel's notifications come from one thread, in order; different
  * channels' notifications run in parallel. While Base says more events are
- * queued, the task holds the server's sends back (gwDelivery.h) and
+ * queued, the task holds the server's sends back (gwProvider.h) and
  * releases them with the last queued event, or in its next extra labor
  * (posted when the hold begins) should that event not reach a callback.
  * After a burst of at least GW_LOCAL_BURST_EVENTS events the task pauses
@@ -58,7 +58,6 @@
 #include <dbEvent.h>
 #include <dbNotify.h>
 
-#include "gwDelivery.h"
 #include "gwProvider.h"
 
 typedef struct gwLocalProvider gwLocalProvider;
@@ -109,6 +108,12 @@ struct gwLocalProvider {
     ELLLIST channels;             /* gwProviderChannel.node */
     ELLLIST graves;               /* gwLocalGrave.node */
     int reapStop;                 /* the reaper ends when graves is empty */
+    /* the server it is bound to: set by bind before any channel is
+     * attached, cleared by unbind after the last is detached */
+    const gwServerCallbacks *server;
+    void *serverArg;
+    /* counters (atomic) */
+    size_t channelCount, searches, updates, puts, putsRefused;
 };
 
 struct gwProviderChannel {

@@ -30,6 +30,7 @@
 #include <caerr.h>
 #include <db_access.h>
 #include <db_access_routines.h>
+#include <epicsAtomic.h>
 #include <errlog.h>
 
 #include "gwLocalPriv.h"
@@ -200,8 +201,12 @@ int gwLocalPut(gwProviderChannel *channel, short dbrType, unsigned long count,
 {
     int status = gwLocalCheckPut(channel, dbrType, count);
 
-    if (status != ECA_NORMAL)
+    if (status != ECA_NORMAL) {
+        if (status == ECA_NOWTACCESS)
+            epicsAtomicIncrSizeT(&channel->provider->putsRefused);
         return status;
+    }
+    epicsAtomicIncrSizeT(&channel->provider->puts);
     if (!done)
         return gwLocalPutPlain(channel, dbrType, (long)count, value);
     return gwLocalPutNotify(channel, dbrType, (long)count, value, done, user);

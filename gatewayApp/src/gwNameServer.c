@@ -37,7 +37,8 @@
  * Platform: uses poll() and a pipe to stop the receive threads (POSIX).
  *
  * Threads: gwNameServerStart/Stop from the server's start/stop (iocsh
- * thread); the receive threads call gwServerFindProvider holding no lock;
+ * thread); the receive threads call gwServerResolve holding no lock, the
+ * searches of one datagram as one batch;
  * gwNameServerSettled runs on the provider's thread.
  * Locks: waitLock guards the waiting searches only; nothing is called
  * with it held. It is taken with gwLockTake (gwLock.h): this thread and
@@ -70,7 +71,8 @@
 
 #include "gwCodec.h"
 #include "gwNameTable.h"
-#include "gwServer.h"
+#include "gwNameServer.h"
+#include "gwServerPriv.h"
 #include "gwWakePipe.h"
 #include "gwLock.h"
 
@@ -107,6 +109,7 @@ struct gwNameServer {
     gwNameListener *listeners; /* 2 per interface at most */
     size_t datagrams, ignored, malformed, searches, answered, replyDatagrams;
     size_t settles;            /* gwNameServerSettled calls begun (atomic) */
+    int paused;                /* iocPause: searches dropped (atomic) */
 
     epicsMutexId waitLock;     /* the waiting searches: */
     ELLLIST waitBuckets[GW_NAME_WAIT_BUCKETS]; /* gwSearchWait by name hash */
@@ -135,6 +138,12 @@ typedef struct gwSearchBatch {
     char peerText[32];
     unsigned clientMinor;  /* from the request's VERSION, 0 = unknown */
     epicsUInt32 sequence;
+    /* searches read but not yet resolved: offered to the providers as one
+     * batch (same client minor version), names inside the receive buffer */
+    unsigned nQueries;
+    unsigned queryMinor;
+    gwExistsQuery queries[GW_SERVER_RESOLVE_MAX];
+    epicsUInt32 searchIds[GW_SERVER_RESOLVE_MAX];
     size_t used;           /* bytes in reply, the VERSION placeholder included */
     union {
         double align;      /* the codec's builders want 8-byte alignment */
@@ -185,20 +194,30 @@ static void batchSend(gwSearchBatch *batch)
     batchReset(batch);
 }
 
-static void batchAddSearchReply(gwSearchBatch *batch, epicsUInt32 searchId)
+/* A reply naming a server: this one (where NULL: the TCP port here, the
+ * address the client sent to) or another (the relay's answer). */
+static void batchAddReplyAt(gwSearchBatch *batch, epicsUInt32 searchId,
+                            const struct sockaddr_in *where)
 {
     gwNameServer *names = batch->listener->names;
+    epicsUInt16 port = where ? ntohs(where->sin_port) : names->tcpPort;
+    epicsUInt32 address = where ? ntohl(where->sin_addr.s_addr) : GW_CA_ADDRESS_OF_SENDER;
     size_t n = gwCodecBuildSearchReply(batch->reply.bytes + batch->used,
-                                       sizeof batch->reply.bytes - batch->used, names->tcpPort,
-                                       GW_CA_ADDRESS_OF_SENDER, searchId, GW_CA_MINOR_VERSION);
+                                       sizeof batch->reply.bytes - batch->used, port,
+                                       address, searchId, GW_CA_MINOR_VERSION);
     if (n == 0) {
         batchSend(batch);
         n = gwCodecBuildSearchReply(batch->reply.bytes + batch->used,
-                                    sizeof batch->reply.bytes - batch->used, names->tcpPort,
-                                    GW_CA_ADDRESS_OF_SENDER, searchId, GW_CA_MINOR_VERSION);
+                                    sizeof batch->reply.bytes - batch->used, port,
+                                    address, searchId, GW_CA_MINOR_VERSION);
     }
     batch->used += n;
     epicsAtomicIncrSizeT(&names->answered);
+}
+
+static void batchAddSearchReply(gwSearchBatch *batch, epicsUInt32 searchId)
+{
+    batchAddReplyAt(batch, searchId, NULL);
 }
 
 /* Who asks, as far as a UDP search tells: no user or host name. */
@@ -363,6 +382,52 @@ void gwNameServerSettled(gwNameServer *names, const char *const *settledNames, u
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* A search whose name is pending waits for it; if it was settled
+ * meanwhile (a settling that began before the search waited may have
+ * missed it), it is answered now. */
+static void searchPending(gwSearchBatch *batch, const gwClientIdentity *identity,
+                          const char *name, epicsUInt32 searchId, size_t settles)
+{
+    gwNameServer *names = batch->listener->names;
+
+    if (waitAdd(batch, name, searchId)
+        && epicsAtomicGetSizeT(&names->settles) != settles
+        && gwServerResolveOne(names->server, name, identity, NULL, NULL) == GW_EXISTS_YES
+        && waitTake(names, batch, name, searchId))
+        batchAddSearchReply(batch, searchId);
+}
+
+/* Offer the searches read so far to the providers, and answer them. */
+static void resolveQueries(gwSearchBatch *batch)
+{
+    gwNameServer *names = batch->listener->names;
+    gwClientIdentity identity;
+    size_t settles = epicsAtomicGetSizeT(&names->settles);
+    unsigned i;
+
+    if (!batch->nQueries)
+        return;
+    searchIdentity(&identity, &batch->peer, batch->peerText, batch->queryMinor);
+    gwServerResolve(names->server, &identity, batch->queries, batch->nQueries, NULL);
+    for (i = 0; i < batch->nQueries; i++) {
+        const gwExistsQuery *q = &batch->queries[i];
+        switch (q->answer) {
+        case GW_EXISTS_YES:
+            batchAddSearchReply(batch, batch->searchIds[i]);
+            break;
+        case GW_EXISTS_ELSEWHERE:
+            batchAddReplyAt(batch, batch->searchIds[i], &q->where);
+            break;
+        case GW_EXISTS_PENDING:
+            searchPending(batch, &identity, q->pvName, batch->searchIds[i], settles);
+            break;
+        case GW_EXISTS_NO:
+            break;
+        }
+    }
+    batch->nQueries = 0;
+}
+
 /* Each returns 0 to go on with the datagram, -1 to stop it. */
 static int handleVersion(gwSearchBatch *batch, const gwCaMessage *m)
 {
@@ -371,6 +436,7 @@ static int handleVersion(gwSearchBatch *batch, const gwCaMessage *m)
     if (gwCodecDecodeVersion(m, &version) != GW_CODEC_OK
         || version.minorVersion < GW_CA_MINOR_SUPPORTED)
         return -1;
+    resolveQueries(batch);  /* the searches before it are answered as they came */
     batch->clientMinor = version.minorVersion;
     batch->sequence = version.minorVersion >= GW_CA_MINOR_SEQUENCE ? version.sequence : 0;
     return 0;
@@ -379,33 +445,22 @@ static int handleVersion(gwSearchBatch *batch, const gwCaMessage *m)
 static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
 {
     gwNameServer *names = batch->listener->names;
-    gwClientIdentity identity;
     gwCaSearch search;
-    size_t settles = epicsAtomicGetSizeT(&names->settles);
+    gwExistsQuery *q;
 
     if (gwCodecDecodeSearch(m, &search) != GW_CODEC_OK
         || search.clientMinor < GW_CA_MINOR_SUPPORTED)
         return -1;
     epicsAtomicIncrSizeT(&names->searches);
-    searchIdentity(&identity, &batch->peer, batch->peerText, search.clientMinor);
+    if (batch->nQueries == GW_SERVER_RESOLVE_MAX
+        || (batch->nQueries && batch->queryMinor != search.clientMinor))
+        resolveQueries(batch);
+    batch->queryMinor = search.clientMinor;
+    q = &batch->queries[batch->nQueries];
+    memset(q, 0, sizeof *q);
     /* The name is NUL-terminated inside the receive buffer (codec rule). */
-    switch (gwServerFindProvider(names->server, search.name.text, &identity, NULL)) {
-    case GW_EXISTS_YES:
-        batchAddSearchReply(batch, search.searchId);
-        break;
-    case GW_EXISTS_PENDING:
-        /* Wait for the name; if it was settled meanwhile (a settling that
-         * began before the search waited may have missed it), answer now. */
-        if (waitAdd(batch, search.name.text, search.searchId)
-            && epicsAtomicGetSizeT(&names->settles) != settles
-            && gwServerFindProvider(names->server, search.name.text, &identity, NULL)
-                   == GW_EXISTS_YES
-            && waitTake(names, batch, search.name.text, search.searchId))
-            batchAddSearchReply(batch, search.searchId);
-        break;
-    case GW_EXISTS_NO:
-        break;
-    }
+    q->pvName = search.name.text;
+    batch->searchIds[batch->nQueries++] = search.searchId;
     return 0;
 }
 
@@ -422,6 +477,8 @@ static void handleDatagram(gwNameListener *listener, const unsigned char *buf, s
     ipAddrToDottedIP(peer, batch.peerText, sizeof batch.peerText);
     batch.clientMinor = 0;
     batch.sequence = 0;
+    batch.nQueries = 0;
+    batch.queryMinor = 0;
     batchReset(&batch);
 
     while (ok && offset < len) {
@@ -441,6 +498,7 @@ static void handleDatagram(gwNameListener *listener, const unsigned char *buf, s
     }
     if (!ok)
         epicsAtomicIncrSizeT(&names->malformed);
+    resolveQueries(&batch);
     gwServerSearchesDone(names->server);
     batchSend(&batch);
 }
@@ -479,7 +537,8 @@ static void receiveAll(gwNameListener *listener, unsigned char *buf)
             return;
         }
         epicsAtomicIncrSizeT(&names->datagrams);
-        if (peer.sin_family != AF_INET || isIgnored(names->config, &peer)) {
+        if (peer.sin_family != AF_INET || isIgnored(names->config, &peer)
+            || epicsAtomicGetIntT(&names->paused)) {
             epicsAtomicIncrSizeT(&names->ignored);
             continue;
         }
@@ -777,4 +836,9 @@ void gwNameServerGetCounters(const gwNameServer *names, gwNameServerCounters *ou
     out->searches = (unsigned long)epicsAtomicGetSizeT(&n->searches);
     out->answered = (unsigned long)epicsAtomicGetSizeT(&n->answered);
     out->replyDatagrams = (unsigned long)epicsAtomicGetSizeT(&n->replyDatagrams);
+}
+
+void gwNameServerPause(gwNameServer *names, int paused)
+{
+    epicsAtomicSetIntT(&names->paused, paused != 0);
 }

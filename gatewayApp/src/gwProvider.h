@@ -1,30 +1,45 @@
-/* gwProvider.h - the interface between the CA server and the sources of PVs.
+/* gwProvider.h - the interface between the CA server and the sources of PVs,
+ * both ways.
  *
- * The server (gwServer.c, gwCircuit.c, gwNameServer.c) knows nothing of where
- * a PV comes from: it asks the providers registered with it, in order. The
- * local provider (gwLocal.c) serves the IOC's own records; the upstream
- * provider (the gateway proper) serves PVs of other IOCs.
+ * The server (gwServer.c, gwCircuit*.c, gwNameServer.c) knows nothing of
+ * where a PV comes from: it asks the providers registered with it, in
+ * order. The local provider (gwLocal.c) serves the IOC's own records; the
+ * upstream provider (gwUpstream.c) serves PVs of other IOCs; a wrapper
+ * (gwWrapper.c) sits in front of another provider and may rename, refuse
+ * or narrow rights per client. Nothing passes between the server and a
+ * provider except through this file: the server calls gwProviderOps, and
+ * a provider calls the server through the gwServerCallbacks table it is
+ * given at registration (bind) and the callbacks it is given with each
+ * request (gwChannelEvents, gwValueCallback, gwPutCallback).
  *
  * Values cross this interface in HOST byte order, laid out exactly as the
  * DBR type says (db_access.h: dbr_size_n(type, count) bytes). The server
  * converts to network order itself; a provider never does.
  *
- * Threads and locks:
- * - The server calls every operation from its own threads (I/O threads,
- *   name-resolution thread) and NEVER while holding a lock of its own, so a
- *   provider may call back into the server from inside an operation (a
- *   synchronous get calls `done` before it returns).
- * - A provider calls the server's callbacks (gwValueCallback, gwPutCallback,
- *   gwChannelEvents) from any thread, and never while holding a provider
- *   lock that one of its own operations would take: the server may call
- *   back into the provider from a callback (e.g. cancel from an update).
- * - After detach() / cancel() return, the provider makes no further call for
- *   that channel / subscription, and none is still running.
+ * THE LOCK RULE (both sides rely on it; the server asserts it in debug
+ * builds, see gwProviderCall.h):
+ * - The server never calls into a provider from inside one of that
+ *   provider's callbacks. A callback only queues work (under the server's
+ *   own leaf locks) and returns; what follows from it (a detach after a
+ *   disconnect, enable after a rights change) runs later on a server
+ *   thread. So a provider may call any callback with its own locks held
+ *   (the upstream provider delivers with its PV's lock held, which is what
+ *   makes cancel() and detach() wait for a delivery in progress).
+ * - The server calls every operation from its own threads and never while
+ *   holding a lock of its own, so an operation may call back into the
+ *   server (a synchronous get calls `done` before it returns).
+ * - After detach() / cancel() return, the provider makes no further call
+ *   for that channel / subscription, and none is still running. After
+ *   unbind() returns, it makes no call of the gwServerCallbacks table.
+ *
+ * Operation tables are written with designated initialisers; optional
+ * entries are left out (NULL).
  */
 #ifndef INC_gwProvider_H
 #define INC_gwProvider_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <osiSock.h>
 
@@ -45,8 +60,21 @@ extern "C" {
 typedef enum gwExistsAnswer {
     GW_EXISTS_NO = 0,   /* not here: stay silent (or NOT_FOUND when asked to reply) */
     GW_EXISTS_YES,      /* here: answer the search; attach will succeed (usually) */
-    GW_EXISTS_PENDING   /* may be here later: no answer now, the client repeats */
+    GW_EXISTS_PENDING,  /* may be here later: no answer now, the client repeats */
+    GW_EXISTS_ELSEWHERE /* served by another server, at `where`: the search is
+                           answered with that address and port, and the client
+                           connects there (the search relay); attach fails */
 } gwExistsAnswer;
+
+/* One name of a batch of searches (the SEARCH messages of one datagram, a
+ * search over TCP, the name of a CREATE_CHAN). The server sets pvName and
+ * answer = GW_EXISTS_NO; a provider sets answer (and where, for
+ * GW_EXISTS_ELSEWHERE, in network order) of the queries it serves. */
+typedef struct gwExistsQuery {
+    const char *pvName;
+    gwExistsAnswer answer;
+    struct sockaddr_in where;
+} gwExistsQuery;
 
 /* Who is asking. The server owns the strings; they stay valid until the
  * channel is detached or clientChanged() is called with a new identity. */
@@ -58,6 +86,8 @@ typedef struct gwClientIdentity {
     unsigned minorVersion;      /* the client's CA minor protocol version */
     unsigned priority;          /* the circuit's priority, 0..99 */
 } gwClientIdentity;
+
+/* ---------------------------------------------------------------- server -> provider callbacks */
 
 /* The server's side of one attached channel. A provider calls these when
  * the client's rights change, the source of the channel goes away (the
@@ -86,15 +116,89 @@ typedef void gwValueCallback(void *user, int ecaStatus, short dbrType,
 /* Completion of a put with notification: ECA_NORMAL or the failure. */
 typedef void gwPutCallback(void *user, int ecaStatus);
 
+/* Batched delivery: "more updates follow at once on this thread, send
+ * later". Without it the server sends each update as soon as it is
+ * queued: on the calling thread when the circuit's output is idle, else
+ * through the circuit's I/O loop. A provider that knows more updates are
+ * about to follow on the same thread (Base's dbEvent tells its callbacks
+ * whether events remain queued) holds the sends back with deliveryHold,
+ * so that a burst leaves in few send() calls, as RSRV's event task does,
+ * and calls deliveryRelease at the latest when the thread runs out of
+ * updates. Both on the delivering thread; the batch (zero-initialised,
+ * owned by the provider, e.g. one per event task) is that thread's while
+ * held. Meanwhile the thread calls the other callbacks as usual and never
+ * waits for anything the server does. A thread that must get back to its
+ * own input quickly (libca's receive thread) sets loopsSend: the held
+ * circuits then go to their I/O loops at the release, so sending runs in
+ * parallel with receiving. A provider that never holds is served the same. */
+#define GW_DELIVERY_BATCH_MAX 64
+
+typedef struct gwDeliveryBatch {
+    int loopsSend;                           /* provider's: 1 = never send on
+                                                the delivering thread */
+    unsigned count;                          /* server's */
+    void *circuits[GW_DELIVERY_BATCH_MAX];   /* server's, opaque */
+} gwDeliveryBatch;
+
+/* What the server offers every provider, handed over by bind(). Any
+ * provider thread, with or without provider locks held (the lock rule). */
+typedef struct gwServerCallbacks {
+    /* Names the provider answered PENDING are settled (it serves them now,
+     * to any client): the searches waiting for them are answered. */
+    void (*namesSettled)(void *server, const char *const *pvNames, unsigned count);
+    /* Start the beacon anomaly sequence (fast beacons: clients search
+     * again at once), e.g. an upstream IOC came back. */
+    void (*beaconAnomaly)(void *server);
+    void (*deliveryHold)(void *server, gwDeliveryBatch *batch);
+    void (*deliveryRelease)(void *server, gwDeliveryBatch *batch);
+} gwServerCallbacks;
+
+/* ---------------------------------------------------------------- provider operations */
+
 typedef struct gwProviderChannel gwProviderChannel;           /* a provider's, opaque */
 typedef struct gwProviderSubscription gwProviderSubscription; /* a provider's, opaque */
+
+/* What a provider counts, for reports and the statistics records: a plain
+ * struct filled without blocking the event path (atomics, or a lock the
+ * event path does not take). Fields a provider has no meaning for are 0. */
+typedef struct gwProviderCounters {
+    unsigned long pvs;              /* PV objects (upstream: one per name) */
+    unsigned long connecting;       /* upstream states of the Users Guide */
+    unsigned long inactive;
+    unsigned long active;
+    unsigned long disconnected;
+    unsigned long dead;
+    unsigned long channels;         /* client channels attached now */
+    unsigned long subscriptions;    /* upstream: subscriptions made upstream */
+    unsigned long updates;          /* values delivered (updates and gets) */
+    unsigned long searches;         /* names asked (exists) */
+    unsigned long searchesRefused;  /* names refused by a rule (wrappers) */
+    unsigned long puts;             /* puts accepted */
+    unsigned long putsRefused;      /* puts refused (rights, rules) */
+} gwProviderCounters;
 
 typedef struct gwProviderOps {
     const char *name; /* for reports: "local", "upstream" */
 
-    /* Is pvName served here for this client? Must not block. */
-    gwExistsAnswer (*exists)(void *provider, const char *pvName,
-                             const gwClientIdentity *client);
+    /* Registration (optional): the server hands over its callbacks before
+     * it calls anything else; unbind (optional) before it forgets the
+     * provider: after unbind returns, no callback of the table runs. A
+     * provider is bound to one server at a time. */
+    void (*bind)(void *provider, const gwServerCallbacks *callbacks, void *server);
+    void (*unbind)(void *provider);
+
+    /* Are these names served here for this client? Answer the queries
+     * whose answer is still GW_EXISTS_NO (an earlier provider may have
+     * answered the others). Must not block. */
+    void (*exists)(void *provider, const gwClientIdentity *client,
+                   gwExistsQuery *queries, unsigned count);
+
+    /* Optional (NULL: nothing to do). The server has made a series of
+     * exists() calls (one request datagram, a search over TCP, a
+     * CREATE_CHAN whose name was PENDING): a provider that gathers work
+     * started in exists() for a PENDING name (the upstream provider's own
+     * searches) sends it now. */
+    void (*searchesDone)(void *provider);
 
     /* Create the channel of one client. NULL when refused (the server then
      * sends CREATE_CH_FAIL). events/serverChannel are kept for callbacks.
@@ -102,6 +206,14 @@ typedef struct gwProviderOps {
     gwProviderChannel *(*attach)(void *provider, const char *pvName,
                                  const gwClientIdentity *client,
                                  const gwChannelEvents *events, void *serverChannel);
+
+    /* Optional (NULL: never). 1 when attach() returned a channel whose
+     * source is not connected yet (a PV found upstream whose connection is
+     * still being made): the provider calls events->connected exactly
+     * once, possibly before attach() returns, and until then the server
+     * holds the client's CREATE_CHAN reply and calls nothing but detach()
+     * and clientChanged(). The answer does not change for a channel. */
+    int (*deferred)(gwProviderChannel *channel);
 
     /* Release the channel. Its subscriptions are cancelled first by the
      * server. Outstanding gets and puts complete (or fail) before return. */
@@ -111,7 +223,7 @@ typedef struct gwProviderOps {
     short (*nativeType)(gwProviderChannel *channel);
     unsigned long (*nativeCount)(gwProviderChannel *channel);
 
-    /* GW_RIGHT_* bits for this channel's client now. */
+    /* GW_RIGHT_* bits for this channel's client now (per client channel). */
     unsigned (*rights)(gwProviderChannel *channel);
 
     /* The client sent a new CLIENT_NAME or HOST_NAME: re-evaluate rights
@@ -149,26 +261,19 @@ typedef struct gwProviderOps {
      * db_event_disable / db_event_enable. */
     void (*enable)(gwProviderSubscription *subscription, int enabled);
 
-    /* Optional (NULL: never). 1 when attach() returned a channel whose
-     * source is not connected yet (a PV found upstream whose connection is
-     * still being made): the provider calls events->connected exactly
-     * once, possibly before attach() returns, and until then the server
-     * holds the client's CREATE_CHAN reply and calls nothing but detach()
-     * and clientChanged(). The answer does not change for a channel. */
-    int (*deferred)(gwProviderChannel *channel);
+    /* Optional. Print the provider's state to out: level 0 nothing, 1 a
+     * summary, 2 and up one line per object. Written from a snapshot taken
+     * under the provider's locks and printed after they are released. */
+    void (*report)(void *provider, FILE *out, unsigned level);
 
-    /* Optional (NULL: nothing to do). The server has made a series of
-     * exists() calls (the searches of one request datagram, a search over
-     * TCP, a CREATE_CHAN whose name was PENDING): a provider that gathers
-     * work started in exists() for a PENDING name (the upstream provider's
-     * own searches) sends it now. Any server thread, no server lock held. */
-    void (*searchesDone)(void *provider);
+    /* Optional. Fill *counters (zeroed by the caller). Any thread. */
+    void (*counters)(void *provider, gwProviderCounters *counters);
 } gwProviderOps;
 
 /* A provider instance as registered with the server. */
 typedef struct gwProvider {
     const gwProviderOps *ops;
-    void *self;   /* the first argument of exists() and attach() */
+    void *self;   /* the first argument of bind(), exists(), attach(), ... */
 } gwProvider;
 
 #ifdef __cplusplus

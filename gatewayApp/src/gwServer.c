@@ -19,8 +19,12 @@
 #include <epicsMutex.h>
 #include <errlog.h>
 
+#include "gwBeacon.h"
 #include "gwCircuitPriv.h"
+#include "gwNameServer.h"
+#include "gwProviderCall.h"
 #include "gwServerPriv.h"
+#include "gwText.h"
 
 #define GW_SERVER_MAX_LISTENERS 8
 #define GW_SERVER_ACCEPT_BURST 64   /* connections taken per wake-up and listener */
@@ -49,41 +53,135 @@ struct gwServer {
     ELLLIST circuits;                /* gwCircuit, guarded by lock */
     gwNameServer *names;
     gwBeacon *beacon;
+    int paused;                      /* iocPause                        (lock) */
+    int listening;                   /* listeners watched on loop 0 (loop 0 only) */
+    int bound;                       /* the providers are bound (start/stop only) */
     gwServerCounters counters;
 };
 
 /* ---------------------------------------------------------------- providers */
 
-gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
-                                    const gwClientIdentity *client, gwProvider **provider)
+#ifdef GW_LOCK_RULE_CHECK
+__thread unsigned gwProviderCallbackDepth;
+#endif
+
+/* Ask one provider about the queries not yet answered YES or ELSEWHERE. */
+static void resolveWith(gwProvider *p, const gwClientIdentity *client,
+                        gwExistsQuery *queries, unsigned count, gwProvider **providers)
 {
-    gwExistsAnswer answer = GW_EXISTS_NO;
+    gwExistsQuery ask[GW_SERVER_RESOLVE_MAX];
+    unsigned index[GW_SERVER_RESOLVE_MAX];
+    unsigned i, n = 0;
+
+    for (i = 0; i < count; i++) {
+        if (queries[i].answer == GW_EXISTS_YES || queries[i].answer == GW_EXISTS_ELSEWHERE)
+            continue;
+        memset(&ask[n], 0, sizeof ask[n]);
+        ask[n].pvName = queries[i].pvName;
+        ask[n].answer = GW_EXISTS_NO;
+        index[n++] = i;
+    }
+    if (!n)
+        return;
+    gwCallExists(p, client, ask, n);
+    for (i = 0; i < n; i++) {
+        gwExistsQuery *q = &queries[index[i]];
+        switch (ask[i].answer) {
+        case GW_EXISTS_YES:
+        case GW_EXISTS_ELSEWHERE:
+            *q = ask[i];
+            if (providers)
+                providers[index[i]] = p;
+            break;
+        case GW_EXISTS_PENDING:
+            q->answer = GW_EXISTS_PENDING;
+            break;
+        case GW_EXISTS_NO:
+            break;
+        }
+    }
+}
+
+void gwServerResolve(gwServer *server, const gwClientIdentity *client,
+                     gwExistsQuery *queries, unsigned count, gwProvider **providers)
+{
     unsigned i;
 
-    for (i = 0; i < server->nProviders; i++) {
-        gwProvider *p = server->providers[i];
-        gwExistsAnswer a = p->ops->exists(p->self, pvName, client);
-        if (a == GW_EXISTS_YES) {
-            if (provider)
-                *provider = p;
-            return a;
-        }
-        if (a == GW_EXISTS_PENDING)
-            answer = a;
+    if (count > GW_SERVER_RESOLVE_MAX)
+        count = GW_SERVER_RESOLVE_MAX;  /* callers batch by the limit */
+    for (i = 0; i < count; i++) {
+        queries[i].answer = GW_EXISTS_NO;
+        if (providers)
+            providers[i] = NULL;
     }
-    return answer;
+    for (i = 0; i < server->nProviders; i++)
+        resolveWith(server->providers[i], client, queries, count, providers);
+}
+
+gwExistsAnswer gwServerResolveOne(gwServer *server, const char *pvName,
+                                  const gwClientIdentity *client, gwProvider **provider,
+                                  struct sockaddr_in *where)
+{
+    gwExistsQuery query;
+
+    memset(&query, 0, sizeof query);
+    query.pvName = pvName;
+    gwServerResolve(server, client, &query, 1, provider);
+    if (where && query.answer == GW_EXISTS_ELSEWHERE)
+        *where = query.where;
+    return query.answer;
 }
 
 void gwServerSearchesDone(gwServer *server)
 {
     unsigned i;
 
-    for (i = 0; i < server->nProviders; i++) {
-        gwProvider *p = server->providers[i];
-        if (p->ops->searchesDone)
-            p->ops->searchesDone(p->self);
-    }
+    for (i = 0; i < server->nProviders; i++)
+        gwCallSearchesDone(server->providers[i]);
 }
+
+/* ---- the callbacks table every provider is given (gwProvider.h) ---- */
+
+static void callbackNamesSettled(void *arg, const char *const *pvNames, unsigned count)
+{
+    gwServer *server = arg;
+
+    GW_CALLBACK_ENTER();
+    gwNameServerSettled(server->names, pvNames, count);
+    GW_CALLBACK_LEAVE();
+}
+
+static void callbackBeaconAnomaly(void *arg)
+{
+    gwServer *server = arg;
+
+    GW_CALLBACK_ENTER();
+    gwBeaconAnomaly(server->beacon);
+    GW_CALLBACK_LEAVE();
+}
+
+static void callbackDeliveryHold(void *arg, gwDeliveryBatch *batch)
+{
+    (void)arg;
+    GW_CALLBACK_ENTER();
+    gwCircuitDeliveryHold(batch);
+    GW_CALLBACK_LEAVE();
+}
+
+static void callbackDeliveryRelease(void *arg, gwDeliveryBatch *batch)
+{
+    (void)arg;
+    GW_CALLBACK_ENTER();
+    gwCircuitDeliveryRelease(batch);
+    GW_CALLBACK_LEAVE();
+}
+
+static const gwServerCallbacks serverCallbacks = {
+    .namesSettled = callbackNamesSettled,
+    .beaconAnomaly = callbackBeaconAnomaly,
+    .deliveryHold = callbackDeliveryHold,
+    .deliveryRelease = callbackDeliveryRelease,
+};
 
 const gwServerConfig *gwServerGetConfig(const gwServer *server)
 {
@@ -185,13 +283,45 @@ static void onAccept(void *arg, short revents)
     }
 }
 
+/* On loop 0: watch the listeners, or (paused) leave new connections
+ * waiting in the backlog, as RSRV's paused listener does. */
 static void listenerWatchTask(void *arg)
 {
     gwServer *server = arg;
+    short events;
     unsigned i;
 
-    for (i = 0; i < server->nListeners; i++)
-        gwIoLoopWatch(server->loops[0], server->listeners[i], GW_IO_READ, onAccept, server);
+    epicsMutexMustLock(server->lock);
+    events = server->paused ? 0 : GW_IO_READ;
+    epicsMutexUnlock(server->lock);
+    for (i = 0; i < server->nListeners; i++) {
+        if (!server->listening)
+            gwIoLoopWatch(server->loops[0], server->listeners[i], events, onAccept, server);
+        else
+            gwIoLoopModify(server->loops[0], server->listeners[i], events);
+    }
+    server->listening = 1;
+}
+
+void gwServerPause(gwServer *server, int paused)
+{
+    epicsMutexMustLock(server->lock);
+    server->paused = paused != 0;
+    epicsMutexUnlock(server->lock);
+    gwNameServerPause(server->names, paused);
+    gwBeaconPause(server->beacon, paused);
+    gwIoLoopPost(server->loops[0], &server->watchTask);
+}
+
+int gwServerIsPaused(const gwServer *server)
+{
+    gwServer *s = (gwServer *)server;
+    int paused;
+
+    epicsMutexMustLock(s->lock);
+    paused = s->paused;
+    epicsMutexUnlock(s->lock);
+    return paused;
 }
 
 static void explainBindFailure(const osiSockAddr *addr, int error)
@@ -268,32 +398,54 @@ static int openListeners(gwServer *server)
     return 0;
 }
 
-void gwServerStats(gwServer *server, unsigned *channels, unsigned *clients)
+void gwServerGetStatistics(gwServer *server, gwServerStatistics *out)
 {
-    unsigned nChannels = 0, nClients = 0;
+    const gwServerCounters *n = &server->counters;
+    gwNameServerCounters names;
     gwCircuit *c;
 
+    memset(out, 0, sizeof *out);
     epicsMutexMustLock(server->lock);
     for (c = (gwCircuit *)ellFirst(&server->circuits); c; c = (gwCircuit *)ellNext(&c->node)) {
-        nClients++;
-        nChannels += gwCircuitChannelCount(c);
+        out->clients++;
+        out->channels += gwCircuitChannelCount(c);
     }
     epicsMutexUnlock(server->lock);
-    if (channels)
-        *channels = nChannels;
-    if (clients)
-        *clients = nClients;
+    out->circuitsAccepted = epicsAtomicGetSizeT(&n->circuitsAccepted);
+    out->requests = epicsAtomicGetSizeT(&n->requests);
+    out->bytesReceived = epicsAtomicGetSizeT(&n->bytesReceived);
+    out->bytesSent = epicsAtomicGetSizeT(&n->bytesSent);
+    out->channelsCreated = epicsAtomicGetSizeT(&n->channelsCreated);
+    out->updatesReceived = epicsAtomicGetSizeT(&n->updatesReceived);
+    out->updatesSent = epicsAtomicGetSizeT(&n->updatesSent);
+    out->updatesReplaced = epicsAtomicGetSizeT(&n->updatesReplaced);
+    out->updatesDropped = epicsAtomicGetSizeT(&n->updatesDropped);
+    if (server->names) {
+        gwNameServerGetCounters(server->names, &names);
+        out->searchDatagrams = names.datagrams;
+        out->searches = names.searches;
+        out->searchesAnswered = names.answered;
+    }
 }
 
 /* ---------------------------------------------------------------- start/stop */
+
+static void stopLoops(gwServer *server)
+{
+    unsigned i;
+
+    for (i = 0; i < server->nLoops; i++)
+        if (server->loops[i]) {
+            gwIoLoopStop(server->loops[i], loopStop, &server->loopContexts[i]);
+            server->loops[i] = NULL;
+        }
+}
 
 static void destroy(gwServer *server)
 {
     unsigned i;
 
-    for (i = 0; i < server->nLoops; i++)
-        if (server->loops[i])
-            gwIoLoopStop(server->loops[i], loopStop, &server->loopContexts[i]);
+    stopLoops(server);
     for (i = 0; i < server->nListeners; i++)
         epicsSocketDestroy(server->listeners[i]);
     gwServerConfigClear(&server->config);
@@ -330,6 +482,7 @@ gwServer *gwServerStart(gwServerConfig *config, gwProvider *const *providers,
                         unsigned nProviders)
 {
     gwServer *server;
+    unsigned i;
 
     if (nProviders > GW_SERVER_MAX_PROVIDERS || !(server = calloc(1, sizeof *server)))
         return NULL;
@@ -350,19 +503,31 @@ gwServer *gwServerStart(gwServerConfig *config, gwProvider *const *providers,
         destroy(server);
         return NULL;
     }
-    gwIoTaskInit(&server->watchTask, listenerWatchTask, server);
-    gwIoLoopPost(server->loops[0], &server->watchTask);
     server->names = gwNameServerStart(server);
     server->beacon = gwBeaconStart(server);
     if (!server->names || !server->beacon) {
         gwServerStop(server);
         return NULL;
     }
+    for (i = 0; i < server->nProviders; i++)
+        gwCallBind(server->providers[i], &serverCallbacks, server);
+    server->bound = 1;
+    gwIoTaskInit(&server->watchTask, listenerWatchTask, server);
+    gwIoLoopPost(server->loops[0], &server->watchTask);
     return server;
 }
 
 void gwServerStop(gwServer *server)
 {
+    unsigned i;
+
+    /* circuits first: every channel is detached before the providers are
+     * let go; the name server and beacons outlive the providers' last
+     * callback (unbind waits for it) */
+    stopLoops(server);
+    if (server->bound)
+        for (i = 0; i < server->nProviders; i++)
+            gwCallUnbind(server->providers[i]);
     if (server->names)
         gwNameServerStop(server->names);
     if (server->beacon)
@@ -370,34 +535,25 @@ void gwServerStop(gwServer *server)
     destroy(server);
 }
 
-void gwServerBeaconAnomaly(gwServer *server)
+void gwServerReport(gwServer *server, FILE *out, unsigned level)
 {
-    gwBeaconAnomaly(server->beacon);
-}
-
-void gwServerNameSettled(gwServer *server, const char *const *names, unsigned count)
-{
-    gwNameServerSettled(server->names, names, count);
-}
-
-void gwServerReport(const gwServer *server, unsigned level)
-{
-    gwServer *s = (gwServer *)server;
-    const gwServerCounters *n = &s->counters;
+    gwServerStatistics n;
+    gwText text = GW_TEXT_INIT;
     gwCircuit *c;
 
-    printf("gateway CA server on TCP port %u: %d clients, %u I/O threads\n",
-           s->tcpPort, ellCount(&s->circuits), s->nLoops);
-    if (level == 0)
-        return;
-    printf("  updates: %zu received, %zu sent, %zu replaced, %zu dropped; "
-           "%zu requests, %zu bytes in, %zu bytes out\n",
-           epicsAtomicGetSizeT(&n->updatesReceived), epicsAtomicGetSizeT(&n->updatesSent),
-           epicsAtomicGetSizeT(&n->updatesReplaced), epicsAtomicGetSizeT(&n->updatesDropped),
-           epicsAtomicGetSizeT(&n->requests), epicsAtomicGetSizeT(&n->bytesReceived),
-           epicsAtomicGetSizeT(&n->bytesSent));
-    epicsMutexMustLock(s->lock);
-    for (c = (gwCircuit *)ellFirst(&s->circuits); c; c = (gwCircuit *)ellNext(&c->node))
-        gwCircuitReport(c, level);
-    epicsMutexUnlock(s->lock);
+    gwServerGetStatistics(server, &n);
+    gwTextPrintf(&text, "gateway CA server on TCP port %u: %u clients, %u I/O threads%s\n",
+                 server->tcpPort, n.clients, server->nLoops,
+                 gwServerIsPaused(server) ? " (paused)" : "");
+    if (level > 0) {
+        gwTextPrintf(&text, "  updates: %lu received, %lu sent, %lu replaced, %lu dropped; "
+                     "%lu requests, %lu bytes in, %lu bytes out\n",
+                     n.updatesReceived, n.updatesSent, n.updatesReplaced, n.updatesDropped,
+                     n.requests, n.bytesReceived, n.bytesSent);
+        epicsMutexMustLock(server->lock);
+        for (c = (gwCircuit *)ellFirst(&server->circuits); c; c = (gwCircuit *)ellNext(&c->node))
+            gwCircuitReport(c, &text, level);
+        epicsMutexUnlock(server->lock);
+    }
+    gwTextFlush(&text, out);
 }

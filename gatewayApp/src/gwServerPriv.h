@@ -1,5 +1,6 @@
 /* gwServerPriv.h - the server instance as its parts see it (gwServer.c,
- * gwCircuit*.c). Not for providers or iocsh code.
+ * gwCircuit*.c, gwNameServer.c, gwBeacon.c). Not for providers or iocsh
+ * code.
  */
 #ifndef INC_gwServerPriv_H
 #define INC_gwServerPriv_H
@@ -27,11 +28,34 @@ struct gwCircuit;
  * 16 kB and EPICS_CA_MAX_ARRAY_BYTES plus an extended header). */
 size_t gwServerMaxMessage(const gwServer *server);
 
+/* Most queries one gwServerResolve call takes. */
+#define GW_SERVER_RESOLVE_MAX 64u
+
+/* Ask the providers in order about count (<= GW_SERVER_RESOLVE_MAX)
+ * names for client: the first YES or ELSEWHERE wins; otherwise PENDING
+ * when any provider said so, else NO. providers[i] (when providers is not
+ * NULL) is the one that answered YES or ELSEWHERE, else NULL. Any server
+ * thread; takes no server lock. */
+void gwServerResolve(gwServer *server, const gwClientIdentity *client,
+                     gwExistsQuery *queries, unsigned count, gwProvider **providers);
+/* One name; *provider as above. */
+gwExistsAnswer gwServerResolveOne(gwServer *server, const char *pvName,
+                                  const gwClientIdentity *client, gwProvider **provider,
+                                  struct sockaddr_in *where);
+/* Tell every provider that a series of resolutions is over
+ * (gwProviderOps.searchesDone). Any thread, no lock held. */
+void gwServerSearchesDone(gwServer *server);
+
 /* Circuit registry (any thread). */
 void gwServerCircuitAdd(gwServer *server, struct gwCircuit *circuit);
 void gwServerCircuitGone(gwServer *server, struct gwCircuit *circuit);
 
 /* The counters of a server. */
 gwServerCounters *gwServerGetCounters(gwServer *server);
+
+/* Batched delivery of updates (gwCircuit.c), offered to providers through
+ * the gwServerCallbacks table. */
+void gwCircuitDeliveryHold(gwDeliveryBatch *batch);
+void gwCircuitDeliveryRelease(gwDeliveryBatch *batch);
 
 #endif /* INC_gwServerPriv_H */

@@ -26,11 +26,13 @@
 #include <caerr.h>
 #include <dbDefs.h>
 #include <envDefs.h>
+#include <epicsAtomic.h>
 #include <epicsStdio.h>
 #include <epicsString.h>
 #include <errlog.h>
 
 #include "gwBeaconWatch.h"
+#include "gwText.h"
 #include "gwUpstreamPriv.h"
 #include "gwUpstreamSearch.h"
 #include "gwLock.h"
@@ -325,22 +327,45 @@ static int anomalyDue(gwUpstream *up)
     return 1;
 }
 
-/* The server's hooks, for a call made after up->lock is released (which
- * gwUpstreamSetHooks waits for): NULL when there are none (up->lock held). */
-static const gwUpstreamHooks *hooksEnter(gwUpstream *up, void **arg)
+/* The bound server's callbacks, for a call made after up->lock is
+ * released (which unbind waits for): NULL when unbound (up->lock held). */
+static const gwServerCallbacks *hooksEnter(gwUpstream *up, void **arg)
 {
-    if (!up->hooks)
+    if (!up->server)
         return NULL;
-    *arg = up->hooksArg;
+    *arg = up->serverArg;
     up->hookCalls++;
-    return up->hooks;
+    return up->server;
 }
 
 static void hooksLeave(gwUpstream *up)
 {
+    int idle;
+
     gwLockTake(up->lock);
-    up->hookCalls--;
+    idle = --up->hookCalls == 0 && !up->server;
     epicsMutexUnlock(up->lock);
+    if (idle)
+        epicsEventSignal(up->hooksIdle);
+}
+
+/* The rights of one client channel now (pv->lock held): the upstream
+ * IOC's for the gateway. Rules that narrow them per client sit in a
+ * wrapper in front of this provider (gwProvider.h). */
+static unsigned channelRightsNow(const gwProviderChannel *channel)
+{
+    return channel->pv->rights;
+}
+
+/* Tell a client channel its rights if they changed (pv->lock held). */
+static void tellRights(gwProviderChannel *channel)
+{
+    unsigned rights = channelRightsNow(channel);
+
+    if (rights != channel->rights) {
+        channel->rights = rights;
+        channel->events->rightsChanged(channel->serverChannel, rights);
+    }
 }
 
 /* Tell the channels attached while the PV was connecting how their attach
@@ -352,6 +377,7 @@ static void finishWaiting(gwPv *pv, int ok)
     while ((channel = (gwProviderChannel *)ellGet(&pv->waiting)) != NULL) {
         if (ok) {
             channel->waiting = 0;
+            channel->rights = pv->rights;
             ellAdd(&pv->channels, &channel->node);
         }
         else {
@@ -363,7 +389,7 @@ static void finishWaiting(gwPv *pv, int ok)
 
 static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
 {
-    const gwUpstreamHooks *hooks = NULL;
+    const gwServerCallbacks *hooks = NULL;
     void *arg = NULL;
     int anomaly = 0, connected = 0, settle = 0;
 
@@ -371,6 +397,12 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     pv->nativeType = ca_field_type(chan);
     pv->nativeCount = ca_element_count(chan);
     pv->rights = upstreamRights(chan);
+    {
+        gwProviderChannel *channel;
+        for (channel = (gwProviderChannel *)ellFirst(&pv->channels); channel;
+             channel = (gwProviderChannel *)ellNext(&channel->node))
+            tellRights(channel);
+    }
     epicsMutexUnlock(pv->lock);
 
     gwLockTake(up->lock);
@@ -396,11 +428,11 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     epicsMutexUnlock(pv->lock);
     if (!hooks)
         return;
-    if (anomaly && hooks->anomaly)
-        hooks->anomaly(arg);
-    if (settle && hooks->settled) {
+    if (anomaly)
+        hooks->beaconAnomaly(arg);
+    if (settle) {
         const char *name = pv->name;
-        hooks->settled(arg, &name, 1);
+        hooks->namesSettled(arg, &name, 1);
     }
     hooksLeave(up);
 }
@@ -412,7 +444,7 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
 static void searchAnswered(void *arg, const char **names, unsigned count)
 {
     gwUpstream *up = arg;
-    const gwUpstreamHooks *hooks = NULL;
+    const gwServerCallbacks *hooks = NULL;
     void *hooksArg = NULL;
     gwPv *open[GW_UPSEARCH_FOUND_MAX];
     unsigned hashes[GW_UPSEARCH_FOUND_MAX];
@@ -438,8 +470,7 @@ static void searchAnswered(void *arg, const char **names, unsigned count)
         hooks = hooksEnter(up, &hooksArg);
     epicsMutexUnlock(up->lock);
     if (hooks) {
-        if (hooks->settled)
-            hooks->settled(hooksArg, names, n);
+        hooks->namesSettled(hooksArg, names, n);
         hooksLeave(up);
     }
     /* after the answers: the clients' searches do not wait for libca */
@@ -500,20 +531,16 @@ static void connectionHandler(struct connection_handler_args args)
 static void rightsHandler(struct access_rights_handler_args args)
 {
     gwPv *pv = ca_puser(args.chid);
-    unsigned rights;
     gwProviderChannel *channel;
 
     if (!pv)
         return;
-    rights = (args.ar.read_access ? GW_RIGHT_READ : 0u)
-           | (args.ar.write_access ? GW_RIGHT_WRITE : 0u);
     epicsMutexMustLock(pv->lock);
-    if (rights != pv->rights) {
-        pv->rights = rights;
-        for (channel = (gwProviderChannel *)ellFirst(&pv->channels); channel;
-             channel = (gwProviderChannel *)ellNext(&channel->node))
-            channel->events->rightsChanged(channel->serverChannel, rights);
-    }
+    pv->rights = (args.ar.read_access ? GW_RIGHT_READ : 0u)
+               | (args.ar.write_access ? GW_RIGHT_WRITE : 0u);
+    for (channel = (gwProviderChannel *)ellFirst(&pv->channels); channel;
+         channel = (gwProviderChannel *)ellNext(&channel->node))
+        tellRights(channel);
     epicsMutexUnlock(pv->lock);
 }
 
@@ -614,15 +641,13 @@ static int knownAnswer(gwUpstream *up, const char *pvName, unsigned hash,
 
 /* ---------------------------------------------------------------- provider operations */
 
-static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIdentity *client)
+static gwExistsAnswer existsOne(gwUpstream *up, const char *pvName)
 {
-    gwUpstream *up = self;
     unsigned hash = gwNameHash(pvName);
     gwExistsAnswer answer;
     gwPv *fresh;
     int known, created = 0;
 
-    (void)client;
     gwLockTake(up->lock);
     known = knownAnswer(up, pvName, hash, &answer);
     epicsMutexUnlock(up->lock);
@@ -648,6 +673,45 @@ static gwExistsAnswer upExists(void *self, const char *pvName, const gwClientIde
     return answer;
 }
 
+static void upExists(void *self, const gwClientIdentity *client, gwExistsQuery *queries,
+                     unsigned count)
+{
+    gwUpstream *up = self;
+    unsigned i;
+
+    (void)client;
+    epicsAtomicAddSizeT(&up->searches, count);
+    for (i = 0; i < count; i++)
+        queries[i].answer = existsOne(up, queries[i].pvName);
+}
+
+static void upBind(void *self, const gwServerCallbacks *callbacks, void *server)
+{
+    gwUpstream *up = self;
+
+    gwLockTake(up->lock);
+    up->server = callbacks;
+    up->serverArg = server;
+    epicsMutexUnlock(up->lock);
+}
+
+/* No call of the server's table runs once this returns: a running one is
+ * waited for (hooksLeave signals the last). */
+static void upUnbind(void *self)
+{
+    gwUpstream *up = self;
+
+    gwLockTake(up->lock);
+    up->server = NULL;
+    up->serverArg = NULL;
+    while (up->hookCalls) {
+        epicsMutexUnlock(up->lock);
+        epicsEventMustWait(up->hooksIdle);
+        gwLockTake(up->lock);
+    }
+    epicsMutexUnlock(up->lock);
+}
+
 static gwProviderChannel *upAttach(void *self, const char *pvName,
                                    const gwClientIdentity *client,
                                    const gwChannelEvents *events, void *serverChannel)
@@ -669,9 +733,11 @@ static gwProviderChannel *upAttach(void *self, const char *pvName,
         channel->serverChannel = serverChannel;
         channel->deferred = channel->waiting = pv->state == GW_PV_CONNECTING;
         pv->channelCount++;
+        epicsAtomicIncrSizeT(&up->channelCount);
         if (pv->state == GW_PV_INACTIVE)
             setState(up, pv, GW_PV_ACTIVE);
         epicsMutexMustLock(pv->lock);
+        channel->rights = pv->rights;
         ellAdd(channel->waiting ? &pv->waiting : &pv->channels, &channel->node);
         epicsMutexUnlock(pv->lock);
     }
@@ -699,6 +765,7 @@ static void upDetach(gwProviderChannel *channel)
 
     gwLockTake(up->lock);
     pv->channelCount--;
+    epicsAtomicDecrSizeT(&up->channelCount);
     if (!pv->channelCount && pv->state == GW_PV_ACTIVE)
         setState(up, pv, GW_PV_INACTIVE);
     epicsMutexUnlock(up->lock);
@@ -733,7 +800,7 @@ static unsigned upRights(gwProviderChannel *channel)
     unsigned rights;
 
     epicsMutexMustLock(pv->lock);
-    rights = pv->rights;
+    rights = channel->rights;
     epicsMutexUnlock(pv->lock);
     return rights;
 }
@@ -748,30 +815,42 @@ static void upSearchesDone(void *self)
     gwUpSearchFlush(((gwUpstream *)self)->search);
 }
 
+/* A new identity: the channel's rights are evaluated again, and the
+ * server told when they changed. */
 static void upClientChanged(gwProviderChannel *channel, const gwClientIdentity *client)
 {
-    /* Upstream rights do not depend on the client (the access file does:
-     * the access-security issue). */
-    (void)channel;
+    gwPv *pv = channel->pv;
+
     (void)client;
+    epicsMutexMustLock(pv->lock);
+    if (channel->waiting == 0)
+        tellRights(channel);
+    epicsMutexUnlock(pv->lock);
 }
 
+static void upReport(void *self, FILE *out, unsigned level);
+static void upCounters(void *self, gwProviderCounters *counters);
+
 const gwProviderOps gwUpstreamOps = {
-    "upstream",
-    upExists,
-    upAttach,
-    upDetach,
-    upNativeType,
-    upNativeCount,
-    upRights,
-    upClientChanged,
-    gwUpstreamGet,
-    gwUpstreamPut,
-    gwUpstreamSubscribe,
-    gwUpstreamCancel,
-    gwUpstreamEnable,
-    upDeferred,
-    upSearchesDone,
+    .name = "upstream",
+    .bind = upBind,
+    .unbind = upUnbind,
+    .exists = upExists,
+    .searchesDone = upSearchesDone,
+    .attach = upAttach,
+    .deferred = upDeferred,
+    .detach = upDetach,
+    .nativeType = upNativeType,
+    .nativeCount = upNativeCount,
+    .rights = upRights,
+    .clientChanged = upClientChanged,
+    .get = gwUpstreamGet,
+    .put = gwUpstreamPut,
+    .subscribe = gwUpstreamSubscribe,
+    .cancel = gwUpstreamCancel,
+    .enable = gwUpstreamEnable,
+    .report = upReport,
+    .counters = upCounters,
 };
 
 /* ---------------------------------------------------------------- timeouts */
@@ -962,9 +1041,10 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
     up->lock = epicsMutexCreate();
     up->wake = epicsEventCreate(epicsEventEmpty);
     up->timerExited = epicsEventCreate(epicsEventEmpty);
+    up->hooksIdle = epicsEventCreate(epicsEventEmpty);
     if (up->lock)
         gwNameTableInit(&up->table, GW_UPSTREAM_TABLE_SIZE);
-    if (!up->lock || !up->wake || !up->timerExited || !up->table.buckets)
+    if (!up->lock || !up->wake || !up->timerExited || !up->hooksIdle || !up->table.buckets)
         goto fail;
     createContext(up);
     if (!up->ca)
@@ -987,6 +1067,8 @@ fail:
     gwNameTableClear(&up->table);
     if (up->timerExited)
         epicsEventDestroy(up->timerExited);
+    if (up->hooksIdle)
+        epicsEventDestroy(up->hooksIdle);
     if (up->wake)
         epicsEventDestroy(up->wake);
     if (up->lock)
@@ -994,21 +1076,6 @@ fail:
     free(up->config.addressList);
     free(up);
     return NULL;
-}
-
-void gwUpstreamSetHooks(gwProvider *provider, const gwUpstreamHooks *hooks, void *arg)
-{
-    gwUpstream *up = provider->self;
-
-    gwLockTake(up->lock);
-    up->hooks = hooks;
-    up->hooksArg = arg;
-    while (!hooks && up->hookCalls) {
-        epicsMutexUnlock(up->lock);
-        epicsThreadSleep(0.001);
-        gwLockTake(up->lock);
-    }
-    epicsMutexUnlock(up->lock);
 }
 
 void gwUpstreamProviderDestroy(gwProvider *provider)
@@ -1026,7 +1093,6 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
     gwLockTake(up->lock);
     up->stopping = 1;
     epicsMutexUnlock(up->lock);
-    gwUpstreamSetHooks(provider, NULL, NULL);
     epicsEventSignal(up->wake);
     epicsEventMustWait(up->timerExited);
 
@@ -1045,6 +1111,7 @@ void gwUpstreamProviderDestroy(gwProvider *provider)
     gwNameTableClear(&up->table);
     epicsEventDestroy(up->timerExited);
     epicsEventDestroy(up->wake);
+    epicsEventDestroy(up->hooksIdle);
     epicsMutexDestroy(up->lock);
     free(up->config.addressList);
     free(up);
@@ -1059,18 +1126,26 @@ void gwUpstreamCountMonitors(gwUpstream *up, int delta)
 
 /* ---------------------------------------------------------------- reports */
 
-void gwUpstreamGetCounts(gwProvider *provider, gwUpstreamCounts *counts)
+static void upCounters(void *self, gwProviderCounters *counters)
 {
-    gwUpstream *up = provider->self;
+    gwUpstream *up = self;
 
+    /* up->lock is not on the event path (gwUpstreamPriv.h) */
     gwLockTake(up->lock);
-    counts->connecting = (unsigned)ellCount(&up->states[GW_PV_CONNECTING]);
-    counts->inactive = (unsigned)ellCount(&up->states[GW_PV_INACTIVE]);
-    counts->active = (unsigned)ellCount(&up->states[GW_PV_ACTIVE]);
-    counts->disconnected = (unsigned)ellCount(&up->states[GW_PV_DISCONNECTED]);
-    counts->dead = (unsigned)ellCount(&up->states[GW_PV_DEAD]);
-    counts->upstreamSubscriptions = up->monitorCount;
+    counters->connecting = (unsigned long)ellCount(&up->states[GW_PV_CONNECTING]);
+    counters->inactive = (unsigned long)ellCount(&up->states[GW_PV_INACTIVE]);
+    counters->active = (unsigned long)ellCount(&up->states[GW_PV_ACTIVE]);
+    counters->disconnected = (unsigned long)ellCount(&up->states[GW_PV_DISCONNECTED]);
+    counters->dead = (unsigned long)ellCount(&up->states[GW_PV_DEAD]);
+    counters->subscriptions = up->monitorCount;
     epicsMutexUnlock(up->lock);
+    counters->pvs = counters->connecting + counters->inactive + counters->active
+                  + counters->disconnected + counters->dead;
+    counters->channels = epicsAtomicGetSizeT(&up->channelCount);
+    counters->searches = epicsAtomicGetSizeT(&up->searches);
+    counters->updates = epicsAtomicGetSizeT(&up->updates);
+    counters->puts = epicsAtomicGetSizeT(&up->puts);
+    counters->putsRefused = epicsAtomicGetSizeT(&up->putsRefused);
 }
 
 static void maskText(unsigned mask, char *text)
@@ -1088,63 +1163,67 @@ static void maskText(unsigned mask, char *text)
     *p = '\0';
 }
 
-static void reportPv(gwPv *pv, const epicsTimeStamp *now, FILE *out)
+/* One PV's lines into text (up->lock held: its state; pv->lock taken). */
+static void reportPv(gwPv *pv, const epicsTimeStamp *now, gwText *text)
 {
     gwUpMonitor *monitor;
 
     epicsMutexMustLock(pv->lock);
-    fprintf(out, "  %s %s %.1f s, %u clients, %s[%lu]%s%s\n", pv->name,
-            gwPvStateNames[pv->state], epicsTimeDiffInSeconds(now, &pv->since),
-            pv->channelCount,
-            pv->everConnected ? dbr_type_to_text(pv->nativeType) : "-",
-            pv->everConnected ? pv->nativeCount : 0ul,
-            (pv->rights & GW_RIGHT_READ) ? " read" : "",
-            (pv->rights & GW_RIGHT_WRITE) ? " write" : "");
+    gwTextPrintf(text, "  %s %s %.1f s, %u clients, %s[%lu]%s%s\n", pv->name,
+                 gwPvStateNames[pv->state], epicsTimeDiffInSeconds(now, &pv->since),
+                 pv->channelCount,
+                 pv->everConnected ? dbr_type_to_text(pv->nativeType) : "-",
+                 pv->everConnected ? pv->nativeCount : 0ul,
+                 (pv->rights & GW_RIGHT_READ) ? " read" : "",
+                 (pv->rights & GW_RIGHT_WRITE) ? " write" : "");
     for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
          monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
         char mask[8];
         maskText(monitor->mask, mask);
-        fprintf(out, "    subscription %s count %lu mask %s: %d clients%s\n",
-                dbr_type_to_text(monitor->type), monitor->count, mask,
-                ellCount(&monitor->subs), monitor->hasValue ? ", cached" : "");
+        gwTextPrintf(text, "    subscription %s count %lu mask %s: %d clients%s\n",
+                     dbr_type_to_text(monitor->type), monitor->count, mask,
+                     ellCount(&monitor->subs), monitor->hasValue ? ", cached" : "");
     }
     epicsMutexUnlock(pv->lock);
 }
 
-void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out)
+/* Written into a text under the locks, printed after them. */
+static void upReport(void *self, FILE *out, unsigned level)
 {
-    gwUpstream *up = provider->self;
-    gwUpstreamCounts counts;
+    gwUpstream *up = self;
+    gwProviderCounters counts;
+    gwText text = GW_TEXT_INIT;
     epicsTimeStamp now;
     int i;
 
     if (level == 0)
         return;
-    gwUpstreamGetCounts(provider, &counts);
-    fprintf(out, "upstream: %u PVs: %u connecting, %u active, %u inactive, "
-                 "%u disconnected, %u dead; %u upstream subscriptions\n",
-            counts.connecting + counts.active + counts.inactive + counts.disconnected
-                + counts.dead,
-            counts.connecting, counts.active, counts.inactive, counts.disconnected,
-            counts.dead, counts.upstreamSubscriptions);
+    memset(&counts, 0, sizeof counts);
+    upCounters(up, &counts);
+    gwTextPrintf(&text, "upstream: %lu PVs: %lu connecting, %lu active, %lu inactive, "
+                 "%lu disconnected, %lu dead; %lu upstream subscriptions\n",
+                 counts.pvs, counts.connecting, counts.active, counts.inactive,
+                 counts.disconnected, counts.dead, counts.subscriptions);
     if (up->search) {
         gwUpSearchCounts searches;
         gwUpSearchGetCounts(up->search, &searches);
-        fprintf(out, "upstream searches of its own: %zu sent, %zu answered, %zu waiting "
-                     "(to %u addresses); libca's: %zu passed through 127.0.0.1:%u, "
-                     "%zu answered\n",
-                searches.sent, searches.answered, searches.waiting, searches.addresses,
-                searches.libcaSearches, gwUpSearchProxyPort(up->search),
-                searches.libcaAnswered);
+        gwTextPrintf(&text, "upstream searches of its own: %zu sent, %zu answered, "
+                     "%zu waiting (to %u addresses); libca's: %zu passed through "
+                     "127.0.0.1:%u, %zu answered\n",
+                     searches.sent, searches.answered, searches.waiting, searches.addresses,
+                     searches.libcaSearches, gwUpSearchProxyPort(up->search),
+                     searches.libcaAnswered);
     }
-    if (level < 2)
-        return;
-    epicsTimeGetCurrent(&now);
-    gwLockTake(up->lock);
-    for (i = 0; i < GW_PV_STATES; i++) {
-        gwPv *pv;
-        for (pv = (gwPv *)ellFirst(&up->states[i]); pv; pv = (gwPv *)ellNext(&pv->stateNode))
-            reportPv(pv, &now, out);
+    if (level >= 2) {
+        epicsTimeGetCurrent(&now);
+        gwLockTake(up->lock);
+        for (i = 0; i < GW_PV_STATES; i++) {
+            gwPv *pv;
+            for (pv = (gwPv *)ellFirst(&up->states[i]); pv;
+                 pv = (gwPv *)ellNext(&pv->stateNode))
+                reportPv(pv, &now, &text);
+        }
+        epicsMutexUnlock(up->lock);
     }
-    epicsMutexUnlock(up->lock);
+    gwTextFlush(&text, out);
 }

@@ -56,36 +56,25 @@ void gwUpstreamConfigClear(gwUpstreamConfig *config);
  * 0 on success, -1 on an unknown letter or an empty mask. */
 int gwUpstreamParseMask(const char *text, unsigned *mask);
 
-/* What the provider tells the server (gwIoc.c wires them):
- * - anomaly: a PV reconnected after a loss (rate-limited by
- *   reconnectInhibit): start the beacon anomaly so clients search again;
- * - settled: PVs answered PENDING have been found or have connected (the
- *   provider serves them now): answer the searches waiting for them.
- * Called from libca's threads without provider locks. */
-typedef struct gwUpstreamHooks {
-    void (*anomaly)(void *arg);
-    void (*settled)(void *arg, const char *const *pvNames, unsigned count);
-} gwUpstreamHooks;
+/* What the provider tells the server, through the gwServerCallbacks
+ * table bound to it (gwProvider.h), from libca's threads:
+ * - beaconAnomaly: a PV reconnected after a loss (rate-limited by
+ *   reconnectInhibit), so clients search again;
+ * - namesSettled: PVs answered PENDING have been found or have connected
+ *   (the provider serves them now): the waiting searches are answered;
+ * - deliveryHold/Release around the updates of one libca callback.
+ * Its report (level 1: the counts line and the own searches' counts; 2:
+ * also one line per PV and per upstream subscription) and counters (the
+ * PV states of the Users Guide) are operations of gwProviderOps.
+ * Rights are per client channel: each channel is told its own rights
+ * (rightsChanged) and rights() answers what it was told. */
 
 /* Create the provider and its client context. NULL (with a message) on
  * failure. The configuration is copied. */
 gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config);
-/* Set (or with NULL, remove) the server hooks. Removing waits until no
- * hook call is running, so the server may go away afterwards. */
-void gwUpstreamSetHooks(gwProvider *provider, const gwUpstreamHooks *hooks, void *arg);
-/* Drop every PV and the client context. No channel may be attached. */
+/* Drop every PV and the client context. No channel may be attached, and
+ * the provider is not bound to a server. */
 void gwUpstreamProviderDestroy(gwProvider *provider);
-
-typedef struct gwUpstreamCounts {
-    unsigned connecting, inactive, active, disconnected, dead;
-    unsigned upstreamSubscriptions; /* over all PVs */
-} gwUpstreamCounts;
-
-void gwUpstreamGetCounts(gwProvider *provider, gwUpstreamCounts *counts);
-/* Level 0: nothing; 1: the counts line and the own searches' counts; 2:
- * also one line per PV and one per upstream subscription (type, count,
- * mask, clients). */
-void gwUpstreamReport(gwProvider *provider, unsigned level, FILE *out);
 
 #ifdef __cplusplus
 }

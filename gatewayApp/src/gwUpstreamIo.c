@@ -16,8 +16,8 @@
 #include <cadef.h>
 #include <caerr.h>
 #include <db_access.h>
+#include <epicsAtomic.h>
 
-#include "gwDelivery.h"
 #include "gwUpstreamPriv.h"
 
 /* ---------------------------------------------------------------- masks and cache */
@@ -271,6 +271,7 @@ int gwUpstreamPut(gwProviderChannel *channel, short dbrType, unsigned long count
     gwUpPut *put;
     int status;
 
+    epicsAtomicIncrSizeT(&up->puts);
     if (!done)
         return plainWrite(channel, dbrType, count, value);
     put = calloc(1, sizeof *put);
@@ -335,6 +336,7 @@ static void cacheUpdate(gwUpMonitor *monitor, const struct event_handler_args *a
 static void deliver(gwProviderSubscription *sub, const gwUpMonitor *monitor, int status,
                     unsigned long count, const void *value)
 {
+    epicsAtomicIncrSizeT(&monitor->pv->up->updates);
     if (status == ECA_NORMAL && value)
         sub->update(sub->user, ECA_NORMAL, monitor->type, count, value);
     else
@@ -347,6 +349,9 @@ static void eventCallback(struct event_handler_args args)
     gwUpMonitor *monitor = args.usr;
     gwPv *pv = monitor->pv;
     gwProviderSubscription *sub;
+    gwUpstream *up = pv->up;
+    const gwServerCallbacks *server = up->server; /* set before any channel */
+    void *serverArg = up->serverArg;
     gwDeliveryBatch batch;
     int held;
 
@@ -354,12 +359,12 @@ static void eventCallback(struct event_handler_args args)
      * so updates that follow at once leave together and this thread gets
      * back to reading the IOC. More clients: send on this thread (the
      * server's default) rather than waking the loops for every circuit,
-     * which measured several times slower (gwDelivery.h). */
+     * which measured several times slower (gwProvider.h). */
     batch.loopsSend = 1;
     batch.count = 0;
-    held = ellCount(&monitor->subs) == 1;
+    held = server && ellCount(&monitor->subs) == 1;
     if (held)
-        gwDeliveryHold(&batch);
+        server->deliveryHold(serverArg, &batch);
     epicsMutexMustLock(pv->lock);
     if (!monitor->unlinked) {
         cacheUpdate(monitor, &args);
@@ -371,7 +376,7 @@ static void eventCallback(struct event_handler_args args)
     }
     epicsMutexUnlock(pv->lock);
     if (held)
-        gwDeliveryRelease(&batch);
+        server->deliveryRelease(serverArg, &batch);
 }
 
 /* Out of the PV's list: no more deliveries (pv->lock held). */

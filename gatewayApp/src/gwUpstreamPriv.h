@@ -31,7 +31,8 @@
  * subscription create) is made while holding up->lock or pv->lock; only
  * ca_create_channel (which takes libca's own mutex only) is.
  * The server's callbacks (update, done, disconnected, rightsChanged,
- * connected) are called with pv->lock held (connected(ok = 0), from the
+ * connected) are called with pv->lock held (the lock rule of gwProvider.h
+ * allows it: the server never calls back into the provider from them) (connected(ok = 0), from the
  * timer thread's connect timeout, with up->lock too): they take only the
  * circuit's lock and never call back into a provider, and holding pv->lock
  * is what makes cancel() and detach() wait for a delivery in progress.
@@ -100,6 +101,8 @@ struct gwProviderChannel {
     int deferred;              /* const: attached while the PV was connecting */
     int waiting;               /* 1 in pv->waiting, 0 in pv->channels, 2 in
                                   no list (its attach failed)    (pv->lock) */
+    unsigned rights;           /* GW_RIGHT_* of this client channel, as
+                                  last told to the server        (pv->lock) */
 };
 
 typedef struct gwUpWaiter {
@@ -206,9 +209,12 @@ struct gwUpstream {
                                   when an IOC answers the own search (else
                                   at once)                               */
 
-    const gwUpstreamHooks *hooks; /*                         (up->lock) */
-    void *hooksArg;
-    unsigned hookCalls;        /* hook calls running now     (up->lock) */
+    const gwServerCallbacks *server; /* bound server's table (up->lock) */
+    void *serverArg;
+    unsigned hookCalls;        /* calls of its table running now (up->lock) */
+    epicsEventId hooksIdle;    /* signalled when hookCalls drops to 0 */
+    /* counters (atomic) */
+    size_t searches, updates, puts, putsRefused, channelCount;
     epicsTimeStamp lastAnomaly;
     int anomalySent;
 };

@@ -300,8 +300,14 @@ static void testExists(void)
     gwClientIdentity client = identityOf("alice");
     size_t i;
 
+    gwExistsQuery queries[sizeof cases / sizeof cases[0]];
+
+    memset(queries, 0, sizeof queries);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        testOk(ops->exists(provider->self, cases[i].name, &client) == cases[i].answer,
+        queries[i].pvName = cases[i].name;
+    ops->exists(provider->self, &client, queries, (unsigned)i);   /* one batch */
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        testOk(queries[i].answer == cases[i].answer,
                "exists(%s) is %s", cases[i].name, cases[i].answer ? "YES" : "NO");
 }
 

@@ -28,7 +28,9 @@
 #include <testMain.h>
 
 #include "gwCodec.h"
-#include "gwServer.h"
+#include "gwBeacon.h"
+#include "gwNameServer.h"
+#include "gwServerPriv.h"
 #include "gwTestUdp.h"
 
 #define TEST_TCP_PORT 47123u
@@ -48,12 +50,13 @@ struct gwServer {
     unsigned doneCalls;  /* gwServerSearchesDone calls */
     gwNameServer *names; /* for "race:" names */
     int raceSettled;     /* a "race:" name was settled: YES from now on */
+    unsigned resolveCalls; /* gwServerResolve calls */
+    unsigned largestBatch; /* most names in one of them */
 };
 
-gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
-                                    const gwClientIdentity *client, gwProvider **provider)
+static gwExistsAnswer answerOne(gwServer *server, const char *pvName,
+                                const gwClientIdentity *client)
 {
-    (void)provider;
     epicsMutexMustLock(server->lock);
     epicsSnprintf(server->lastPeer, sizeof server->lastPeer, "%s", client->peer);
     epicsSnprintf(server->lastUser, sizeof server->lastUser, "%s", client->user);
@@ -83,7 +86,43 @@ gwExistsAnswer gwServerFindProvider(gwServer *server, const char *pvName,
         epicsMutexUnlock(server->lock);
         return ready ? GW_EXISTS_YES : GW_EXISTS_PENDING;
     }
+    if (strncmp(pvName, "relay:", 6) == 0)
+        return GW_EXISTS_ELSEWHERE;
     return GW_EXISTS_NO;
+}
+
+/* "relay:" names are served by 127.0.0.7:7777. */
+void gwServerResolve(gwServer *server, const gwClientIdentity *client,
+                     gwExistsQuery *queries, unsigned count, gwProvider **providers)
+{
+    unsigned i;
+
+    epicsMutexMustLock(server->lock);
+    server->resolveCalls++;
+    if (count > server->largestBatch)
+        server->largestBatch = count;
+    epicsMutexUnlock(server->lock);
+    for (i = 0; i < count; i++) {
+        queries[i].answer = answerOne(server, queries[i].pvName, client);
+        if (queries[i].answer == GW_EXISTS_ELSEWHERE)
+            queries[i].where = gwTestAddress("127.0.0.7", 7777);
+        if (providers)
+            providers[i] = NULL;
+    }
+}
+
+gwExistsAnswer gwServerResolveOne(gwServer *server, const char *pvName,
+                                  const gwClientIdentity *client, gwProvider **provider,
+                                  struct sockaddr_in *where)
+{
+    gwExistsQuery query;
+
+    memset(&query, 0, sizeof query);
+    query.pvName = pvName;
+    gwServerResolve(server, client, &query, 1, provider);
+    if (where)
+        *where = query.where;
+    return query.answer;
 }
 
 void gwServerSearchesDone(gwServer *server)
@@ -216,6 +255,8 @@ typedef struct reply {
     unsigned nAnswers;
     epicsUInt32 ids[64];
     int answersOk;    /* every answer: port, address, minor as expected */
+    epicsUInt16 ports[64];      /* each answer's TCP port */
+    epicsUInt32 addresses[64];  /* and server address */
     int wellFormed;
     size_t size;
 } reply;
@@ -248,6 +289,8 @@ static int receiveReply(SOCKET s, reply *out)
             out->hasVersion = 1;
             out->version = m.header;
         } else if (m.header.command == CA_PROTO_SEARCH && out->nAnswers < 64) {
+            out->ports[out->nAnswers] = m.header.dataType;
+            out->addresses[out->nAnswers] = m.header.parameter1;
             out->ids[out->nAnswers++] = m.header.parameter2;
             if (m.header.dataType != TEST_TCP_PORT || m.header.count != 0
                 || m.header.parameter1 != GW_CA_ADDRESS_OF_SENDER || m.header.payloadSize != 8
@@ -626,6 +669,71 @@ static void testManySearches(unsigned short port)
     epicsSocketDestroy(client);
 }
 
+/* The searches of one datagram reach the providers as one batch; an
+ * answer ELSEWHERE names the other server; paused, nothing is answered. */
+static void testBatchElsewherePause(gwNameServer *names, unsigned short port)
+{
+    SOCKET client = gwTestUdpSocket("127.0.0.1", 0);
+    unsigned callsBefore, callsAfter, largest;
+    request r;
+    reply got;
+
+    testDiag("one datagram of five searches: one batch for the providers");
+    epicsMutexMustLock(server.lock);
+    callsBefore = server.resolveCalls;
+    server.largestBatch = 0;
+    epicsMutexUnlock(server.lock);
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 41);
+    addSearch(&r, "known:b1", 1, DONTREPLY);
+    addSearch(&r, "relay:b2", 2, DONTREPLY);
+    addSearch(&r, "unknown:b3", 3, DONTREPLY);
+    addSearch(&r, "known:b4", 4, DONTREPLY);
+    addSearch(&r, "relay:b5", 5, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+    testOk1(receiveReply(client, &got) == 0 && got.wellFormed);
+    epicsMutexMustLock(server.lock);
+    callsAfter = server.resolveCalls;
+    largest = server.largestBatch;
+    epicsMutexUnlock(server.lock);
+    testOk(callsAfter - callsBefore == 1 && largest == 5,
+           "resolved in %u call(s), %u names at most", callsAfter - callsBefore, largest);
+    testOk(got.nAnswers == 4 && got.ids[0] == 1 && got.ids[1] == 2 && got.ids[2] == 4
+           && got.ids[3] == 5, "the four served names answered in order (%u answers)",
+           got.nAnswers);
+    testOk(got.ports[0] == TEST_TCP_PORT && got.addresses[0] == GW_CA_ADDRESS_OF_SENDER,
+           "a name served here: this server's port, the sender's address");
+    testOk(got.ports[1] == 7777 && got.addresses[1] == 0x7f000007u
+           && got.ports[3] == 7777 && got.addresses[3] == 0x7f000007u,
+           "a name served elsewhere: that server's address and port (%x:%u)",
+           (unsigned)got.addresses[1], got.ports[1]);
+
+    testDiag("paused: a search is not answered; resumed: the next one is");
+    {
+        gwNameServerCounters before, now;
+        int waited;
+
+        gwNameServerGetCounters(names, &before);
+        gwNameServerPause(names, 1);
+        r.used = 0;
+        addVersion(&r, GW_CA_MINOR_VERSION, 42);
+        addSearch(&r, "known:paused", 61, DONTREPLY);
+        sendTo(client, r.buf.bytes, r.used, "127.0.0.1", port);
+        /* a bound, not a measurement: until the datagram was read */
+        for (waited = 0; waited < 1000; waited++) {
+            gwNameServerGetCounters(names, &now);
+            if (now.ignored > before.ignored)
+                break;
+            epicsThreadSleep(0.01);
+        }
+        testOk(now.ignored == before.ignored + 1, "paused: the search was dropped");
+        gwNameServerPause(names, 0);
+        testOk(answersOnly(client, port, 62),
+               "resumed: the next search is the first answered");
+    }
+    epicsSocketDestroy(client);
+}
+
 static void testNameServer(void)
 {
     gwNameServer *names;
@@ -649,6 +757,7 @@ static void testNameServer(void)
     testIgnore(names, port);
     testMalformed(names, port);
     testManySearches(port);
+    testBatchElsewherePause(names, port);
     gwNameServerGetCounters(names, &counters);
     testDiag("datagrams %lu ignored %lu malformed %lu searches %lu answered %lu replies %lu",
              counters.datagrams, counters.ignored, counters.malformed, counters.searches,
@@ -802,7 +911,7 @@ MAIN(gwNameServerTest)
         testSkip(1, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
-    testPlan(61);
+    testPlan(68);
     errlogFlush(); /* start errlog's thread now, so that thread counts stay put */
     testNameServer();
     testBeacons();

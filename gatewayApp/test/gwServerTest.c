@@ -11,6 +11,7 @@
  * Opens sockets: runs only inside `scripts/netns run` (make runtests does
  * there); elsewhere it skips (GW_NETNS unset).
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,16 +66,46 @@ static struct {
     fakeHeldPut held[256];       /* puts of "hold:" channels */
     int nHeld;                   /* waiting in held[] */
     int heldTotal;               /* taken so far */
+    int binds, unbinds, bound;   /* bind/unbind calls; bind had a full table */
+    int detachedAtUnbind;        /* channels detached before unbind */
 } fake;
 
-static gwExistsAnswer fakeExists(void *self, const char *name, const gwClientIdentity *client)
+static gwExistsAnswer fakeExistsOne(const char *name)
 {
-    (void)self;
-    (void)client;
     if (strncmp(name, "fake:", 5) == 0 || strncmp(name, "slow:", 5) == 0
         || strncmp(name, "hold:", 5) == 0)
         return GW_EXISTS_YES;
     return strcmp(name, "later") == 0 ? GW_EXISTS_PENDING : GW_EXISTS_NO;
+}
+
+static void fakeExists(void *self, const gwClientIdentity *client, gwExistsQuery *queries,
+                       unsigned count)
+{
+    unsigned i;
+
+    (void)self;
+    (void)client;
+    for (i = 0; i < count; i++)
+        queries[i].answer = fakeExistsOne(queries[i].pvName);
+}
+
+static void fakeBind(void *self, const gwServerCallbacks *callbacks, void *server)
+{
+    (void)self;
+    epicsMutexMustLock(fake.lock);
+    fake.binds++;
+    fake.bound = callbacks && callbacks->namesSettled && callbacks->beaconAnomaly
+                 && callbacks->deliveryHold && callbacks->deliveryRelease && server;
+    epicsMutexUnlock(fake.lock);
+}
+
+static void fakeUnbind(void *self)
+{
+    (void)self;
+    epicsMutexMustLock(fake.lock);
+    fake.unbinds++;
+    fake.detachedAtUnbind = fake.detached;
+    epicsMutexUnlock(fake.lock);
 }
 
 static gwProviderChannel *fakeAttach(void *self, const char *name, const gwClientIdentity *client,
@@ -208,9 +239,22 @@ static void fakeEnable(gwProviderSubscription *subscription, int enabled)
 }
 
 static const gwProviderOps fakeOps = {
-    "fake", fakeExists, fakeAttach, fakeDetach, fakeNativeType, fakeNativeCount, fakeRights,
-    fakeClientChanged, fakeGet, fakePut, fakeSubscribe, fakeCancel, fakeEnable, fakeDeferred,
-    NULL
+    .name = "fake",
+    .bind = fakeBind,
+    .unbind = fakeUnbind,
+    .exists = fakeExists,
+    .attach = fakeAttach,
+    .deferred = fakeDeferred,
+    .detach = fakeDetach,
+    .nativeType = fakeNativeType,
+    .nativeCount = fakeNativeCount,
+    .rights = fakeRights,
+    .clientChanged = fakeClientChanged,
+    .get = fakeGet,
+    .put = fakePut,
+    .subscribe = fakeSubscribe,
+    .cancel = fakeCancel,
+    .enable = fakeEnable,
 };
 
 /* ---------------------------------------------------------------- raw client */
@@ -265,6 +309,17 @@ static int nextMessage(client *c, gwCaMessage *m, unsigned char *payload, size_t
             return -1;
         c->len += (size_t)n;
     }
+}
+
+/* 1 when the server sent something within seconds. */
+static int waitReadable(client *c, double seconds)
+{
+    struct pollfd fd;
+
+    fd.fd = c->sock;
+    fd.events = POLLIN;
+    fd.revents = 0;
+    return poll(&fd, 1, (int)(seconds * 1000)) > 0;
 }
 
 static int expectCommand(client *c, epicsUInt16 command, gwCaMessage *m, unsigned char *payload)
@@ -567,15 +622,39 @@ static void testBadPriority(unsigned short port)
     free(c);
 }
 
+/* iocPause: a new client is not taken while paused; resumed, it is. */
+static void testPause(gwServer *server)
+{
+    client *c = calloc(1, sizeof *c);
+    gwCaMessage m;
+    unsigned char p[64];
+    gwServerStatistics before, paused;
+
+    gwServerGetStatistics(server, &before);
+    gwServerPause(server, 1);
+    testOk1(gwServerIsPaused(server));
+    clientConnect(c, gwServerTcpPort(server));
+    /* a bound wait for what must not come: no false failure possible */
+    testOk(!waitReadable(c, 0.5), "paused: the new circuit is not served");
+    gwServerGetStatistics(server, &paused);
+    testOk(paused.circuitsAccepted == before.circuitsAccepted,
+           "paused: no circuit accepted (%lu before, %lu now)", before.circuitsAccepted,
+           paused.circuitsAccepted);
+    gwServerPause(server, 0);
+    testOk(expectCommand(c, CA_PROTO_VERSION, &m, p), "resumed: the waiting client is served");
+    epicsSocketDestroy(c->sock);
+    free(c);
+}
+
 MAIN(gwServerTest)
 {
     gwServer *server;
 
     (void)argc;
     (void)argv;
-    testPlan(41);
+    testPlan(48);
     if (!getenv("GW_NETNS")) {
-        testSkip(41, "opens sockets: run inside scripts/netns run");
+        testSkip(48, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
     osiSockAttach();
@@ -584,11 +663,21 @@ MAIN(gwServerTest)
     testOk(server != NULL, "server starts on port %u", server ? gwServerTcpPort(server) : 0);
     if (!server)
         return testDone();
+    testOk(fake.binds == 1 && fake.bound, "the provider was bound once, with the whole table");
     testConversation(gwServerTcpPort(server));
     testDeferredAttach(gwServerTcpPort(server));
     testRequestLimit(gwServerTcpPort(server));
     testBadPriority(gwServerTcpPort(server));
-    gwServerStop(server);
+    testPause(server);
+    {
+        int detached;
+        epicsMutexMustLock(fake.lock);
+        detached = fake.detached;
+        epicsMutexUnlock(fake.lock);
+        gwServerStop(server);
+        testOk(fake.unbinds == 1 && fake.detachedAtUnbind >= detached,
+               "stop: unbound once, after the channels were detached");
+    }
     epicsMutexDestroy(fake.lock);
     return testDone();
 }
