@@ -21,8 +21,6 @@
  * servers belongs to the thread.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +33,7 @@
 #include <osiSock.h>
 
 #include "gwBeaconWatch.h"
+#include "gwOsd.h"
 #include "gwWakePipe.h"
 
 #define GW_WATCH_SERVERS_MAX 4096u
@@ -122,25 +121,25 @@ static void watchRun(void *arg)
     gwBeaconWatch *watch = arg;
     unsigned char buf[1024];
     epicsTimeStamp registered;
-    struct pollfd fds[2];
+    gwOsdPollFd fds[2];
 
     registerWithRepeater(watch);
     epicsTimeGetCurrent(&registered);
     fds[0].fd = watch->sock;
-    fds[0].events = POLLIN;
+    fds[0].events = GW_OSD_IN;
     fds[1].fd = watch->wake.read;
-    fds[1].events = POLLIN;
+    fds[1].events = GW_OSD_IN;
     for (;;) {
         epicsTimeStamp now;
         int n;
 
         fds[0].revents = fds[1].revents = 0;
-        n = poll(fds, 2, GW_WATCH_POLL_MS);
+        n = gwOsdPoll(fds, 2, GW_WATCH_POLL_MS);
         if (n < 0 && errno != EINTR)
             break;
         if (fds[1].revents)
             break;
-        if (n > 0 && (fds[0].revents & POLLIN)) {
+        if (n > 0 && (fds[0].revents & GW_OSD_IN)) {
             int got;
             while ((got = recv(watch->sock, (char *)buf, sizeof buf, 0)) > 0)
                 handleDatagram(watch, buf, (size_t)got);
@@ -177,7 +176,10 @@ gwBeaconWatch *gwBeaconWatchStart(gwBeaconWatchFunc *func, void *arg)
     any.sin_port = 0;
     if (bind(watch->sock, (struct sockaddr *)&any, sizeof any) != 0)
         goto fail;
-    fcntl(watch->sock, F_SETFL, fcntl(watch->sock, F_GETFL) | O_NONBLOCK);
+    {
+        osiSockIoctl_t yes = 1;
+        socket_ioctl(watch->sock, FIONBIO, &yes);
+    }
     options.priority = epicsThreadPriorityLow;
     options.stackSize = epicsThreadGetStackSize(epicsThreadStackSmall);
     options.joinable = 1;

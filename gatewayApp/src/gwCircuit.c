@@ -56,6 +56,7 @@
 
 #include "gwCircuit.h"
 #include "gwCodec.h"
+#include "gwOsd.h"
 #include "gwCircuitPriv.h"
 #include "gwText.h"
 
@@ -249,7 +250,7 @@ static void drainSlots(gwCircuit *c)
     if (c->eventsOff)
         return;
     while ((c->outLen - c->outHead) < GW_CIRCUIT_OUT_CHUNK && (node = ellGet(&c->ready))) {
-        gwSubscription *sub = GW_CONTAINER(node, gwSubscription, readyNode);
+        gwSubscription *sub = CONTAINER(node, gwSubscription, readyNode);
         unsigned char *at = outReserve(c, sub->slotLen);
         sub->ready = 0;
         if (!at) {
@@ -337,7 +338,7 @@ static int sendSome(gwCircuit *c, unsigned turns)
         turns--;
         epicsMutexUnlock(c->lock);
         n = send(c->sock, (const char *)c->wire + c->wireHead, c->wireLen - c->wireHead,
-                 MSG_NOSIGNAL);
+                 GW_OSD_SEND_FLAGS);
         error = SOCKERRNO;
         epicsMutexMustLock(c->lock);
         if (n > 0) {
@@ -433,8 +434,7 @@ static void outputQueued(gwCircuit *c)
 
 static void circuitFree(gwCircuit *c)
 {
-    free(c->slots);
-    free(c->freeSlots);
+    gwChannelIdsFree(&c->ids);
     epicsMutexDestroy(c->lock);
     epicsEventDestroy(c->sendDone);
     free(c->user);
@@ -731,15 +731,37 @@ void gwCircuitClose(gwCircuit *c)
     circuitRelease(c);
 }
 
-int gwCircuitIsStuck(gwCircuit *c, const epicsTimeStamp *now, double stuckSeconds)
+int gwCircuitSweepCheck(gwCircuit *c, const gwIoLoop *loop, const epicsTimeStamp *now,
+                        double stuckSeconds)
 {
     int stuck;
 
+    if (c->loop != loop)
+        return 0;
+    if (!now)
+        return 1;
     epicsMutexMustLock(c->lock);
     publishCounts(c);  /* the counts of updates still unsent, once a second */
     stuck = c->blocked && epicsTimeDiffInSeconds(now, &c->lastProgress) > stuckSeconds;
     epicsMutexUnlock(c->lock);
     return stuck;
+}
+
+void gwCircuitCloseStuck(gwCircuit *c, double stuckSeconds)
+{
+    errlogPrintf("gateway: closing the circuit of %s: it has not read for %.0f s\n",
+                 c->peer, stuckSeconds);
+    gwCircuitClose(c);
+}
+
+ELLNODE *gwCircuitListNode(gwCircuit *c)
+{
+    return &c->node;
+}
+
+gwCircuit *gwCircuitOfListNode(ELLNODE *node)
+{
+    return node ? CONTAINER(node, gwCircuit, node) : NULL;
 }
 
 unsigned gwCircuitChannelCount(gwCircuit *c)

@@ -8,6 +8,7 @@
 #ifndef INC_gwCircuit_H
 #define INC_gwCircuit_H
 
+#include <ellLib.h>
 #include <osiSock.h>
 #include <epicsTime.h>
 
@@ -30,9 +31,19 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
  * thread only. */
 void gwCircuitClose(gwCircuit *circuit);
 
-/* Periodic check on the loop thread: non-zero when the circuit should be
- * closed because its output has been stuck longer than stuckSeconds. */
-int gwCircuitIsStuck(gwCircuit *circuit, const epicsTimeStamp *now, double stuckSeconds);
+/* The stuck-circuit sweep, on the thread of loop: 1 when the circuit is
+ * served by loop and, with now given, its output has been stuck longer
+ * than stuckSeconds (now NULL: every circuit of loop, for the stop). Also
+ * passes on, once a second, the counts of updates still unsent. */
+int gwCircuitSweepCheck(gwCircuit *circuit, const gwIoLoop *loop,
+                        const epicsTimeStamp *now, double stuckSeconds);
+/* Close a circuit the sweep found stuck, saying so in the log. Loop thread. */
+void gwCircuitCloseStuck(gwCircuit *circuit, double stuckSeconds);
+
+/* The server's list of circuits (gwServerCircuitAdd) links them through a
+ * node of the circuit (server lock). */
+ELLNODE *gwCircuitListNode(gwCircuit *circuit);
+gwCircuit *gwCircuitOfListNode(ELLNODE *node);
 
 /* Counts for reports and statistics (any thread). */
 unsigned gwCircuitChannelCount(gwCircuit *circuit);

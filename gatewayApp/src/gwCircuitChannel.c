@@ -42,12 +42,10 @@ void gwCircuitLogBad(gwCircuit *c, const gwCaHeader *request, const char *why)
  * not NULL (one lock for both, on the path of every put). */
 static gwServerChannel *findChannelRights(gwCircuit *c, epicsUInt32 sid, unsigned *rights)
 {
-    gwServerChannel *channel = NULL;
-    unsigned slot = (sid & GW_SID_INDEX_MASK) - 1u;
+    gwServerChannel *channel;
 
     epicsMutexMustLock(c->lock);
-    if (slot < c->slotCap && c->slots[slot] && c->slots[slot]->sid == sid)
-        channel = c->slots[slot];
+    channel = gwChannelIdsFind(&c->ids, sid);
     if (channel && channel->pending)
         channel = NULL;     /* the client cannot know its id yet */
     if (channel && rights)
@@ -244,38 +242,10 @@ static void queueCreateFail(gwCircuit *c, epicsUInt32 cid)
     gwCircuitQueueBytes(c, buf, gwCodecBuildCreateChannelFail(buf, sizeof buf, cid));
 }
 
-/* Room for more channels (lock held): 0, or -1 when the circuit has all
- * it may have or memory is short. New slots are taken lowest first, freed
- * ones again most recent first. */
-static int growSlots(gwCircuit *c)
-{
-    unsigned cap = c->slotCap ? c->slotCap * 2u : 16u;
-    gwServerChannel **slots;
-    unsigned *freeSlots, i;
-
-    if (cap > GW_SID_INDEX_MASK)
-        return -1;
-    slots = realloc(c->slots, cap * sizeof *slots);
-    if (!slots)
-        return -1;
-    c->slots = slots;
-    freeSlots = realloc(c->freeSlots, cap * sizeof *freeSlots);
-    if (!freeSlots)
-        return -1;
-    c->freeSlots = freeSlots;
-    for (i = cap; i-- > c->slotCap;) {
-        c->slots[i] = NULL;
-        c->freeSlots[c->nFree++] = i;
-    }
-    c->slotCap = cap;
-    return 0;
-}
-
 static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create,
                                    gwProvider *provider)
 {
     gwServerChannel *channel = calloc(1, sizeof *channel + create->name.length);
-    unsigned slot;
 
     if (!channel)
         return NULL;
@@ -285,14 +255,11 @@ static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create
     memcpy(channel->name, create->name.text, create->name.length + 1);
     ellInit(&channel->subscriptions);
     epicsMutexMustLock(c->lock);
-    if (!c->nFree && growSlots(c) != 0) {
+    if (gwChannelIdsAdd(&c->ids, channel, &channel->sid) != 0) {
         epicsMutexUnlock(c->lock);
         free(channel);
         return NULL;
     }
-    slot = c->freeSlots[--c->nFree];
-    c->slots[slot] = channel;
-    channel->sid = (c->sidTurn++ << GW_SID_INDEX_BITS) | (slot + 1u);
     ellAdd(&c->channelList, &channel->node);
     epicsMutexUnlock(c->lock);
     return channel;
@@ -381,8 +348,7 @@ void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel)
         ellDelete(channel->onWork == 1 ? &c->rightsWork : &c->goneWork, &channel->workNode);
     if (channel->connectResult)
         ellDelete(&c->connectWork, &channel->connectNode);
-    c->slots[(channel->sid & GW_SID_INDEX_MASK) - 1u] = NULL;
-    c->freeSlots[c->nFree++] = (channel->sid & GW_SID_INDEX_MASK) - 1u;
+    gwChannelIdsRemove(&c->ids, channel->sid);
     ellDelete(&c->channelList, &channel->node);
     epicsMutexUnlock(c->lock);
     free(channel);
@@ -540,7 +506,7 @@ static void finishAttaches(gwCircuit *c)
         epicsMutexMustLock(c->lock);
         node = ellGet(&c->connectWork);
         if (node) {
-            channel = GW_CONTAINER(node, gwServerChannel, connectNode);
+            channel = CONTAINER(node, gwServerChannel, connectNode);
             ok = channel->connectResult > 0;
             channel->connectResult = 0;     /* off the list */
             if (!channel->pending)
@@ -579,7 +545,7 @@ void gwCircuitChannelWork(void *arg)
         }
         if (node) {
             ellDelete(kind == 2 ? &c->goneWork : &c->rightsWork, node);
-            channel = GW_CONTAINER(node, gwServerChannel, workNode);
+            channel = CONTAINER(node, gwServerChannel, workNode);
             channel->onWork = 0;
         }
         epicsMutexUnlock(c->lock);
@@ -864,34 +830,32 @@ static int onEventCancel(gwCircuit *c, const gwCaMessage *m)
 
 typedef int gwRequestHandler(gwCircuit *c, const gwCaMessage *m);
 
-static const struct {
-    epicsUInt16 command;
-    gwRequestHandler *handler;
-} handlers[] = {
-    { CA_PROTO_VERSION, onVersion },
-    { CA_PROTO_EVENT_ADD, onEventAdd },
-    { CA_PROTO_EVENT_CANCEL, onEventCancel },
-    { CA_PROTO_WRITE, onWrite },
-    { CA_PROTO_SEARCH, onSearch },
-    { CA_PROTO_EVENTS_OFF, onEventsOff },
-    { CA_PROTO_EVENTS_ON, onEventsOn },
-    { CA_PROTO_READ_SYNC, onReadSync },
-    { CA_PROTO_CLEAR_CHANNEL, onClearChannel },
-    { CA_PROTO_READ_NOTIFY, onRead },
-    { CA_PROTO_CREATE_CHAN, onCreateChannel },
-    { CA_PROTO_WRITE_NOTIFY, onWriteNotify },
-    { CA_PROTO_CLIENT_NAME, onName },
-    { CA_PROTO_HOST_NAME, onName },
-    { CA_PROTO_ECHO, onEcho },
+/* Indexed by command number; NULL for the commands a client does not send
+ * (replies, obsolete requests). */
+static gwRequestHandler *const handlers[CA_PROTO_LAST_CMMD + 1] = {
+    [CA_PROTO_VERSION] = onVersion,
+    [CA_PROTO_EVENT_ADD] = onEventAdd,
+    [CA_PROTO_EVENT_CANCEL] = onEventCancel,
+    [CA_PROTO_WRITE] = onWrite,
+    [CA_PROTO_SEARCH] = onSearch,
+    [CA_PROTO_EVENTS_OFF] = onEventsOff,
+    [CA_PROTO_EVENTS_ON] = onEventsOn,
+    [CA_PROTO_READ_SYNC] = onReadSync,
+    [CA_PROTO_CLEAR_CHANNEL] = onClearChannel,
+    [CA_PROTO_READ_NOTIFY] = onRead,
+    [CA_PROTO_CREATE_CHAN] = onCreateChannel,
+    [CA_PROTO_WRITE_NOTIFY] = onWriteNotify,
+    [CA_PROTO_CLIENT_NAME] = onName,
+    [CA_PROTO_HOST_NAME] = onName,
+    [CA_PROTO_ECHO] = onEcho,
 };
 
 int gwCircuitDispatch(gwCircuit *c, const gwCaMessage *m)
 {
-    size_t i;
+    epicsUInt16 command = m->header.command;
 
-    for (i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        if (handlers[i].command == m->header.command)
-            return handlers[i].handler(c, m);
+    if (command <= CA_PROTO_LAST_CMMD && handlers[command])
+        return handlers[command](c, m);
     /* obsolete or unknown: RSRV answers ECA_INTERNAL and drops the circuit */
     gwCircuitQueueError(c, &m->header, 0xffffffffu, ECA_INTERNAL,
                         "invalid (damaged?) request code from TCP");

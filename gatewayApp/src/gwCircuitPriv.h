@@ -12,22 +12,17 @@
 
 #include <ellLib.h>
 #include <epicsEvent.h>
+#include <dbDefs.h>
 #include <epicsMutex.h>
 #include <epicsTime.h>
 
+#include "gwChannelIds.h"
 #include "gwCircuit.h"
 #include "gwCodec.h"
 #include "gwIoLoop.h"
 #include "gwProviderCall.h"
 #include "gwServerPriv.h"
 
-#define GW_CONTAINER(ptr, type, member) \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
-
-/* Server channel ids: the low bits are the slot (up to 16 M channels per
- * circuit), the high bits a turn counter. */
-#define GW_SID_INDEX_BITS 24u
-#define GW_SID_INDEX_MASK ((1u << GW_SID_INDEX_BITS) - 1u)
 
 /* Output buffer growth step and the mark above which requests are not read. */
 #define GW_CIRCUIT_OUT_CHUNK (64u * 1024u)
@@ -121,13 +116,7 @@ struct gwCircuit {
     int blocked;               /* the socket would block with output pending */
     epicsTimeStamp lastProgress;
     int closing;
-    /* channels: lock. A server id is (turn << GW_SID_INDEX_BITS) | (slot + 1):
-     * the slot finds the channel at once, the turn (counting channels made)
-     * tells a stale id from the slot's new channel. */
-    gwServerChannel **slots;   /* lock: [slot], NULL when free */
-    unsigned *freeSlots;       /* lock: stack of free slots */
-    unsigned slotCap, nFree;   /* lock */
-    epicsUInt32 sidTurn;       /* lock */
+    gwChannelIds ids;          /* lock: the channels by server id */
     ELLLIST channelList;
     ELLLIST rightsWork;        /* channels whose rights changed */
     ELLLIST goneWork;          /* channels whose source went away */

@@ -1,4 +1,4 @@
-/* gwIoLoop.c - poll-based I/O threads (platform-specific: POSIX poll and a
+/* gwIoLoop.c - poll-based I/O threads (the platform's wait, gwOsd.h, and a
  * self-pipe, gwWakePipe.h, for wake-ups).
  *
  * Owns: one thread per loop, its poll set, its queue of posted tasks.
@@ -10,7 +10,6 @@
  * running a handler or a task.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +20,7 @@
 #include <errlog.h>
 
 #include "gwIoLoop.h"
+#include "gwOsd.h"
 #include "gwWakePipe.h"
 
 /* How long a task posted for soon may wait for others to run with it. */
@@ -63,7 +63,7 @@ struct gwIoLoop {
     /* loop thread only: */
     gwIoWatch *watches;
     size_t nWatches, capWatches;
-    struct pollfd *pollSet;
+    gwOsdPollFd *pollSet;
     size_t capPollSet;
 };
 
@@ -243,13 +243,13 @@ static void runTasks(gwIoLoop *loop, int all)
 
 static short toPoll(short events)
 {
-    return (short)(((events & GW_IO_READ) ? POLLIN : 0) | ((events & GW_IO_WRITE) ? POLLOUT : 0));
+    return (short)(((events & GW_IO_READ) ? GW_OSD_IN : 0) | ((events & GW_IO_WRITE) ? GW_OSD_OUT : 0));
 }
 
 static short fromPoll(short revents)
 {
-    return (short)(((revents & POLLIN) ? GW_IO_READ : 0) | ((revents & POLLOUT) ? GW_IO_WRITE : 0) |
-                   ((revents & (POLLERR | POLLHUP | POLLNVAL)) ? GW_IO_ERROR : 0));
+    return (short)(((revents & GW_OSD_IN) ? GW_IO_READ : 0) | ((revents & GW_OSD_OUT) ? GW_IO_WRITE : 0) |
+                   ((revents & (GW_OSD_FAILED)) ? GW_IO_ERROR : 0));
 }
 
 static int buildPollSet(gwIoLoop *loop)
@@ -257,14 +257,14 @@ static int buildPollSet(gwIoLoop *loop)
     size_t i, n = loop->nWatches + 1;
 
     if (n > loop->capPollSet) {
-        struct pollfd *more = realloc(loop->pollSet, n * sizeof *more);
+        gwOsdPollFd *more = realloc(loop->pollSet, n * sizeof *more);
         if (!more)
             return -1;
         loop->pollSet = more;
         loop->capPollSet = n;
     }
     loop->pollSet[0].fd = loop->wake.read;
-    loop->pollSet[0].events = POLLIN;
+    loop->pollSet[0].events = GW_OSD_IN;
     for (i = 0; i < loop->nWatches; i++) {
         loop->pollSet[i + 1].fd = loop->watches[i].fd;
         loop->pollSet[i + 1].events = toPoll(loop->watches[i].events);
@@ -343,7 +343,7 @@ static void loopThread(void *arg)
             epicsThreadSleep(1.0);
             continue;
         }
-        if (poll(loop->pollSet, (nfds_t)n, pollTimeout(loop)) < 0 && errno != EINTR) {
+        if (gwOsdPoll(loop->pollSet, n, pollTimeout(loop)) < 0 && errno != EINTR) {
             errlogPrintf("gateway %s: poll failed: %s\n", loop->name, strerror(errno));
             epicsThreadSleep(0.1);
         }

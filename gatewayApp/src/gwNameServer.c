@@ -34,7 +34,8 @@
  * not VERSION/SEARCH ends the processing of its datagram (replies gathered
  * before it are still sent), and is counted as malformed.
  *
- * Platform: uses poll() and a pipe to stop the receive threads (POSIX).
+ * Platform: waits with gwOsdPoll (gwOsd.h) on the socket and a wake pipe
+ * that stops the receive threads.
  *
  * Threads: gwNameServerStart/Stop from the server's start/stop (iocsh
  * thread); the receive threads call gwServerResolve holding no lock, the
@@ -46,12 +47,12 @@
  * are atomics, each thread owns its buffers.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <caProto.h>
+#include <dbDefs.h>
 #include <ellLib.h>
 /* Base 7.0.3.1's epicsAtomicCD.h trips -Wexpansion-to-defined (-Wextra). */
 #if defined(__GNUC__)
@@ -72,6 +73,7 @@
 #include "gwCodec.h"
 #include "gwNameTable.h"
 #include "gwNameServer.h"
+#include "gwOsd.h"
 #include "gwServerPriv.h"
 #include "gwWakePipe.h"
 #include "gwLock.h"
@@ -128,8 +130,6 @@ typedef struct gwSearchWait {
     epicsTimeStamp since;
     char name[1];              /* allocated to its length */
 } gwSearchWait;
-
-#define WAIT_OF_AGE(n) ((gwSearchWait *)((char *)(n) - offsetof(gwSearchWait, ageNode)))
 
 /* The answers to one request datagram, as they are gathered. */
 typedef struct gwSearchBatch {
@@ -284,9 +284,9 @@ static int waitAdd(gwSearchBatch *batch, const char *name, epicsUInt32 searchId)
     gwLockTake(names->waitLock);
     while ((oldest = ellFirst(&names->waitAge)) != NULL
            && (ellCount(&names->waitAge) >= (int)GW_NAME_WAIT_MAX
-               || epicsTimeDiffInSeconds(&now, &WAIT_OF_AGE(oldest)->since)
+               || epicsTimeDiffInSeconds(&now, &CONTAINER(oldest, gwSearchWait, ageNode)->since)
                       > GW_NAME_WAIT_SECONDS)) {
-        w = WAIT_OF_AGE(oldest);
+        w = CONTAINER(oldest, gwSearchWait, ageNode);
         waitUnlink(names, w);
         free(w);
     }
@@ -550,19 +550,19 @@ static void listenerRun(void *arg)
 {
     gwNameListener *listener = arg;
     unsigned char *buf = malloc(GW_NAME_RECEIVE_MAX);
-    struct pollfd fds[2];
+    gwOsdPollFd fds[2];
 
     if (!buf) {
         errlogPrintf("gateway: no memory for the UDP receive buffer of %s\n", listener->where);
         return;
     }
     fds[0].fd = listener->socket;
-    fds[0].events = POLLIN;
+    fds[0].events = GW_OSD_IN;
     fds[1].fd = listener->names->wake.read;
-    fds[1].events = POLLIN;
+    fds[1].events = GW_OSD_IN;
     for (;;) {
         fds[0].revents = fds[1].revents = 0;
-        if (poll(fds, 2, -1) < 0) {
+        if (gwOsdPoll(fds, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             errlogPrintf("gateway: poll on %s failed: %s\n", listener->where, strerror(errno));
@@ -570,7 +570,7 @@ static void listenerRun(void *arg)
         }
         if (fds[1].revents)
             break;
-        if (fds[0].revents & POLLNVAL) {
+        if (fds[0].revents & GW_OSD_CLOSED) {
             errlogPrintf("gateway: UDP socket of %s closed under its thread\n", listener->where);
             break;
         }
@@ -820,7 +820,7 @@ void gwNameServerStop(gwNameServer *names)
     {
         ELLNODE *node;
         while ((node = ellGet(&names->waitAge)) != NULL)
-            free(WAIT_OF_AGE(node));
+            free(CONTAINER(node, gwSearchWait, ageNode));
     }
     epicsMutexDestroy(names->waitLock);
     free(names);

@@ -7,7 +7,8 @@
  *
  * Not thread-safe: the owner's lock guards the table. The names are the
  * objects' own (the table keeps a pointer) and must not change while the
- * node is in the table.
+ * node is in the table. The object of a node: CONTAINER(node, gwPv,
+ * tableNode) (Base's dbDefs.h).
  */
 #ifndef INC_gwNameTable_H
 #define INC_gwNameTable_H
@@ -48,10 +49,6 @@ gwNameNode *gwNameTableFind(const gwNameTable *table, const char *name, unsigned
 void gwNameTableAdd(gwNameTable *table, gwNameNode *node, const char *name, unsigned hash);
 /* Take a node that is in the table out. */
 void gwNameTableRemove(gwNameTable *table, gwNameNode *node);
-
-/* The object a node is in: GW_NAME_OWNER(node, gwPv, tableNode). */
-#define GW_NAME_OWNER(node, type, member) \
-    ((type *)(void *)((char *)(node) - offsetof(type, member)))
 
 #ifdef __cplusplus
 }

@@ -20,7 +20,8 @@
 #include <errlog.h>
 
 #include "gwBeacon.h"
-#include "gwCircuitPriv.h"
+#include "gwCircuit.h"
+#include "gwCodec.h"
 #include "gwNameServer.h"
 #include "gwProviderCall.h"
 #include "gwServerPriv.h"
@@ -208,7 +209,7 @@ gwServerCounters *gwServerGetCounters(gwServer *server)
 void gwServerCircuitAdd(gwServer *server, gwCircuit *circuit)
 {
     epicsMutexMustLock(server->lock);
-    ellAdd(&server->circuits, &circuit->node);
+    ellAdd(&server->circuits, gwCircuitListNode(circuit));
     epicsMutexUnlock(server->lock);
     epicsAtomicIncrSizeT(&server->counters.circuitsAccepted);
 }
@@ -216,7 +217,7 @@ void gwServerCircuitAdd(gwServer *server, gwCircuit *circuit)
 void gwServerCircuitGone(gwServer *server, gwCircuit *circuit)
 {
     epicsMutexMustLock(server->lock);
-    ellDelete(&server->circuits, &circuit->node);
+    ellDelete(&server->circuits, gwCircuitListNode(circuit));
     epicsMutexUnlock(server->lock);
 }
 
@@ -226,17 +227,17 @@ static void closeCircuitsOf(gwServer *server, gwIoLoop *loop, const epicsTimeSta
     for (;;) {
         gwCircuit *victim = NULL, *c;
         epicsMutexMustLock(server->lock);
-        for (c = (gwCircuit *)ellFirst(&server->circuits); c && !victim;
-             c = (gwCircuit *)ellNext(&c->node))
-            if (c->loop == loop && (!stuckAt || gwCircuitIsStuck(c, stuckAt, server->stuckSeconds)))
+        for (c = gwCircuitOfListNode(ellFirst(&server->circuits)); c && !victim;
+             c = gwCircuitOfListNode(ellNext(gwCircuitListNode(c))))
+            if (gwCircuitSweepCheck(c, loop, stuckAt, server->stuckSeconds))
                 victim = c;
         epicsMutexUnlock(server->lock);
         if (!victim)
             return;
         if (stuckAt)
-            errlogPrintf("gateway: closing the circuit of %s: it has not read for %.0f s\n",
-                         victim->peer, server->stuckSeconds);
-        gwCircuitClose(victim);
+            gwCircuitCloseStuck(victim, server->stuckSeconds);
+        else
+            gwCircuitClose(victim);
     }
 }
 
@@ -406,7 +407,8 @@ void gwServerGetStatistics(gwServer *server, gwServerStatistics *out)
 
     memset(out, 0, sizeof *out);
     epicsMutexMustLock(server->lock);
-    for (c = (gwCircuit *)ellFirst(&server->circuits); c; c = (gwCircuit *)ellNext(&c->node)) {
+    for (c = gwCircuitOfListNode(ellFirst(&server->circuits)); c;
+         c = gwCircuitOfListNode(ellNext(gwCircuitListNode(c)))) {
         out->clients++;
         out->channels += gwCircuitChannelCount(c);
     }
@@ -551,7 +553,8 @@ void gwServerReport(gwServer *server, FILE *out, unsigned level)
                      n.updatesReceived, n.updatesSent, n.updatesReplaced, n.updatesDropped,
                      n.requests, n.bytesReceived, n.bytesSent);
         epicsMutexMustLock(server->lock);
-        for (c = (gwCircuit *)ellFirst(&server->circuits); c; c = (gwCircuit *)ellNext(&c->node))
+        for (c = gwCircuitOfListNode(ellFirst(&server->circuits)); c;
+             c = gwCircuitOfListNode(ellNext(gwCircuitListNode(c))))
             gwCircuitReport(c, &text, level);
         epicsMutexUnlock(server->lock);
     }

@@ -29,7 +29,7 @@
 #include <errlog.h>
 #include <osiSock.h>
 
-#include "gwServer.h"
+#include "gwServerConfig.h"
 
 #define GW_DEFAULT_MAX_ARRAY_BYTES 16384ul
 #define GW_DEFAULT_BEACON_PERIOD 15.0

@@ -273,7 +273,7 @@ static gwPv *findPv(gwUpstream *up, const char *name, unsigned hash)
 {
     gwNameNode *node = gwNameTableFind(&up->table, name, hash);
 
-    return node ? GW_NAME_OWNER(node, gwPv, tableNode) : NULL;
+    return node ? CONTAINER(node, gwPv, tableNode) : NULL;
 }
 
 /* Out of the table and the state lists (up->lock); the caller frees it. */
@@ -690,8 +690,8 @@ static void upBind(void *self, const gwServerCallbacks *callbacks, void *server)
     gwUpstream *up = self;
 
     gwLockTake(up->lock);
-    up->server = callbacks;
     up->serverArg = server;
+    epicsAtomicSetPtrT((void **)&up->server, (void *)callbacks);
     epicsMutexUnlock(up->lock);
 }
 
@@ -702,8 +702,7 @@ static void upUnbind(void *self)
     gwUpstream *up = self;
 
     gwLockTake(up->lock);
-    up->server = NULL;
-    up->serverArg = NULL;
+    epicsAtomicSetPtrT((void **)&up->server, NULL);
     while (up->hookCalls) {
         epicsMutexUnlock(up->lock);
         epicsEventMustWait(up->hooksIdle);
@@ -943,7 +942,7 @@ static void openDead(gwUpstream *up, ELLLIST *list)
     ELLNODE *node;
 
     while ((node = ellGet(list)) != NULL) {
-        gwPv *pv = (gwPv *)((char *)node - offsetof(gwPv, researchNode));
+        gwPv *pv = CONTAINER(node, gwPv, researchNode);
         int status = openChannel(up, pv);
 
         if (status != ECA_NORMAL)
@@ -1017,7 +1016,7 @@ static void timerThread(void *arg)
         while ((pv = (gwPv *)ellGet(&doomed)) != NULL)
             freePv(up, pv);
         while ((node = ellGet(&again)) != NULL)
-            research(up, (gwPv *)((char *)node - offsetof(gwPv, researchNode)));
+            research(up, CONTAINER(node, gwPv, researchNode));
         openDead(up, &toOpen);
         epicsEventWaitWithTimeout(up->wake, soon && tick > GW_UPSTREAM_RESEARCH_TICK
                                                 ? GW_UPSTREAM_RESEARCH_TICK : tick);

@@ -350,8 +350,9 @@ static void eventCallback(struct event_handler_args args)
     gwPv *pv = monitor->pv;
     gwProviderSubscription *sub;
     gwUpstream *up = pv->up;
-    const gwServerCallbacks *server = up->server; /* set before any channel */
-    void *serverArg = up->serverArg;
+    /* read without up->lock (not on the event path): set by bind before
+     * any channel, cleared by unbind after the last client has gone */
+    const gwServerCallbacks *server = epicsAtomicGetPtrT((void *const *)&up->server);
     gwDeliveryBatch batch;
     int held;
 
@@ -362,10 +363,10 @@ static void eventCallback(struct event_handler_args args)
      * which measured several times slower (gwProvider.h). */
     batch.loopsSend = 1;
     batch.count = 0;
+    epicsMutexMustLock(pv->lock);
     held = server && ellCount(&monitor->subs) == 1;
     if (held)
-        server->deliveryHold(serverArg, &batch);
-    epicsMutexMustLock(pv->lock);
+        server->deliveryHold(up->serverArg, &batch);
     if (!monitor->unlinked) {
         cacheUpdate(monitor, &args);
         for (sub = (gwProviderSubscription *)ellFirst(&monitor->subs); sub;
@@ -376,7 +377,7 @@ static void eventCallback(struct event_handler_args args)
     }
     epicsMutexUnlock(pv->lock);
     if (held)
-        server->deliveryRelease(serverArg, &batch);
+        server->deliveryRelease(up->serverArg, &batch);
 }
 
 /* Out of the PV's list: no more deliveries (pv->lock held). */

@@ -31,11 +31,13 @@
  * subscription create) is made while holding up->lock or pv->lock; only
  * ca_create_channel (which takes libca's own mutex only) is.
  * The server's callbacks (update, done, disconnected, rightsChanged,
- * connected) are called with pv->lock held (the lock rule of gwProvider.h
- * allows it: the server never calls back into the provider from them) (connected(ok = 0), from the
- * timer thread's connect timeout, with up->lock too): they take only the
- * circuit's lock and never call back into a provider, and holding pv->lock
- * is what makes cancel() and detach() wait for a delivery in progress.
+ * connected) are called with pv->lock held (connected(ok = 0), from the
+ * timer thread's connect timeout, with up->lock too). The lock rule of
+ * gwProvider.h allows it: they take only the circuit's lock and never call
+ * back into a provider, and holding pv->lock is what makes cancel() and
+ * detach() wait for a delivery in progress. The server's table
+ * (gwServerCallbacks) is called with no lock of ours held, between
+ * hooksEnter and hooksLeave, which unbind waits for.
  */
 #ifndef INC_gwUpstreamPriv_H
 #define INC_gwUpstreamPriv_H
@@ -209,7 +211,8 @@ struct gwUpstream {
                                   when an IOC answers the own search (else
                                   at once)                               */
 
-    const gwServerCallbacks *server; /* bound server's table (up->lock) */
+    const gwServerCallbacks *server; /* bound server's table: set atomically under
+                                        up->lock, read atomically by updates */
     void *serverArg;
     unsigned hookCalls;        /* calls of its table running now (up->lock) */
     epicsEventId hooksIdle;    /* signalled when hookCalls drops to 0 */

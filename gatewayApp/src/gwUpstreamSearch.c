@@ -62,9 +62,7 @@
  * for each name of a storm.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +78,7 @@
 
 #include "gwCodec.h"
 #include "gwNameTable.h"
+#include "gwOsd.h"
 #include "gwUpstreamSearch.h"
 #include "gwWakePipe.h"
 #include "gwLock.h"
@@ -347,7 +346,7 @@ static gwUpSearchEntry *findEntry(gwUpSearch *search, const char *name, unsigned
 {
     gwNameNode *found = gwNameTableFind(&search->names, name, hash);
 
-    return found ? GW_NAME_OWNER(found, gwUpSearchEntry, tableNode) : NULL;
+    return found ? CONTAINER(found, gwUpSearchEntry, tableNode) : NULL;
 }
 
 static void forget(gwUpSearch *search, gwUpSearchEntry *entry)
@@ -741,17 +740,17 @@ static void searchRun(void *arg)
     gwUpSearch *search = arg;
     unsigned char *buf = malloc(GW_UPSEARCH_RECEIVE);
     unsigned char datagram[GW_UPSEARCH_DATAGRAM];
-    struct pollfd fds[3];
+    gwOsdPollFd fds[3];
     epicsTimeStamp flushAt;     /* searches told of leave then */
     int flushDue = 0;
-    nfds_t nfds = search->proxy != INVALID_SOCKET ? 3 : 2;
+    unsigned nfds = search->proxy != INVALID_SOCKET ? 3 : 2;
 
     if (!buf)
         return;
     fds[0].fd = search->sock;
     fds[1].fd = search->wake.read;
     fds[2].fd = search->proxy;
-    fds[0].events = fds[1].events = fds[2].events = POLLIN;
+    fds[0].events = fds[1].events = fds[2].events = GW_OSD_IN;
     for (;;) {
         epicsTimeStamp now;
         size_t outLen = 0;
@@ -777,7 +776,7 @@ static void searchRun(void *arg)
                 timeout = n;
         }
         fds[0].revents = fds[1].revents = fds[2].revents = 0;
-        n = poll(fds, nfds, timeout);
+        n = gwOsdPoll(fds, nfds, timeout);
         if (n < 0 && errno != EINTR)
             break;
         epicsTimeGetCurrent(&now);
@@ -801,12 +800,19 @@ static void searchRun(void *arg)
         sendDatagram(search, datagram, outLen);
         if (stopping)
             break;
-        if (n > 0 && (fds[0].revents & POLLIN))
+        if (n > 0 && (fds[0].revents & GW_OSD_IN))
             receiveAll(search, search->sock, buf);
-        if (n > 0 && nfds > 2 && (fds[2].revents & POLLIN))
+        if (n > 0 && nfds > 2 && (fds[2].revents & GW_OSD_IN))
             receiveAll(search, search->proxy, buf);
     }
     free(buf);
+}
+
+static void setNonBlocking(SOCKET sock)
+{
+    osiSockIoctl_t yes = 1;
+
+    socket_ioctl(sock, FIONBIO, &yes);
 }
 
 /* The loopback socket libca searches through; INVALID_SOCKET when it
@@ -827,7 +833,7 @@ static SOCKET openProxy(unsigned short *port)
         epicsSocketDestroy(sock);
         return INVALID_SOCKET;
     }
-    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+    setNonBlocking(sock);
     *port = ntohs(here.sin_port);
     return sock;
 }
@@ -864,7 +870,7 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     if (bind(search->sock, (struct sockaddr *)&any, sizeof any) != 0
         || setsockopt(search->sock, SOL_SOCKET, SO_BROADCAST, (char *)&yes, sizeof yes) != 0)
         goto fail;
-    fcntl(search->sock, F_SETFL, fcntl(search->sock, F_GETFL) | O_NONBLOCK);
+    setNonBlocking(search->sock);
     configureChannelAccessAddressList(&search->addresses, search->sock, port);
     if (ellCount(&search->addresses))
         search->proxy = openProxy(&search->proxyPort);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dbDefs.h>
 #include <epicsUnitTest.h>
 #include <testMain.h>
 
@@ -23,7 +24,7 @@ static testObject *find(const gwNameTable *table, const char *name)
 {
     gwNameNode *node = gwNameTableFind(table, name, gwNameHash(name));
 
-    return node ? GW_NAME_OWNER(node, testObject, node) : NULL;
+    return node ? CONTAINER(node, testObject, node) : NULL;
 }
 
 /* 1 when every object whose tag is set is found as itself, and no other. */

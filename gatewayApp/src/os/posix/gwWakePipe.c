@@ -1,4 +1,4 @@
-/* gwWakePipe.c - the self-pipe of gwWakePipe.h. */
+/* gwWakePipe.c - the self-pipe of gwWakePipe.h (POSIX: pipe(2), non-blocking). */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
