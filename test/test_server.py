@@ -117,3 +117,22 @@ def test_the_iocs_server_report_includes_the_gateway_and_its_clients(harness):
     assert "gw:counter" in monitor.stdout, monitor.stderr
     report = ioc.command("dbsr 1")
     assert "Server 'gateway'" in report and "TCP port %d" % port in report, report
+
+
+def test_iocpause_pauses_the_server_and_iocrun_resumes_it(harness):
+    """As RSRV: while the IOC is paused no search is answered and no new
+    client is served; iocRun serves them again."""
+    ioc, port = start_gateway(harness)
+    assert gwharness.ca_search("gw:name", port)
+    ioc.command("iocPause")
+    assert "(paused)" in ioc.command("gwReport 0")
+    assert not gwharness.ca_search("gw:name", port, timeout=1.0)
+    paused = harness.caget(server_env(harness, port), "-t", "gw:name", args=("-w", "1"))
+    assert paused.returncode != 0 and "gw:" not in paused.stdout, paused.stdout
+    ioc.command("iocRun")
+    assert "(paused)" not in ioc.command("gwReport 0")
+    gwharness.wait_for(lambda: gwharness.ca_search("gw:name", port), 5.0,
+                       "the gateway to answer searches again")
+    result = harness.caget(server_env(harness, port), "-t", "gw:name")
+    assert result.returncode == 0, result.stderr + ioc.tail()
+    assert result.stdout.strip() == "gw:"
