@@ -75,6 +75,8 @@ static gwExistsAnswer fakeExistsOne(const char *name)
     if (strncmp(name, "fake:", 5) == 0 || strncmp(name, "slow:", 5) == 0
         || strncmp(name, "hold:", 5) == 0)
         return GW_EXISTS_YES;
+    if (strncmp(name, "relay:", 6) == 0)
+        return GW_EXISTS_ELSEWHERE;
     return strcmp(name, "later") == 0 ? GW_EXISTS_PENDING : GW_EXISTS_NO;
 }
 
@@ -85,8 +87,15 @@ static void fakeExists(void *self, const gwClientIdentity *client, gwExistsQuery
 
     (void)self;
     (void)client;
-    for (i = 0; i < count; i++)
+    for (i = 0; i < count; i++) {
         queries[i].answer = fakeExistsOne(queries[i].pvName);
+        if (queries[i].answer == GW_EXISTS_ELSEWHERE) {
+            /* another server's: 127.0.0.9:6000 */
+            queries[i].where.sin_family = AF_INET;
+            queries[i].where.sin_addr.s_addr = htonl(0x7f000009u);
+            queries[i].where.sin_port = htons(6000);
+        }
+    }
 }
 
 static void fakeBind(void *self, const gwServerCallbacks *callbacks, void *server)
@@ -622,6 +631,34 @@ static void testBadPriority(unsigned short port)
     free(c);
 }
 
+/* A search over TCP (a client with EPICS_CA_NAME_SERVERS): a name served
+ * here is answered with this server's port, one a provider says is served
+ * elsewhere with that server's address and port, an unknown one with
+ * NOT_FOUND when the client asks for it. */
+static void testSearchOverTcp(unsigned short port)
+{
+    client *c = calloc(1, sizeof *c);
+    gwCaMessage m;
+    unsigned char p[64];
+
+    clientConnect(c, port);
+    testOk(expectCommand(c, CA_PROTO_VERSION, &m, p), "search client: VERSION first");
+    sendHeader(c, CA_PROTO_VERSION, 0, GW_CA_MINOR_VERSION, 0, 0, NULL, 0);
+    sendHeader(c, CA_PROTO_SEARCH, DOREPLY, GW_CA_MINOR_VERSION, 31, 31, "fake:a\0\0", 8);
+    testOk(expectCommand(c, CA_PROTO_SEARCH, &m, p) && m.header.parameter2 == 31
+           && m.header.dataType == port && m.header.parameter1 == 0xffffffffu,
+           "served here: this server's port, the sender's address");
+    sendHeader(c, CA_PROTO_SEARCH, DOREPLY, GW_CA_MINOR_VERSION, 32, 32, "relay:b\0", 8);
+    testOk(expectCommand(c, CA_PROTO_SEARCH, &m, p) && m.header.parameter2 == 32
+           && m.header.dataType == 6000 && m.header.parameter1 == 0x7f000009u,
+           "served elsewhere: that server's address and port (127.0.0.9:6000)");
+    sendHeader(c, CA_PROTO_SEARCH, DOREPLY, GW_CA_MINOR_VERSION, 33, 33, "nosuch\0\0", 8);
+    testOk(expectCommand(c, CA_PROTO_NOT_FOUND, &m, p) && m.header.parameter2 == 33,
+           "unknown, reply wanted: NOT_FOUND");
+    epicsSocketDestroy(c->sock);
+    free(c);
+}
+
 /* iocPause: a new client is not taken while paused; resumed, it is. */
 static void testPause(gwServer *server)
 {
@@ -652,9 +689,9 @@ MAIN(gwServerTest)
 
     (void)argc;
     (void)argv;
-    testPlan(48);
+    testPlan(53);
     if (!getenv("GW_NETNS")) {
-        testSkip(48, "opens sockets: run inside scripts/netns run");
+        testSkip(53, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
     osiSockAttach();
@@ -668,6 +705,7 @@ MAIN(gwServerTest)
     testDeferredAttach(gwServerTcpPort(server));
     testRequestLimit(gwServerTcpPort(server));
     testBadPriority(gwServerTcpPort(server));
+    testSearchOverTcp(gwServerTcpPort(server));
     testPause(server);
     {
         int detached;
