@@ -19,7 +19,6 @@
 #include <epicsExit.h>
 #include <errlog.h>
 
-#include "gwCircuit.h"
 #include "gwGateway.h"
 #include "gwIoc.h"
 
@@ -75,12 +74,7 @@ static void serverStats(unsigned *channels, unsigned *clients)
 
 static int serverClient(char *buf, size_t size)
 {
-    gwCircuit *circuit = gwCircuitCurrent();
-
-    if (!circuit)
-        return -1;
-    gwCircuitDescribe(circuit, buf, size);
-    return 0;
+    return gwServerCurrentClient(buf, size);
 }
 
 static void exitHandler(void *unused)

@@ -560,3 +560,13 @@ void gwServerReport(gwServer *server, FILE *out, unsigned level)
     }
     gwTextFlush(&text, out);
 }
+
+int gwServerCurrentClient(char *buf, size_t size)
+{
+    gwCircuit *circuit = gwCircuitCurrent();
+
+    if (!circuit)
+        return -1;
+    gwCircuitDescribe(circuit, buf, size);
+    return 0;
+}

@@ -77,6 +77,11 @@ void gwServerGetStatistics(gwServer *server, gwServerStatistics *out);
  * channels), from a snapshot: nothing is printed with a lock held. */
 void gwServerReport(gwServer *server, FILE *out, unsigned level);
 
+/* "user@host" of the client whose request the calling thread is handling
+ * (any server's), for the IOC's client identification (dbServer, asTrap
+ * listeners): 0, or -1 when the thread handles no client's request. */
+int gwServerCurrentClient(char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif
