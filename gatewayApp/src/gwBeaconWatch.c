@@ -31,10 +31,10 @@
 #include <envDefs.h>
 #include <epicsThread.h>
 #include <epicsTime.h>
-#include <errlog.h>
 #include <osiSock.h>
 
 #include "gwBeaconWatch.h"
+#include "gwLog.h"
 #include "gwWakePipe.h"
 
 #define GW_WATCH_SERVERS_MAX 4096u
@@ -187,7 +187,8 @@ gwBeaconWatch *gwBeaconWatchStart(gwBeaconWatchFunc *func, void *arg)
     return watch;
 
 fail:
-    errlogPrintf("gateway: cannot watch upstream beacons; reconnects wait for libca\n");
+    gwLog(GW_LOG_UPSTREAM, GW_LOG_WARNING,
+          "cannot watch upstream beacons; reconnects wait for libca");
     gwBeaconWatchStop(watch);
     return NULL;
 }

@@ -22,6 +22,7 @@
 #include "gwCircuit.h"
 #include "gwGateway.h"
 #include "gwIoc.h"
+#include "gwLog.h"
 
 static gwGateway *theGateway;
 
@@ -107,10 +108,10 @@ void gwIocRegister(void)
         return;
     theGateway = gwGatewayCreate();
     if (!theGateway) {
-        errlogPrintf("gateway: out of memory for the gateway object\n");
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "out of memory for the gateway object");
         return;
     }
     if (dbRegisterServer(&gatewayServer) != 0)
-        errlogPrintf("gateway: cannot register with the IOC (dbRegisterServer)\n");
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot register with the IOC (dbRegisterServer)");
     epicsAtExit(exitHandler, NULL);
 }

@@ -17,10 +17,10 @@
 #include <envDefs.h>
 #include <epicsAtomic.h>
 #include <epicsMutex.h>
-#include <errlog.h>
 
 #include "gwBeacon.h"
 #include "gwCircuitPriv.h"
+#include "gwLog.h"
 #include "gwNameServer.h"
 #include "gwProviderCall.h"
 #include "gwServerPriv.h"
@@ -233,9 +233,12 @@ static void closeCircuitsOf(gwServer *server, gwIoLoop *loop, const epicsTimeSta
         epicsMutexUnlock(server->lock);
         if (!victim)
             return;
-        if (stuckAt)
-            errlogPrintf("gateway: closing the circuit of %s: it has not read for %.0f s\n",
-                         victim->peer, server->stuckSeconds);
+        if (stuckAt && gwLogEnabled(GW_LOG_CIRCUIT, GW_LOG_WARNING)) {
+            char who[GW_CIRCUIT_WHO_SIZE];
+            gwLogPrintPeer(GW_LOG_CIRCUIT, gwCircuitWho(victim, who, sizeof who),
+                           "closing the circuit: it has not read for %.0f s",
+                           server->stuckSeconds);
+        }
         gwCircuitClose(victim);
     }
 }
@@ -330,16 +333,18 @@ static void explainBindFailure(const osiSockAddr *addr, int error)
     long rsrvPort = 0;
 
     ipAddrToDottedIP(&addr->ia, name, sizeof name);
-    errlogPrintf("gwStart: cannot listen on TCP %s: %s\n", name, strerror(error));
+    gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot listen on TCP %s: %s", name, strerror(error));
     if (error == EADDRINUSE) {
         if (envGetLongConfigParam(&EPICS_CAS_SERVER_PORT, &rsrvPort) != 0)
             envGetLongConfigParam(&EPICS_CA_SERVER_PORT, &rsrvPort);
         if (rsrvPort == ntohs(addr->ia.sin_port))
-            errlogPrintf("gwStart: the IOC's own CA server (RSRV) already uses port %ld "
-                         "(EPICS_CAS_SERVER_PORT); give gwStart another -sport, or move "
-                         "RSRV with EPICS_CAS_SERVER_PORT\n", rsrvPort);
+            gwLog(GW_LOG_SERVER, GW_LOG_ERROR,
+                  "the IOC's own CA server (RSRV) already uses port %ld "
+                  "(EPICS_CAS_SERVER_PORT); give gwStart another -sport, or move "
+                  "RSRV with EPICS_CAS_SERVER_PORT", rsrvPort);
         else
-            errlogPrintf("gwStart: another server holds that port; choose another -sport\n");
+            gwLog(GW_LOG_SERVER, GW_LOG_ERROR,
+                  "another server holds that port; choose another -sport");
     }
 }
 
