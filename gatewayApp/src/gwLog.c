@@ -166,6 +166,9 @@ static void makePrintable(char *text)
 }
 
 static void emit(gwLogArea area, const char *peer, unsigned dropped,
+                 const char *format, va_list args) GW_LOG_PRINTF(4, 0);
+
+static void emit(gwLogArea area, const char *peer, unsigned dropped,
                  const char *format, va_list args)
 {
     char line[GW_LOG_LINE], note[80] = "";
