@@ -29,11 +29,11 @@
 #include <epicsEvent.h>
 #include <epicsMutex.h>
 #include <epicsThread.h>
-#include <errlog.h>
 #include <osiSock.h>
 
 #include "gwCodec.h"
 #include "gwBeacon.h"
+#include "gwLog.h"
 #include "gwServerPriv.h"
 
 #define GW_BEACON_FIRST_DELAY 0.02
@@ -73,12 +73,12 @@ static void sendBeacons(gwBeacon *beacon)
 
                 epicsSocketConvertErrnoToString(text, sizeof text);
                 ipAddrToDottedIP(&to->ia, name, sizeof name);
-                errlogPrintf("gateway: beacon to %s failed: %s\n", name, text);
+                gwLog(GW_LOG_BEACON, GW_LOG_WARNING, "beacon to %s failed: %s", name, text);
             }
             beacon->lastErrors[i] = error;
         } else if (beacon->lastErrors[i]) {
             ipAddrToDottedIP(&to->ia, name, sizeof name);
-            errlogPrintf("gateway: beacon to %s works again\n", name);
+            gwLog(GW_LOG_BEACON, GW_LOG_WARNING, "beacon to %s works again", name);
             beacon->lastErrors[i] = 0;
         }
     }
@@ -124,11 +124,11 @@ static int openSocket(gwBeacon *beacon)
 
     beacon->socket = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
     if (beacon->socket == INVALID_SOCKET) {
-        errlogPrintf("gateway: cannot create the beacon socket\n");
+        gwLog(GW_LOG_BEACON, GW_LOG_ERROR, "cannot create the beacon socket");
         return -1;
     }
     if (setsockopt(beacon->socket, SOL_SOCKET, SO_BROADCAST, (char *)&yes, sizeof yes) != 0) {
-        errlogPrintf("gateway: cannot enable broadcasts on the beacon socket\n");
+        gwLog(GW_LOG_BEACON, GW_LOG_ERROR, "cannot enable broadcasts on the beacon socket");
         return -1;
     }
     /* Multicast beacons, as RSRV: loop back to this host, EPICS_CA_MCAST_TTL hops. */
@@ -137,7 +137,7 @@ static int openSocket(gwBeacon *beacon)
         ttl = (osiSockOptMcastTTL_t)configuredTtl;
     if (setsockopt(beacon->socket, IPPROTO_IP, IP_MULTICAST_LOOP, (char *)&loop, sizeof loop) != 0
         || setsockopt(beacon->socket, IPPROTO_IP, IP_MULTICAST_TTL, (char *)&ttl, sizeof ttl) != 0)
-        errlogPrintf("gateway: cannot set the multicast options of the beacon socket\n");
+        gwLog(GW_LOG_BEACON, GW_LOG_ERROR, "cannot set the multicast options of the beacon socket");
     return 0;
 }
 
@@ -183,8 +183,9 @@ static int buildDestinations(gwBeacon *beacon, const gwServerConfig *config)
     }
     removeDuplicateAddresses(&beacon->destinations, &all, 1);
     if (ellCount(&beacon->destinations) == 0)
-        errlogPrintf("gateway: the beacon address list is empty; clients will not notice"
-                     " a restart of the gateway at once\n");
+        gwLog(GW_LOG_BEACON, GW_LOG_WARNING,
+              "the beacon address list is empty; clients will not notice"
+              " a restart of the gateway at once");
     beacon->lastErrors = calloc(ellCount(&beacon->destinations) + 1u, sizeof *beacon->lastErrors);
     return beacon->lastErrors ? 0 : -1;
 }
@@ -196,7 +197,7 @@ gwBeacon *gwBeaconStart(gwServer *server)
     epicsThreadOpts options = EPICS_THREAD_OPTS_INIT;
 
     if (!beacon) {
-        errlogPrintf("gateway: no memory for the beacon sender\n");
+        gwLog(GW_LOG_BEACON, GW_LOG_ERROR, "no memory for the beacon sender");
         return NULL;
     }
     beacon->socket = INVALID_SOCKET;
@@ -211,7 +212,7 @@ gwBeacon *gwBeaconStart(gwServer *server)
     if (!beacon->wake || !beacon->lock || openSocket(beacon) != 0
         || buildDestinations(beacon, config) != 0
         || !(beacon->thread = epicsThreadCreateOpt("gwBeacon", beaconRun, beacon, &options))) {
-        errlogPrintf("gateway: cannot start the beacon sender\n");
+        gwLog(GW_LOG_BEACON, GW_LOG_ERROR, "cannot start the beacon sender");
         gwBeaconStop(beacon);
         return NULL;
     }

@@ -29,10 +29,10 @@
 #include <envDefs.h>
 #include <epicsThread.h>
 #include <epicsTime.h>
-#include <errlog.h>
 #include <osiSock.h>
 
 #include "gwBeaconWatch.h"
+#include "gwLog.h"
 #include "gwOsd.h"
 #include "gwWakePipe.h"
 
@@ -189,7 +189,8 @@ gwBeaconWatch *gwBeaconWatchStart(gwBeaconWatchFunc *func, void *arg)
     return watch;
 
 fail:
-    errlogPrintf("gateway: cannot watch upstream beacons; reconnects wait for libca\n");
+    gwLog(GW_LOG_UPSTREAM, GW_LOG_WARNING,
+          "cannot watch upstream beacons; reconnects wait for libca");
     gwBeaconWatchStop(watch);
     return NULL;
 }

@@ -52,12 +52,12 @@
 #include <epicsAtomic.h>
 #include <epicsMutex.h>
 #include <epicsThread.h>
-#include <errlog.h>
 
 #include "gwCircuit.h"
 #include "gwCodec.h"
 #include "gwOsd.h"
 #include "gwCircuitPriv.h"
+#include "gwLog.h"
 #include "gwText.h"
 
 static epicsThreadPrivateId currentCircuit;
@@ -642,9 +642,11 @@ static void startTask(void *arg)
     events = c->watched = wantedEvents(c);
     epicsMutexUnlock(c->lock);
     if (gwIoLoopWatch(c->loop, c->sock, events, onSocket, c) != 0) {
-        errlogPrintf("gateway: cannot watch the circuit of %s\n", c->peer);
+        gwLog(GW_LOG_CIRCUIT, GW_LOG_ERROR, "cannot watch the circuit of %s", c->peer);
         gwCircuitClose(c);
+        return;
     }
+    gwLog(GW_LOG_CIRCUIT, GW_LOG_INFO, "%s: circuit open", c->peer);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -704,6 +706,10 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
 void gwCircuitClose(gwCircuit *c)
 {
     gwServerChannel *channel;
+    char who[GW_CIRCUIT_WHO_SIZE];
+
+    gwLog(GW_LOG_CIRCUIT, GW_LOG_INFO, "%s: circuit closed (%u channels)",
+          gwCircuitWho(c, who, sizeof who), gwCircuitChannelCount(c));
 
     epicsMutexMustLock(c->lock);
     if (!c->sendFailed)
@@ -749,8 +755,11 @@ int gwCircuitSweepCheck(gwCircuit *c, const gwIoLoop *loop, const epicsTimeStamp
 
 void gwCircuitCloseStuck(gwCircuit *c, double stuckSeconds)
 {
-    errlogPrintf("gateway: closing the circuit of %s: it has not read for %.0f s\n",
-                 c->peer, stuckSeconds);
+    if (gwLogEnabled(GW_LOG_CIRCUIT, GW_LOG_WARNING)) {
+        char who[GW_CIRCUIT_WHO_SIZE];
+        gwLogPrintPeer(GW_LOG_CIRCUIT, gwCircuitWho(c, who, sizeof who),
+                       "closing the circuit: it has not read for %.0f s", stuckSeconds);
+    }
     gwCircuitClose(c);
 }
 
@@ -779,6 +788,17 @@ void gwCircuitDescribe(gwCircuit *c, char *buf, size_t size)
     epicsMutexMustLock(c->lock);
     snprintf(buf, size, "%s@%s", c->user, c->host[0] ? c->host : c->peer);
     epicsMutexUnlock(c->lock);
+}
+
+const char *gwCircuitWho(gwCircuit *c, char *buf, size_t size)
+{
+    epicsMutexMustLock(c->lock);
+    if (c->user[0] || c->host[0])
+        snprintf(buf, size, "%s (%s@%s)", c->peer, c->user, c->host);
+    else
+        snprintf(buf, size, "%s", c->peer);
+    epicsMutexUnlock(c->lock);
+    return buf;
 }
 
 void gwCircuitReport(gwCircuit *c, gwText *text, unsigned level)

@@ -56,6 +56,10 @@ void gwCircuitReport(gwCircuit *circuit, struct gwText *text, unsigned level);
 gwCircuit *gwCircuitCurrent(void);
 /* "user@host" of a circuit into buf. */
 void gwCircuitDescribe(gwCircuit *circuit, char *buf, size_t size);
+/* Who is at the other end, for log messages: "address:port", followed by
+ * " (user@host)" once the client has named itself; into buf, returned. */
+#define GW_CIRCUIT_WHO_SIZE 192u
+const char *gwCircuitWho(gwCircuit *circuit, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

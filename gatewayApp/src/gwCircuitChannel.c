@@ -16,9 +16,9 @@
 #include <caerr.h>
 #include <db_access.h>
 #include <epicsAtomic.h>
-#include <errlog.h>
 
 #include "gwCircuitPriv.h"
+#include "gwLog.h"
 
 /* Puts of up to this many bytes convert their value on the stack. */
 #define GW_PUT_STACK_BYTES 256u
@@ -31,11 +31,16 @@ typedef struct gwPendingRequest {
 
 void gwCircuitLogBad(gwCircuit *c, const gwCaHeader *request, const char *why)
 {
+    char who[GW_CIRCUIT_WHO_SIZE];
+
+    if (!gwLogEnabled(GW_LOG_CIRCUIT, GW_LOG_WARNING))
+        return;
+    gwCircuitWho(c, who, sizeof who);
     if (request)
-        errlogPrintf("gateway: closing circuit of %s: %s (command %u, type %u, count %u)\n",
-                     c->peer, why, request->command, request->dataType, request->count);
+        gwLogPrintPeer(GW_LOG_CIRCUIT, who, "closing the circuit: %s (command %u, type %u, count %u)",
+                       why, request->command, request->dataType, request->count);
     else
-        errlogPrintf("gateway: closing circuit of %s: %s\n", c->peer, why);
+        gwLogPrintPeer(GW_LOG_CIRCUIT, who, "closing the circuit: %s", why);
 }
 
 /* The channel of a server id, or NULL; with its rights when `rights` is

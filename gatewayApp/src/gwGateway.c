@@ -22,6 +22,7 @@
 
 #include "gwGateway.h"
 #include "gwLocal.h"
+#include "gwLog.h"
 #include "gwOptions.h"
 #include "gwProviderCall.h"
 #include "gwUpstream.h"
@@ -84,26 +85,26 @@ static int startNow(gwGateway *gateway)
     gateway->providers[GW_LOCAL_INDEX] =
         gwLocalProviderCreate(gateway->serverConfig.ioThreads); /* 0: default */
     if (!gateway->providers[GW_LOCAL_INDEX]) {
-        errlogPrintf("gwStart: cannot serve the IOC's records\n");
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot serve the IOC's records");
         return -1;
     }
     gateway->providers[GW_UPSTREAM_INDEX] = gwUpstreamProviderCreate(&gateway->upstreamConfig);
     if (!gateway->providers[GW_UPSTREAM_INDEX]) {
         destroyProviders(gateway);
-        errlogPrintf("gwStart: cannot reach upstream IOCs\n");
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot reach upstream IOCs");
         return -1;
     }
     gateway->server = gwServerStart(&gateway->serverConfig, gateway->providers,
                                     GW_GATEWAY_PROVIDERS);
     if (!gateway->server) {
         destroyProviders(gateway);
-        errlogPrintf("gwStart: the gateway did not start\n");
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "the gateway did not start");
         return -1;
     }
     if (gateway->iocPaused)
         gwServerPause(gateway->server, 1);
-    printf("gwStart: serving Channel Access on TCP port %u\n",
-           gwServerTcpPort(gateway->server));
+    gwLog(GW_LOG_SERVER, GW_LOG_INFO, "serving Channel Access on TCP port %u",
+          gwServerTcpPort(gateway->server));
     return 0;
 }
 
@@ -143,7 +144,10 @@ void gwGatewayDestroy(gwGateway *gateway)
 
 /* ---------------------------------------------------------------- configuration */
 
-/* Parse the options into the two configurations. 0, -1 or GW_GATEWAY_BAD_OPTIONS. */
+/* Parse the options into the two configurations. 0, -1 or GW_GATEWAY_BAD_OPTIONS.
+ * What gwStart says about its own arguments (here and in
+ * gwGatewayConfigure) is the command's answer, not a log message: it is
+ * printed whatever the log levels. */
 static int parseOptions(const char *options, int argc, char *const *argv,
                         gwServerConfig *server, gwUpstreamConfig *upstream)
 {

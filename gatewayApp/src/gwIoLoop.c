@@ -17,9 +17,9 @@
 #include <epicsMutex.h>
 #include <epicsThread.h>
 #include <epicsTime.h>
-#include <errlog.h>
 
 #include "gwIoLoop.h"
+#include "gwLog.h"
 #include "gwOsd.h"
 #include "gwWakePipe.h"
 
@@ -339,12 +339,12 @@ static void loopThread(void *arg)
         epicsTimeStamp now;
         int n = buildPollSet(loop);
         if (n < 0) {
-            errlogPrintf("gateway %s: out of memory for the poll set\n", loop->name);
+            gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "%s: out of memory for the poll set", loop->name);
             epicsThreadSleep(1.0);
             continue;
         }
         if (gwOsdPoll(loop->pollSet, n, pollTimeout(loop)) < 0 && errno != EINTR) {
-            errlogPrintf("gateway %s: poll failed: %s\n", loop->name, strerror(errno));
+            gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "%s: poll failed: %s", loop->name, strerror(errno));
             epicsThreadSleep(0.1);
         }
         awake(loop);

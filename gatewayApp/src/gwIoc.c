@@ -21,6 +21,7 @@
 
 #include "gwGateway.h"
 #include "gwIoc.h"
+#include "gwLog.h"
 
 static gwGateway *theGateway;
 
@@ -101,10 +102,10 @@ void gwIocRegister(void)
         return;
     theGateway = gwGatewayCreate();
     if (!theGateway) {
-        errlogPrintf("gateway: out of memory for the gateway object\n");
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "out of memory for the gateway object");
         return;
     }
     if (dbRegisterServer(&gatewayServer) != 0)
-        errlogPrintf("gateway: cannot register with the IOC (dbRegisterServer)\n");
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot register with the IOC (dbRegisterServer)");
     epicsAtExit(exitHandler, NULL);
 }

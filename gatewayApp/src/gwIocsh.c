@@ -5,11 +5,14 @@
  * iocsh thread only; takes no locks of its own.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <epicsExport.h>
+#include <errlog.h>
 #include <iocsh.h>
 
 #include "gwIoc.h"
+#include "gwLog.h"
 #include "gwOptions.h"
 #include "gwVersion.h"
 
@@ -80,13 +83,77 @@ static void gwReportCall(const iocshArgBuf *args)
     gwIocReport(args[0].ival < 0 ? 0u : (unsigned)args[0].ival);
 }
 
+static const iocshArg gwLogLevelArg0 = { "area", iocshArgString };
+static const iocshArg gwLogLevelArg1 = { "level", iocshArgString };
+static const iocshArg *const gwLogLevelArgs[] = { &gwLogLevelArg0, &gwLogLevelArg1 };
+static const iocshFuncDef gwLogLevelDef = {
+    "gwLogLevel", 2, gwLogLevelArgs
+    GW_USAGE("gwLogLevel [area|all] [level]\n"
+             "  Print or set the level of the gateway's log areas.\n"
+             "  Areas: server circuit names beacon upstream search local (all: every one).\n"
+             "  Levels: error warning info debug. No arguments: print every area's level.\n")
+};
+
+static void printLogLevel(unsigned area)
+{
+    printf("  %-9s %s\n", gwLogAreaName((gwLogArea)area),
+           gwLogLevelName(gwLogGetLevel((gwLogArea)area)));
+}
+
+static void gwLogLevelUsage(void)
+{
+    unsigned i;
+
+    printf("usage: gwLogLevel [area|all] [level]; areas:");
+    for (i = 0; i < GW_LOG_AREAS; i++)
+        printf(" %s", gwLogAreaName((gwLogArea)i));
+    printf("; levels:");
+    for (i = 0; i < GW_LOG_LEVELS; i++)
+        printf(" %s", gwLogLevelName((gwLogLevel)i));
+    printf("\n");
+    iocshSetError(1);
+}
+
+static void gwLogLevelCall(const iocshArgBuf *args)
+{
+    const char *area = args[0].sval, *level = args[1].sval;
+    int all = area && strcmp(area, "all") == 0;
+    int which = area && !all ? gwLogAreaFind(area) : -1;
+    unsigned i;
+
+    if (area && !all && which < 0) {
+        printf("gwLogLevel: unknown area '%s'\n", area);
+        gwLogLevelUsage();
+    }
+    else if (level && gwLogSetByName(area, level) != 0) {
+        printf("gwLogLevel: unknown level '%s'\n", level);
+        gwLogLevelUsage();
+    }
+    else if (which >= 0) {
+        printLogLevel((unsigned)which);
+    }
+    else {
+        for (i = 0; i < GW_LOG_AREAS; i++)
+            printLogLevel(i);
+    }
+}
+
+/* errlog's own buffer (1280 bytes) holds about four messages of the
+ * threads that cannot block; a burst of the gateway's would be lost.
+ * Only the first initialisation counts: without effect when errlog is
+ * running already. */
+#define GW_ERRLOG_BUFFER (64u * 1024u)
+#define GW_ERRLOG_MESSAGE 512u
+
 static void gwIocshRegister(void)
 {
+    errlogInit2(GW_ERRLOG_BUFFER, GW_ERRLOG_MESSAGE);
     gwIocRegister();
     iocshRegister(&gwVersionDef, gwVersionCall);
     iocshRegister(&gwStartDef, gwStartCall);
     iocshRegister(&gwStopDef, gwStopCall);
     iocshRegister(&gwReportDef, gwReportCall);
+    iocshRegister(&gwLogLevelDef, gwLogLevelCall);
 }
 
 epicsExportRegistrar(gwIocshRegister);

@@ -33,11 +33,11 @@
 #include <epicsAtomic.h>
 #include <epicsStdio.h>
 #include <epicsString.h>
-#include <errlog.h>
 #include <special.h>
 
 #include "gwLocal.h"
 #include "gwLocalPriv.h"
+#include "gwLog.h"
 
 static const gwProviderOps gwLocalOps;
 
@@ -288,13 +288,13 @@ static int gwLocalJoinAccess(gwProviderChannel *channel, const char *pvName)
     if (status == S_asLib_asNotActive)
         return 0;
     if (status) {
-        errlogPrintf("gwLocal: %s: no asLib client (status %ld)\n", pvName, status);
+        gwLog(GW_LOG_LOCAL, GW_LOG_ERROR, "%s: no asLib client (status %ld)", pvName, status);
         return -1;
     }
     asPutClientPvt(channel->asClient, channel);
     status = asRegisterClientCallback(channel->asClient, gwLocalRightsChanged);
     if (status && status != S_asLib_asNotActive) {
-        errlogPrintf("gwLocal: %s: no asLib callback (status %ld)\n", pvName, status);
+        gwLog(GW_LOG_LOCAL, GW_LOG_ERROR, "%s: no asLib callback (status %ld)", pvName, status);
         return -1;
     }
     return 0;
@@ -563,7 +563,7 @@ gwProvider *gwLocalProviderCreate(unsigned eventTasks)
     unsigned i;
 
     if (!pdbbase || !interruptAccept) {
-        errlogPrintf("gwLocalProviderCreate: the database is not running (call after iocInit)\n");
+        gwLog(GW_LOG_LOCAL, GW_LOG_ERROR, "the database is not running (call after iocInit)");
         return NULL;
     }
     provider = calloc(1, sizeof *provider);
@@ -581,7 +581,7 @@ gwProvider *gwLocalProviderCreate(unsigned eventTasks)
     provider->reapWake = epicsEventCreate(epicsEventEmpty);
     if (!provider->contexts || !provider->lock || !provider->reapWake ||
         gwLocalStartThreads(provider)) {
-        errlogPrintf("gwLocalProviderCreate: cannot start the provider's threads\n");
+        gwLog(GW_LOG_LOCAL, GW_LOG_ERROR, "cannot start the provider's threads");
         gwLocalProviderFree(provider);
         return NULL;
     }

@@ -67,10 +67,10 @@
 #include <epicsStdio.h>
 #include <epicsThread.h>
 #include <epicsTime.h>
-#include <errlog.h>
 #include <osiSock.h>
 
 #include "gwCodec.h"
+#include "gwLog.h"
 #include "gwNameTable.h"
 #include "gwNameServer.h"
 #include "gwOsd.h"
@@ -183,8 +183,9 @@ static void batchSend(gwSearchBatch *batch)
             char text[64];
 
             epicsSocketConvertErrnoToString(text, sizeof text);
-            errlogPrintf("gateway: search reply from %s to %s failed: %s\n",
-                         listener->where, batch->peerText, text);
+            gwLog(GW_LOG_NAMES, GW_LOG_WARNING,
+                  "search reply from %s to %s failed: %s",
+                  listener->where, batch->peerText, text);
         }
         listener->lastSendError = error;
     } else {
@@ -397,6 +398,17 @@ static void searchPending(gwSearchBatch *batch, const gwClientIdentity *identity
         batchAddSearchReply(batch, searchId);
 }
 
+static const char *answerText(gwExistsAnswer answer)
+{
+    switch (answer) {
+    case GW_EXISTS_YES:       return "served here";
+    case GW_EXISTS_ELSEWHERE: return "served elsewhere";
+    case GW_EXISTS_PENDING:   return "pending";
+    case GW_EXISTS_NO:        return "not served";
+    }
+    return "?";
+}
+
 /* Offer the searches read so far to the providers, and answer them. */
 static void resolveQueries(gwSearchBatch *batch)
 {
@@ -411,6 +423,8 @@ static void resolveQueries(gwSearchBatch *batch)
     gwServerResolve(names->server, &identity, batch->queries, batch->nQueries, NULL);
     for (i = 0; i < batch->nQueries; i++) {
         const gwExistsQuery *q = &batch->queries[i];
+        gwLog(GW_LOG_NAMES, GW_LOG_DEBUG, "%s: search for %s: %s", batch->peerText, q->pvName,
+              answerText(q->answer));
         switch (q->answer) {
         case GW_EXISTS_YES:
             batchAddSearchReply(batch, batch->searchIds[i]);
@@ -428,29 +442,31 @@ static void resolveQueries(gwSearchBatch *batch)
     batch->nQueries = 0;
 }
 
-/* Each returns 0 to go on with the datagram, -1 to stop it. */
-static int handleVersion(gwSearchBatch *batch, const gwCaMessage *m)
+/* Each returns NULL to go on with the datagram, or why it stops there. */
+static const char *handleVersion(gwSearchBatch *batch, const gwCaMessage *m)
 {
     gwCaVersion version;
 
-    if (gwCodecDecodeVersion(m, &version) != GW_CODEC_OK
-        || version.minorVersion < GW_CA_MINOR_SUPPORTED)
-        return -1;
+    if (gwCodecDecodeVersion(m, &version) != GW_CODEC_OK)
+        return "bad VERSION";
+    if (version.minorVersion < GW_CA_MINOR_SUPPORTED)
+        return "VERSION of a CA client too old";
     resolveQueries(batch);  /* the searches before it are answered as they came */
     batch->clientMinor = version.minorVersion;
     batch->sequence = version.minorVersion >= GW_CA_MINOR_SEQUENCE ? version.sequence : 0;
-    return 0;
+    return NULL;
 }
 
-static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
+static const char *handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
 {
     gwNameServer *names = batch->listener->names;
     gwCaSearch search;
     gwExistsQuery *q;
 
-    if (gwCodecDecodeSearch(m, &search) != GW_CODEC_OK
-        || search.clientMinor < GW_CA_MINOR_SUPPORTED)
-        return -1;
+    if (gwCodecDecodeSearch(m, &search) != GW_CODEC_OK)
+        return "bad SEARCH";
+    if (search.clientMinor < GW_CA_MINOR_SUPPORTED)
+        return "SEARCH of a CA client too old";
     epicsAtomicIncrSizeT(&names->searches);
     if (batch->nQueries == GW_SERVER_RESOLVE_MAX
         || (batch->nQueries && batch->queryMinor != search.clientMinor))
@@ -461,7 +477,7 @@ static int handleSearch(gwSearchBatch *batch, const gwCaMessage *m)
     /* The name is NUL-terminated inside the receive buffer (codec rule). */
     q->pvName = search.name.text;
     batch->searchIds[batch->nQueries++] = search.searchId;
-    return 0;
+    return NULL;
 }
 
 static void handleDatagram(gwNameListener *listener, const unsigned char *buf, size_t len,
@@ -470,7 +486,8 @@ static void handleDatagram(gwNameListener *listener, const unsigned char *buf, s
     gwNameServer *names = listener->names;
     gwSearchBatch batch;
     size_t offset = 0;
-    int ok = len > 0;
+    const char *why = len > 0 ? NULL : "empty datagram";
+    char command[24] = "";
 
     batch.listener = listener;
     batch.peer = *peer;
@@ -481,23 +498,30 @@ static void handleDatagram(gwNameListener *listener, const unsigned char *buf, s
     batch.queryMinor = 0;
     batchReset(&batch);
 
-    while (ok && offset < len) {
+    while (!why && offset < len) {
         gwCaMessage m;
         size_t used;
+        gwCodecStatus status = gwCodecParseMessage(buf + offset, len - offset, len, &m, &used);
 
-        if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &used) != GW_CODEC_OK) {
-            ok = 0;
+        if (status != GW_CODEC_OK) {
+            why = gwCodecStatusText(status);
             break;
         }
+        snprintf(command, sizeof command, " (command %u)", m.header.command);
         switch (m.header.command) {
-        case CA_PROTO_VERSION: ok = handleVersion(&batch, &m) == 0; break;
-        case CA_PROTO_SEARCH:  ok = handleSearch(&batch, &m) == 0; break;
-        default:               ok = 0; break;
+        case CA_PROTO_VERSION: why = handleVersion(&batch, &m); break;
+        case CA_PROTO_SEARCH:  why = handleSearch(&batch, &m); break;
+        default:               why = "neither VERSION nor SEARCH"; break;
         }
-        offset += used;
+        if (!why)
+            offset += used;
     }
-    if (!ok)
+    if (why) {
         epicsAtomicIncrSizeT(&names->malformed);
+        gwLogPeer(GW_LOG_NAMES, GW_LOG_WARNING, batch.peerText,
+                  "malformed datagram of %zu bytes: %s at byte %zu%s; rest ignored",
+                  len, why, offset, command);
+    }
     resolveQueries(&batch);
     gwServerSearchesDone(names->server);
     batchSend(&batch);
@@ -532,7 +556,8 @@ static void receiveAll(gwNameListener *listener, unsigned char *buf)
                 char text[64];
 
                 epicsSocketConvertErrnoToString(text, sizeof text);
-                errlogPrintf("gateway: UDP receive on %s failed: %s\n", listener->where, text);
+                gwLog(GW_LOG_NAMES, GW_LOG_ERROR,
+                      "UDP receive on %s failed: %s", listener->where, text);
             }
             return;
         }
@@ -553,7 +578,8 @@ static void listenerRun(void *arg)
     gwOsdPollFd fds[2];
 
     if (!buf) {
-        errlogPrintf("gateway: no memory for the UDP receive buffer of %s\n", listener->where);
+        gwLog(GW_LOG_NAMES, GW_LOG_ERROR,
+              "no memory for the UDP receive buffer of %s", listener->where);
         return;
     }
     fds[0].fd = listener->socket;
@@ -565,13 +591,15 @@ static void listenerRun(void *arg)
         if (gwOsdPoll(fds, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            errlogPrintf("gateway: poll on %s failed: %s\n", listener->where, strerror(errno));
+            gwLog(GW_LOG_NAMES, GW_LOG_ERROR,
+                  "poll on %s failed: %s", listener->where, strerror(errno));
             break;
         }
         if (fds[1].revents)
             break;
         if (fds[0].revents & GW_OSD_CLOSED) {
-            errlogPrintf("gateway: UDP socket of %s closed under its thread\n", listener->where);
+            gwLog(GW_LOG_NAMES, GW_LOG_ERROR,
+                  "UDP socket of %s closed under its thread", listener->where);
             break;
         }
         if (fds[0].revents)
@@ -606,7 +634,7 @@ static SOCKET openSocket(epicsUInt32 address, unsigned short port, char *where, 
         char text[64];
 
         epicsSocketConvertErrnoToString(text, sizeof text);
-        errlogPrintf("gateway: cannot create a UDP socket for %s: %s\n", where, text);
+        gwLog(GW_LOG_NAMES, GW_LOG_ERROR, "cannot create a UDP socket for %s: %s", where, text);
         return INVALID_SOCKET;
     }
     epicsSocketEnableAddressUseForDatagramFanout(sock);
@@ -615,7 +643,7 @@ static SOCKET openSocket(epicsUInt32 address, unsigned short port, char *where, 
         char text[64];
 
         epicsSocketConvertErrnoToString(text, sizeof text);
-        errlogPrintf("gateway: cannot bind the UDP name server to %s: %s\n", where, text);
+        gwLog(GW_LOG_NAMES, GW_LOG_ERROR, "cannot bind the UDP name server to %s: %s", where, text);
         epicsSocketDestroy(sock);
         return INVALID_SOCKET;
     }
@@ -642,7 +670,8 @@ static void joinGroups(SOCKET sock, epicsUInt32 interfaceAddress, const char *wh
 
             epicsSocketConvertErrnoToString(text, sizeof text);
             ipAddrToDottedIP(&group->ia, name, sizeof name);
-            errlogPrintf("gateway: %s cannot join multicast group %s: %s\n", where, name, text);
+            gwLog(GW_LOG_NAMES, GW_LOG_WARNING,
+                  "%s cannot join multicast group %s: %s", where, name, text);
         }
     }
 }
@@ -700,8 +729,9 @@ static int openInterface(gwNameServer *names, epicsUInt32 address)
         return 0;
     broadcast = broadcastAddressOf(unicast, address);
     if (broadcast == htonl(INADDR_ANY)) {
-        errlogPrintf("gateway: no broadcast address found for %s; broadcast searches"
-                     " will not reach it\n", where);
+        gwLog(GW_LOG_NAMES, GW_LOG_WARNING,
+              "no broadcast address found for %s; broadcast searches"
+              " will not reach it", where);
         return 0;
     }
     {
@@ -729,8 +759,9 @@ static int openSockets(gwNameServer *names)
         wildcards += a->ia.sin_addr.s_addr == htonl(INADDR_ANY);
     }
     if (wildcards && unicasts > 1) {
-        errlogPrintf("gateway: the server interface list cannot contain 0.0.0.0"
-                     " and other interfaces\n");
+        gwLog(GW_LOG_NAMES, GW_LOG_ERROR,
+              "the server interface list cannot contain 0.0.0.0"
+              " and other interfaces");
         return -1;
     }
     names->listeners = calloc(2u * (unicasts ? unicasts : 1u), sizeof *names->listeners);
@@ -750,8 +781,9 @@ static int openSockets(gwNameServer *names)
 static int openWakePipe(gwNameServer *names)
 {
     if (gwWakePipeOpen(&names->wake) != 0) {
-        errlogPrintf("gateway: cannot create the name server's wake pipe: %s\n",
-                     strerror(errno));
+        gwLog(GW_LOG_NAMES, GW_LOG_ERROR,
+              "cannot create the name server's wake pipe: %s",
+              strerror(errno));
         return -1;
     }
     return 0;
@@ -770,8 +802,9 @@ static int startThreads(gwNameServer *names)
 
         listener->thread = epicsThreadCreateOpt("gwNames", listenerRun, listener, &options);
         if (!listener->thread) {
-            errlogPrintf("gateway: cannot start the name server thread of %s\n",
-                         listener->where);
+            gwLog(GW_LOG_NAMES, GW_LOG_ERROR,
+                  "cannot start the name server thread of %s",
+                  listener->where);
             return -1;
         }
     }
@@ -783,7 +816,7 @@ gwNameServer *gwNameServerStart(gwServer *server)
     gwNameServer *names = calloc(1, sizeof *names);
 
     if (!names) {
-        errlogPrintf("gateway: no memory for the name server\n");
+        gwLog(GW_LOG_NAMES, GW_LOG_ERROR, "no memory for the name server");
         return NULL;
     }
     names->server = server;

@@ -17,11 +17,11 @@
 #include <envDefs.h>
 #include <epicsAtomic.h>
 #include <epicsMutex.h>
-#include <errlog.h>
 
 #include "gwBeacon.h"
 #include "gwCircuit.h"
 #include "gwCodec.h"
+#include "gwLog.h"
 #include "gwNameServer.h"
 #include "gwProviderCall.h"
 #include "gwServerPriv.h"
@@ -264,12 +264,20 @@ static void loopStop(void *arg)
 
 /* ---------------------------------------------------------------- listeners */
 
+static void listenerWatchTask(void *arg);
+
 static void onAccept(void *arg, short revents)
 {
     gwServer *server = arg;
     unsigned i;
 
     (void)revents;
+    if (gwServerIsPaused(server)) {
+        /* paused since the listeners were last set: the watch task posted
+         * by gwServerPause has not run yet; leave the client waiting now */
+        listenerWatchTask(server);
+        return;
+    }
     for (i = 0; i < server->nListeners; i++) {
         unsigned burst;
         for (burst = 0; burst < GW_SERVER_ACCEPT_BURST; burst++) {
@@ -331,16 +339,18 @@ static void explainBindFailure(const osiSockAddr *addr, int error)
     long rsrvPort = 0;
 
     ipAddrToDottedIP(&addr->ia, name, sizeof name);
-    errlogPrintf("gwStart: cannot listen on TCP %s: %s\n", name, strerror(error));
+    gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot listen on TCP %s: %s", name, strerror(error));
     if (error == EADDRINUSE) {
         if (envGetLongConfigParam(&EPICS_CAS_SERVER_PORT, &rsrvPort) != 0)
             envGetLongConfigParam(&EPICS_CA_SERVER_PORT, &rsrvPort);
         if (rsrvPort == ntohs(addr->ia.sin_port))
-            errlogPrintf("gwStart: the IOC's own CA server (RSRV) already uses port %ld "
-                         "(EPICS_CAS_SERVER_PORT); give gwStart another -sport, or move "
-                         "RSRV with EPICS_CAS_SERVER_PORT\n", rsrvPort);
+            gwLog(GW_LOG_SERVER, GW_LOG_ERROR,
+                  "the IOC's own CA server (RSRV) already uses port %ld "
+                  "(EPICS_CAS_SERVER_PORT); give gwStart another -sport, or move "
+                  "RSRV with EPICS_CAS_SERVER_PORT", rsrvPort);
         else
-            errlogPrintf("gwStart: another server holds that port; choose another -sport\n");
+            gwLog(GW_LOG_SERVER, GW_LOG_ERROR,
+                  "another server holds that port; choose another -sport");
     }
 }
 

@@ -26,9 +26,9 @@
 #include <epicsStdio.h>
 #include <epicsStdlib.h>
 #include <epicsString.h>
-#include <errlog.h>
 #include <osiSock.h>
 
+#include "gwLog.h"
 #include "gwServerConfig.h"
 
 #define GW_DEFAULT_MAX_ARRAY_BYTES 16384ul
@@ -140,7 +140,8 @@ static int envPort(const ENV_PARAM *preferred, const ENV_PARAM *fallback,
         return 0;
     }
     if (gwServerConfigParsePort(text, port) != 0) {
-        errlogPrintf("gateway: %s='%s' is not a port number (1..65535)\n", param->name, text);
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR,
+              "%s='%s' is not a port number (1..65535)", param->name, text);
         return -1;
     }
     return 0;
@@ -157,7 +158,8 @@ static int envBeaconPeriod(double *period)
         return 0;
     }
     if (epicsParseDouble(text, &value, NULL) != 0 || !(value > 0.0) || value > 1e6) {
-        errlogPrintf("gateway: %s='%s' is not a period in seconds (> 0)\n", param->name, text);
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR,
+              "%s='%s' is not a period in seconds (> 0)", param->name, text);
         return -1;
     }
     *period = value;
@@ -174,12 +176,14 @@ static int envMaxArrayBytes(size_t *bytes)
         return 0;
     }
     if (epicsParseULong(text, &value, 10, NULL) != 0 || value == 0 || value > 0x7fffffffUL) {
-        errlogPrintf("gateway: EPICS_CA_MAX_ARRAY_BYTES='%s' is not a positive integer\n", text);
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR,
+              "EPICS_CA_MAX_ARRAY_BYTES='%s' is not a positive integer", text);
         return -1;
     }
     if (value < GW_DEFAULT_MAX_ARRAY_BYTES) {
-        errlogPrintf("gateway: EPICS_CA_MAX_ARRAY_BYTES=%lu rounded up to %lu\n",
-                     value, GW_DEFAULT_MAX_ARRAY_BYTES);
+        gwLog(GW_LOG_SERVER, GW_LOG_WARNING,
+              "EPICS_CA_MAX_ARRAY_BYTES=%lu rounded up to %lu",
+              value, GW_DEFAULT_MAX_ARRAY_BYTES);
         value = GW_DEFAULT_MAX_ARRAY_BYTES;
     }
     *bytes = value;
@@ -199,7 +203,7 @@ static int envBool(const ENV_PARAM *preferred, const ENV_PARAM *fallback, int de
     else if (epicsStrCaseCmp(text, "NO") == 0)
         *value = 0;
     else {
-        errlogPrintf("gateway: %s='%s' is neither YES nor NO\n", param->name, text);
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "%s='%s' is neither YES nor NO", param->name, text);
         return -1;
     }
     return 0;
@@ -213,7 +217,7 @@ static int envAddresses(ELLLIST *list, const ENV_PARAM *preferred, const ENV_PAR
 
     if (gwServerConfigParseAddresses(list, envGetConfigParamPtr(param), defaultPort,
                                      param->name, error, sizeof error) != 0) {
-        errlogPrintf("gateway: %s\n", error);
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "%s", error);
         return -1;
     }
     return 0;

@@ -29,9 +29,9 @@
 #include <epicsAtomic.h>
 #include <epicsStdio.h>
 #include <epicsString.h>
-#include <errlog.h>
 
 #include "gwBeaconWatch.h"
+#include "gwLog.h"
 #include "gwText.h"
 #include "gwUpstreamPriv.h"
 #include "gwUpstreamSearch.h"
@@ -134,18 +134,30 @@ static void restore(savedVariable *saved)
     free(saved->value);
 }
 
+/* The IOC of an exception's channel ("upstream" without one), into buf. */
+static const char *exceptionPeer(chid channel, char *buf, unsigned size)
+{
+    if (!channel)
+        return "upstream";
+    ca_get_host_name(channel, buf, size);
+    return buf;
+}
+
 /* libca's exceptions: a failed plain write goes back to its client (see
  * gwUpWrite); the others are logged, as libca's default handler would. */
 static void exceptionHandler(struct exception_handler_args args)
 {
     gwPv *pv = args.chid ? ca_puser(args.chid) : NULL;
+    char peer[128];
 
     if (args.op == CA_OP_PUT && pv) {
         gwUpstreamWriteFailed(pv, (short)args.type, (unsigned long)args.count, (int)args.stat);
         return;
     }
-    errlogPrintf("gateway: upstream CA exception: %s (%s)%s%s\n", ca_message((long)args.stat),
-                 args.ctx ? args.ctx : "", pv ? " on " : "", pv ? pv->name : "");
+    /* the IOC's doing, mostly: rate-limited as a peer's message */
+    gwLogPeer(GW_LOG_UPSTREAM, GW_LOG_WARNING, exceptionPeer(args.chid, peer, sizeof peer),
+              "CA exception: %s (%s)%s%s", ca_message((long)args.stat),
+              args.ctx ? args.ctx : "", pv ? " on " : "", pv ? pv->name : "");
 }
 
 static void searchAnswered(void *arg, const char **names, unsigned count);
@@ -195,7 +207,8 @@ static void contextInit(void *arg)
     }
     status = ca_context_create(ca_enable_preemptive_callback);
     if (status != ECA_NORMAL) {
-        errlogPrintf("gateway: cannot create the upstream CA context: %s\n", ca_message(status));
+        gwLog(GW_LOG_UPSTREAM, GW_LOG_ERROR,
+              "cannot create the upstream CA context: %s", ca_message(status));
         gwUpSearchDestroy(up->search);
         up->search = NULL;
         up->searchFirst = 0;
@@ -477,8 +490,9 @@ static void searchAnswered(void *arg, const char **names, unsigned count)
     for (i = 0; i < nOpen; i++) {
         int status = openChannel(up, open[i]);
         if (status != ECA_NORMAL)
-            errlogPrintf("gateway: cannot connect %s upstream: %s\n", open[i]->name,
-                         ca_message(status));
+            gwLog(GW_LOG_UPSTREAM, GW_LOG_WARNING,
+                  "cannot connect %s upstream: %s", open[i]->name,
+                  ca_message(status));
     }
     if (!nOpen)
         return;
@@ -927,7 +941,8 @@ static void research(gwUpstream *up, gwPv *pv)
     epicsMutexUnlock(up->lock);
     status = openChannel(up, pv);
     if (status != ECA_NORMAL) {
-        errlogPrintf("gateway: cannot search again for %s: %s\n", pv->name, ca_message(status));
+        gwLog(GW_LOG_UPSTREAM, GW_LOG_WARNING,
+              "cannot search again for %s: %s", pv->name, ca_message(status));
         gwLockTake(up->lock);
         if (pv->state == GW_PV_DISCONNECTED)
             setState(up, pv, GW_PV_DEAD);   /* dropped after the dead timeout */
@@ -946,8 +961,9 @@ static void openDead(gwUpstream *up, ELLLIST *list)
         int status = openChannel(up, pv);
 
         if (status != ECA_NORMAL)
-            errlogPrintf("gateway: cannot search on for %s: %s\n", pv->name,
-                         ca_message(status));
+            gwLog(GW_LOG_UPSTREAM, GW_LOG_WARNING,
+                  "cannot search on for %s: %s", pv->name,
+                  ca_message(status));
         gwLockTake(up->lock);
         pv->opening = 0;
         epicsMutexUnlock(up->lock);
@@ -1061,7 +1077,7 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
     return &up->provider;
 
 fail:
-    errlogPrintf("gateway: cannot create the upstream provider\n");
+    gwLog(GW_LOG_UPSTREAM, GW_LOG_ERROR, "cannot create the upstream provider");
     gwUpSearchDestroy(up->search);
     gwNameTableClear(&up->table);
     if (up->timerExited)

@@ -73,10 +73,10 @@
 #include <epicsMutex.h>
 #include <epicsThread.h>
 #include <epicsTime.h>
-#include <errlog.h>
 #include <osiSock.h>
 
 #include "gwCodec.h"
+#include "gwLog.h"
 #include "gwNameTable.h"
 #include "gwOsd.h"
 #include "gwUpstreamSearch.h"
@@ -529,6 +529,19 @@ static int arenaFits(gwUpSearch *search, size_t used, size_t need)
     return 1;
 }
 
+/* A datagram that does not parse: who sent it, and where it went wrong. */
+static void logMalformed(const struct sockaddr_in *from, const char *what, size_t len,
+                         size_t offset, gwCodecStatus status)
+{
+    char peer[32];
+
+    if (!gwLogEnabled(GW_LOG_SEARCH, GW_LOG_WARNING))
+        return;
+    ipAddrToDottedIP(from, peer, sizeof peer);
+    gwLogPrintPeer(GW_LOG_SEARCH, peer, "malformed %s of %zu bytes: %s at byte %zu; rest ignored",
+                   what, len, gwCodecStatusText(status), offset);
+}
+
 /* The answers in one datagram from an IOC: each unanswered id answered
  * once; the names reported in one call (copied: the entries may go
  * meanwhile), libca's waiting searches answered. */
@@ -539,6 +552,7 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
     const char *names[GW_UPSEARCH_REPLIES];
     size_t used = 0, offset = 0;
     unsigned n = 0, answers = 0, i;
+    gwCodecStatus status = GW_CODEC_OK;
 
     gwLockTake(search->lock);
     while (offset < len && n < NELEMENTS(names)) {
@@ -547,7 +561,8 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
         gwUpSearchEntry *entry;
         size_t length, step;
 
-        if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &step) != GW_CODEC_OK)
+        status = gwCodecParseMessage(buf + offset, len - offset, len, &m, &step);
+        if (status != GW_CODEC_OK)
             break;
         offset += step;
         if (gwCodecDecodeSearchReply(&m, &reply) != GW_CODEC_OK)
@@ -578,6 +593,8 @@ static void handleReplies(gwUpSearch *search, const unsigned char *buf, size_t l
             forget(search, entry);  /* nothing more to answer */
     }
     epicsMutexUnlock(search->lock);
+    if (status != GW_CODEC_OK)
+        logMalformed(from, "search reply", len, offset, status);
     for (i = 0; i < n; i++)
         names[i] = search->arena + offsets[i];
     /* channels first: an answer that ends libca's round then finds them
@@ -607,6 +624,7 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
     unsigned searches = 0;
     size_t outstanding;
     int wake = 0;
+    gwCodecStatus status = GW_CODEC_OK;
 
     epicsTimeGetCurrent(&now);
     while (offset < len && answersLen + GW_UPSEARCH_REPLY_SIZE <= sizeof search->replies) {
@@ -616,7 +634,8 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
         size_t step, fullLen = 0;
         unsigned hash;
 
-        if (gwCodecParseMessage(buf + offset, len - offset, len, &m, &step) != GW_CODEC_OK)
+        status = gwCodecParseMessage(buf + offset, len - offset, len, &m, &step);
+        if (status != GW_CODEC_OK)
             break;
         offset += step;
         if (m.header.command != CA_PROTO_SEARCH
@@ -658,6 +677,8 @@ static void handleLibca(gwUpSearch *search, const unsigned char *buf, size_t len
         epicsMutexUnlock(search->lock);
         sendDatagram(search, full, fullLen);
     }
+    if (status != GW_CODEC_OK)
+        logMalformed(from, "search from libca", len, offset, status);
     /* what libca asked for upstream goes now: its round waits for it */
     gwLockTake(search->lock);
     offset = takeDatagram(search, full);
@@ -884,7 +905,8 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
     return search;
 
 fail:
-    errlogPrintf("gateway: cannot search upstream on its own; searches wait for libca\n");
+    gwLog(GW_LOG_SEARCH, GW_LOG_WARNING,
+          "cannot search upstream on its own; searches wait for libca");
     gwUpSearchDestroy(search);
     return NULL;
 }
