@@ -97,7 +97,9 @@ typedef struct gwNameListener {
     SOCKET replySocket; /* sends the answers: the interface's unicast socket */
     char where[32];     /* the bound address, for messages */
     epicsThreadId thread;
-    int lastSendError;  /* errno of the last failed send, 0 after a success */
+    int lastSendError;  /* errno of the last failed send, 0 after a success;
+                         * epicsAtomic: the listener and gwNameServerSettled's
+                         * callers both send */
 } gwNameListener;
 
 struct gwNameServer {
@@ -179,16 +181,16 @@ static void batchSend(gwSearchBatch *batch)
     if (status < 0) {
         int error = SOCKERRNO;
 
-        if (error != listener->lastSendError) {
+        if (error != epicsAtomicGetIntT(&listener->lastSendError)) {
             char text[64];
 
             epicsSocketConvertErrnoToString(text, sizeof text);
             errlogPrintf("gateway: search reply from %s to %s failed: %s\n",
                          listener->where, batch->peerText, text);
         }
-        listener->lastSendError = error;
+        epicsAtomicSetIntT(&listener->lastSendError, error);
     } else {
-        listener->lastSendError = 0;
+        epicsAtomicSetIntT(&listener->lastSendError, 0);
         epicsAtomicIncrSizeT(&listener->names->replyDatagrams);
     }
     batchReset(batch);
