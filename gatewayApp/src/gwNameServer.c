@@ -53,15 +53,7 @@
 
 #include <caProto.h>
 #include <ellLib.h>
-/* Base 7.0.3.1's epicsAtomicCD.h trips -Wexpansion-to-defined (-Wextra). */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wexpansion-to-defined"
-#endif
 #include <epicsAtomic.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 #include <epicsMutex.h>
 #include <epicsStdio.h>
 #include <epicsThread.h>
