@@ -9,7 +9,8 @@
  * clean stop.
  *
  * Opens sockets: runs only inside `scripts/netns run` (make runtests does
- * there); elsewhere it skips (GW_NETNS unset).
+ * there); elsewhere it skips (GW_NETNS unset), or fails where it must run
+ * (gwTestNetns.h).
  */
 #include <poll.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 
 #include "gwCodec.h"
 #include "gwServer.h"
+#include "gwTestNetns.h"
 
 #define BIG_COUNT 100000u
 
@@ -660,7 +662,7 @@ MAIN(gwServerTest)
     (void)argc;
     (void)argv;
     testPlan(48);
-    if (!getenv("GW_NETNS")) {
+    if (!gwTestInNetns()) {
         testSkip(48, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
