@@ -856,7 +856,8 @@ static int onEventCancel(gwCircuit *c, const gwCaMessage *m)
     cancel.dataType = sub->request.dataType;
     cancel.count = sub->request.count;
     cancelSubscription(c, sub);
-    gwCircuitQueueBytes(c, buf, gwCodecBuildEventCancelReply(buf, sizeof buf, &cancel, gwCircuitMinor(c)));
+    gwCircuitQueueBytes(c, buf, gwCodecBuildEventCancelReply(buf, sizeof buf, &cancel,
+                                                             gwCircuitMinor(c)));
     return 0;
 }
 

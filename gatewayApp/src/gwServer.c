@@ -230,7 +230,8 @@ static void closeCircuitsOf(gwServer *server, const epicsTimeStamp *stuckAt)
         epicsMutexMustLock(server->lock);
         for (c = (gwCircuit *)ellFirst(&server->circuits); c && !victim;
              c = (gwCircuit *)ellNext(&c->node))
-            if (gwIoLoopIsSelf(c->loop) && (!stuckAt || gwCircuitIsStuck(c, stuckAt, server->stuckSeconds)))
+            if (gwIoLoopIsSelf(c->loop)
+                && (!stuckAt || gwCircuitIsStuck(c, stuckAt, server->stuckSeconds)))
                 victim = c;
         epicsMutexUnlock(server->lock);
         if (!victim)
