@@ -6,7 +6,9 @@
 - `harness` (per test): starts softIocs, gateway IOCs and clients, and stops
   them by PID when the test ends, passed or failed; prints their logs when
   the test failed; fails the test when one of them did not exit cleanly
-  (exit code 0 when asked to stop: sanitizer reports make it non-zero).
+  (exit code 0 when asked to stop: sanitizer reports make it non-zero), and
+  when a sanitizer report (its SUMMARY line) is in the output of any of
+  them, or of a program the test ran, whether or not it stopped the process.
 - After every test, no process started during it may still be alive.
 """
 import pytest

@@ -45,6 +45,19 @@ DO_REPLY = 10
 PR_SET_CHILD_SUBREAPER = 36
 
 
+# The last line of every ThreadSanitizer, AddressSanitizer (and LeakSanitizer
+# through it) and UndefinedBehaviorSanitizer report. A report fails the test
+# even when it did not stop the process (TSAN_OPTIONS halt_on_error=0).
+SANITIZER_SUMMARY = re.compile(
+    r"^SUMMARY: (ThreadSanitizer|AddressSanitizer|UndefinedBehaviorSanitizer|"
+    r"LeakSanitizer)\b.*$", re.MULTILINE)
+
+
+def sanitizer_reports(text):
+    """The sanitizer SUMMARY lines in a process's output."""
+    return [m.group(0) for m in SANITIZER_SUMMARY.finditer(text or "")]
+
+
 class HarnessError(RuntimeError):
     """The harness cannot do what a test asked (not a test failure)."""
 
@@ -243,6 +256,9 @@ class Process:
     def tail(self, lines=30):
         return "\n".join(self.log().splitlines()[-lines:])
 
+    def sanitizer_reports(self):
+        return sanitizer_reports(self.log())
+
     def _graceful(self):
         """How this kind of process is asked to stop; False when it cannot be."""
         return False
@@ -343,6 +359,7 @@ class Harness:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.processes = []
         self._names = itertools.count(1)
+        self.client_reports = []    # sanitizer SUMMARY lines of run() programs
 
     def _name(self, kind):
         return "%s%d" % (kind, next(self._names))
@@ -440,20 +457,27 @@ class Harness:
     def run(self, argv, env, timeout=30.0):
         """Run a client program to completion (bounded in time)."""
         require_private_namespace()
-        return subprocess.run([str(a) for a in argv], env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        result = subprocess.run([str(a) for a in argv], env=env, capture_output=True,
+                                text=True, timeout=timeout)
+        for line in sanitizer_reports(result.stderr):
+            self.client_reports.append("%s: %s" % (Path(str(argv[0])).name, line))
+        return result
 
     def caget(self, env, *pvs, args=(), timeout=30.0):
         return self.run([base_tool("caget"), "-w", "5", *args, *pvs], env, timeout)
 
     def stop_all(self):
-        """Stop every process, newest first; the ones that did not exit
-        cleanly (exit code 0 on request) although they were expected to."""
+        """Stop every process, newest first; what went wrong: the ones that
+        did not exit cleanly (exit code 0 on request) although they were
+        expected to, and every sanitizer report of a process (killed ones
+        too) or of a program run()."""
         unclean = []
         for proc in reversed(self.processes):
             code = proc.stop()
             if proc.expect_clean_exit and code != 0:
                 unclean.append("%s exited with %s" % (proc.name, code))
+            unclean += ["%s: %s" % (proc.name, line) for line in proc.sanitizer_reports()]
+        unclean += self.client_reports
         return unclean
 
     def logs(self, lines=40):

@@ -146,7 +146,7 @@ static size_t buildData(unsigned char *buf, size_t cap, epicsUInt16 command,
 /* Size of a data reply, or 0 when it is over the circuit's limit. */
 static size_t dataReplySize(gwCircuit *c, epicsUInt16 type, epicsUInt32 count)
 {
-    size_t size = gwCodecDataReplySize(type, count, c->minor);
+    size_t size = gwCodecDataReplySize(type, count, gwCircuitMinor(c));
 
     if (size > c->maxMessage)
         return 0;
@@ -179,7 +179,7 @@ void gwCircuitQueueRead(gwCircuit *c, const gwCaHeader *request, int status,
     }
     epicsMutexMustLock(c->lock);
     at = outReserve(c, size);
-    if (at && (size = buildData(at, size, CA_PROTO_READ_NOTIFY, &reply, c->minor)) != 0) {
+    if (at && (size = buildData(at, size, CA_PROTO_READ_NOTIFY, &reply, gwCircuitMinor(c))) != 0) {
         c->outLen += size;
         outputQueued(c);
     }
@@ -201,7 +201,7 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
 
     if (size && !sub->ready && !c->eventsOff && !c->blocked
         && c->outLen - c->outHead < GW_CIRCUIT_OUT_CHUNK && (at = outReserve(c, size))
-        && (size = buildData(at, size, CA_PROTO_EVENT_ADD, &reply, c->minor)) != 0) {
+        && (size = buildData(at, size, CA_PROTO_EVENT_ADD, &reply, gwCircuitMinor(c))) != 0) {
         c->outLen += size;
         counters->updatesSent++;
         outputQueued(c);
@@ -217,7 +217,7 @@ static void slotStore(gwCircuit *c, gwSubscription *sub, int status, short type,
         }
     }
     if (size)
-        size = buildData(sub->slot, sub->slotCap, CA_PROTO_EVENT_ADD, &reply, c->minor);
+        size = buildData(sub->slot, sub->slotCap, CA_PROTO_EVENT_ADD, &reply, gwCircuitMinor(c));
     if (!size) {
         counters->updatesDropped++;
         return;
@@ -737,12 +737,11 @@ void gwCircuitClose(gwCircuit *c)
     circuitRelease(c);
 }
 
-int gwCircuitSweepCheck(gwCircuit *c, const gwIoLoop *loop, const epicsTimeStamp *now,
-                        double stuckSeconds)
+int gwCircuitSweepCheck(gwCircuit *c, const epicsTimeStamp *now, double stuckSeconds)
 {
     int stuck;
 
-    if (c->loop != loop)
+    if (!gwIoLoopIsSelf(c->loop))
         return 0;
     if (!now)
         return 1;
@@ -807,7 +806,7 @@ void gwCircuitReport(gwCircuit *c, gwText *text, unsigned level)
 
     epicsMutexMustLock(c->lock);
     gwTextPrintf(text, "  client %s@%s (%s) minor %u priority %u: %d channels, %zu bytes queued%s\n",
-           c->user, c->host, c->peer, c->minor, c->identity.priority,
+           c->user, c->host, c->peer, gwCircuitMinor(c), c->identity.priority,
            ellCount(&c->channelList), pendingBytes(c),
            c->eventsOff ? ", events off" : "");
     if (level > 1) {

@@ -31,12 +31,12 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
  * thread only. */
 void gwCircuitClose(gwCircuit *circuit);
 
-/* The stuck-circuit sweep, on the thread of loop: 1 when the circuit is
- * served by loop and, with now given, its output has been stuck longer
- * than stuckSeconds (now NULL: every circuit of loop, for the stop). Also
- * passes on, once a second, the counts of updates still unsent. */
-int gwCircuitSweepCheck(gwCircuit *circuit, const gwIoLoop *loop,
-                        const epicsTimeStamp *now, double stuckSeconds);
+/* The stuck-circuit sweep, on a loop's thread: 1 when the circuit is
+ * served by the calling thread's loop and, with now given, its output has
+ * been stuck longer than stuckSeconds (now NULL: every circuit of the
+ * loop, for the stop). Also passes on, once a second, the counts of
+ * updates still unsent. */
+int gwCircuitSweepCheck(gwCircuit *circuit, const epicsTimeStamp *now, double stuckSeconds);
 /* Close a circuit the sweep found stuck, saying so in the log. Loop thread. */
 void gwCircuitCloseStuck(gwCircuit *circuit, double stuckSeconds);
 

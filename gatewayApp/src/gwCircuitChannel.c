@@ -91,7 +91,7 @@ static int onVersion(gwCircuit *c, const gwCaMessage *m)
 
     if (gwCodecDecodeVersion(m, &version) != GW_CODEC_OK || version.priority > CA_PROTO_PRIORITY_MAX)
         return -1;
-    c->minor = version.minorVersion;
+    epicsAtomicSetIntT(&c->minor, (int)version.minorVersion);
     epicsMutexMustLock(c->lock);
     c->identity.minorVersion = version.minorVersion;
     c->identity.priority = version.priority;
@@ -232,11 +232,11 @@ static void queueCreateReply(gwCircuit *c, gwServerChannel *channel, unsigned ri
     unsigned long count = gwCallNativeCount(provider, channel->providerChannel);
     size_t n = gwCodecBuildAccessRights(buf, sizeof buf, channel->cid, rights);
 
-    if (c->minor < GW_CA_MINOR_EXTENDED && count >= 0xffff)
+    if (gwCircuitMinor(c) < GW_CA_MINOR_EXTENDED && count >= 0xffff)
         count = 0xfffe; /* as RSRV: old clients cannot take more */
     n += gwCodecBuildCreateChannelReply(
         buf + n, sizeof buf - n, (epicsUInt16)gwCallNativeType(provider, channel->providerChannel),
-        (epicsUInt32)count, channel->cid, channel->sid, c->minor);
+        (epicsUInt32)count, channel->cid, channel->sid, gwCircuitMinor(c));
     gwCircuitQueueBytes(c, buf, n);
 }
 
@@ -297,7 +297,7 @@ static int onCreateChannel(gwCircuit *c, const gwCaMessage *m)
         queueCreateFail(c, m->header.parameter1);
         return 0;
     }
-    c->minor = create.clientMinor;
+    epicsAtomicSetIntT(&c->minor, (int)create.clientMinor);
     epicsMutexMustLock(c->lock);
     c->identity.minorVersion = create.clientMinor;
     epicsMutexUnlock(c->lock);
@@ -584,7 +584,7 @@ static int onRead(gwCircuit *c, const gwCaMessage *m)
     gwPendingRequest *pending;
     int status;
 
-    if (gwCodecDecodeRead(m, c->minor, &read) != GW_CODEC_OK) {
+    if (gwCodecDecodeRead(m, gwCircuitMinor(c), &read) != GW_CODEC_OK) {
         gwCircuitLogBad(c, &m->header, "bad read request");
         return -1;   /* RSRV: INVALID_DB_REQ drops the circuit */
     }
@@ -621,7 +621,7 @@ static void queueWriteNotifyReply(gwCircuit *c, const gwCaHeader *request, int s
 
     gwCircuitQueueBytes(c, buf, gwCodecBuildWriteNotifyReply(
         buf, sizeof buf, request->dataType, request->count, (epicsUInt32)status,
-        request->parameter2, c->minor));
+        request->parameter2, gwCircuitMinor(c)));
 }
 
 static void putDone(void *user, int status)
@@ -773,7 +773,7 @@ static int onEventAdd(gwCircuit *c, const gwCaMessage *m)
     gwSubscription *sub;
     int status = ECA_NORMAL;
 
-    if (gwCodecDecodeEventAdd(m, c->minor, &add) != GW_CODEC_OK) {
+    if (gwCodecDecodeEventAdd(m, gwCircuitMinor(c), &add) != GW_CODEC_OK) {
         gwCircuitLogBad(c, &m->header, "bad subscription request");
         return -1;   /* RSRV: INVALID_DB_REQ drops the circuit */
     }
@@ -827,7 +827,8 @@ static int onEventCancel(gwCircuit *c, const gwCaMessage *m)
     cancel.dataType = sub->request.dataType;
     cancel.count = sub->request.count;
     cancelSubscription(c, sub);
-    gwCircuitQueueBytes(c, buf, gwCodecBuildEventCancelReply(buf, sizeof buf, &cancel, c->minor));
+    gwCircuitQueueBytes(c, buf, gwCodecBuildEventCancelReply(buf, sizeof buf, &cancel,
+                                                             gwCircuitMinor(c)));
     return 0;
 }
 

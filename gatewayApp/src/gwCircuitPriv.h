@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include <ellLib.h>
+#include <epicsAtomic.h>
 #include <epicsEvent.h>
 #include <dbDefs.h>
 #include <epicsMutex.h>
@@ -89,7 +90,8 @@ struct gwCircuit {
     /* identity: changed on the loop thread under lock */
     gwClientIdentity identity;
     char *user, *host;
-    unsigned minor;            /* loop */
+    int minor;                 /* atomic (gwCircuitMinor): the loop sets it
+                                * (VERSION), any delivering thread reads it */
     /* input: loop */
     unsigned char *in;
     size_t inLen, inCap, drain;
@@ -122,6 +124,12 @@ struct gwCircuit {
     ELLLIST goneWork;          /* channels whose source went away */
     ELLLIST connectWork;       /* deferred channels whose attach finished */
 };
+
+/* The client's CA minor version (any thread). */
+static inline unsigned gwCircuitMinor(gwCircuit *c)
+{
+    return (unsigned)epicsAtomicGetIntT(&c->minor);
+}
 
 /* gwCircuit.c */
 void gwCircuitQueueBytes(gwCircuit *c, const void *bytes, size_t n);

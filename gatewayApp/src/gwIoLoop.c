@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <epicsAtomic.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
 #include <epicsThread.h>
@@ -43,7 +44,8 @@ typedef struct gwIoWatch {
 
 struct gwIoLoop {
     char name[32];
-    epicsThreadId thread;
+    EpicsAtomicPtrT thread;  /* epicsThreadId, atomic: the loop thread sets it
+                              * first thing (gwIoLoopIsSelf on any thread) */
     epicsMutexId lock;
     ELLLIST tasks;           /* gwIoTask, guarded by lock */
     ELLLIST soonTasks;       /* gwIoTask posted with PostSoon (lock) */
@@ -191,7 +193,7 @@ void gwIoLoopUnwatch(gwIoLoop *loop, SOCKET fd)
 
 int gwIoLoopIsSelf(const gwIoLoop *loop)
 {
-    return epicsThreadGetIdSelf() == loop->thread;
+    return (EpicsAtomicPtrT)epicsThreadGetIdSelf() == epicsAtomicGetPtrT(&loop->thread);
 }
 
 /* Move a list's tasks to the running list (lock held). */
@@ -334,6 +336,7 @@ static void loopThread(void *arg)
     gwIoLoop *loop = arg;
     epicsTimeStamp lastTick;
 
+    epicsAtomicSetPtrT(&loop->thread, (EpicsAtomicPtrT)epicsThreadGetIdSelf());
     epicsTimeGetCurrent(&lastTick);
     while (!isStopping(loop)) {
         epicsTimeStamp now;
@@ -395,10 +398,8 @@ gwIoLoop *gwIoLoopCreate(const char *name, void (*tick)(void *arg), void *tickAr
         destroy(loop);
         return NULL;
     }
-    loop->thread = epicsThreadCreate(loop->name, epicsThreadPriorityCAServerLow,
-                                     epicsThreadGetStackSize(epicsThreadStackMedium),
-                                     loopThread, loop);
-    if (!loop->thread) {
+    if (!epicsThreadCreate(loop->name, epicsThreadPriorityCAServerLow,
+                           epicsThreadGetStackSize(epicsThreadStackMedium), loopThread, loop)) {
         destroy(loop);
         return NULL;
     }

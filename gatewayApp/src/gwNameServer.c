@@ -54,15 +54,7 @@
 #include <caProto.h>
 #include <dbDefs.h>
 #include <ellLib.h>
-/* Base 7.0.3.1's epicsAtomicCD.h trips -Wexpansion-to-defined (-Wextra). */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wexpansion-to-defined"
-#endif
 #include <epicsAtomic.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 #include <epicsMutex.h>
 #include <epicsStdio.h>
 #include <epicsThread.h>
@@ -99,7 +91,9 @@ typedef struct gwNameListener {
     SOCKET replySocket; /* sends the answers: the interface's unicast socket */
     char where[32];     /* the bound address, for messages */
     epicsThreadId thread;
-    int lastSendError;  /* errno of the last failed send, 0 after a success */
+    int lastSendError;  /* errno of the last failed send, 0 after a success;
+                         * epicsAtomic: the listener and gwNameServerSettled's
+                         * callers both send */
 } gwNameListener;
 
 struct gwNameServer {
@@ -179,7 +173,7 @@ static void batchSend(gwSearchBatch *batch)
     if (status < 0) {
         int error = SOCKERRNO;
 
-        if (error != listener->lastSendError) {
+        if (error != epicsAtomicGetIntT(&listener->lastSendError)) {
             char text[64];
 
             epicsSocketConvertErrnoToString(text, sizeof text);
@@ -187,9 +181,9 @@ static void batchSend(gwSearchBatch *batch)
                   "search reply from %s to %s failed: %s",
                   listener->where, batch->peerText, text);
         }
-        listener->lastSendError = error;
+        epicsAtomicSetIntT(&listener->lastSendError, error);
     } else {
-        listener->lastSendError = 0;
+        epicsAtomicSetIntT(&listener->lastSendError, 0);
         epicsAtomicIncrSizeT(&listener->names->replyDatagrams);
     }
     batchReset(batch);

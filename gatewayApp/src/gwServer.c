@@ -221,15 +221,17 @@ void gwServerCircuitGone(gwServer *server, gwCircuit *circuit)
     epicsMutexUnlock(server->lock);
 }
 
-/* Close the circuits of one loop that match (loop thread). */
-static void closeCircuitsOf(gwServer *server, gwIoLoop *loop, const epicsTimeStamp *stuckAt)
+/* Close the circuits of the loop this runs on that match (loop thread). The
+ * loop is the one of the calling thread, not server->loops[]: a loop's
+ * tick may run before gwServerStart has stored the loop there. */
+static void closeCircuitsOf(gwServer *server, const epicsTimeStamp *stuckAt)
 {
     for (;;) {
         gwCircuit *victim = NULL, *c;
         epicsMutexMustLock(server->lock);
         for (c = gwCircuitOfListNode(ellFirst(&server->circuits)); c && !victim;
              c = gwCircuitOfListNode(ellNext(gwCircuitListNode(c))))
-            if (gwCircuitSweepCheck(c, loop, stuckAt, server->stuckSeconds))
+            if (gwCircuitSweepCheck(c, stuckAt, server->stuckSeconds))
                 victim = c;
         epicsMutexUnlock(server->lock);
         if (!victim)
@@ -247,7 +249,7 @@ static void loopTick(void *arg)
     epicsTimeStamp now;
 
     epicsTimeGetCurrent(&now);
-    closeCircuitsOf(context->server, context->server->loops[context->index], &now);
+    closeCircuitsOf(context->server, &now);
 }
 
 static void loopStop(void *arg)
@@ -259,7 +261,7 @@ static void loopStop(void *arg)
     if (context->index == 0)
         for (i = 0; i < server->nListeners; i++)
             gwIoLoopUnwatch(server->loops[0], server->listeners[i]);
-    closeCircuitsOf(server, server->loops[context->index], NULL);
+    closeCircuitsOf(server, NULL);
 }
 
 /* ---------------------------------------------------------------- listeners */

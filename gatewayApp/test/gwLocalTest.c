@@ -83,6 +83,30 @@ static unsigned sinkCalls(gwTestSink *sink)
     return calls;
 }
 
+/* The element count of the last value (the sink's lock: a subscription's
+ * next update may be coming in). */
+static unsigned long sinkCount(gwTestSink *sink)
+{
+    unsigned long count;
+
+    epicsMutexMustLock(sink->lock);
+    count = sink->count;
+    epicsMutexUnlock(sink->lock);
+    return count;
+}
+
+/* The rights of the last rightsChanged() (the sink's lock: a later call may
+ * still come from the provider's thread). */
+static unsigned sinkRights(gwTestSink *sink)
+{
+    unsigned rights;
+
+    epicsMutexMustLock(sink->lock);
+    rights = sink->rights;
+    epicsMutexUnlock(sink->lock);
+    return rights;
+}
+
 static void onValue(void *user, int status, short type, unsigned long count, const void *value)
 {
     gwTestSink *sink = user;
@@ -741,18 +765,22 @@ static void testWaveformSubscription(void)
     sinkInit(&filtered);
     channel = attachAs("gw:wfd", "alice", &rights);
     subscription = subscribe(channel, DBR_DOUBLE, 0, GW_EVENT_VALUE, &sink);
-    testOk(subscription && sinkWaitCalls(&sink, 1) && sink.count == 4,
-           "waveform, count 0: first update has the current 4 elements (%lu)", sink.count);
+    testOk(subscription && sinkWaitCalls(&sink, 1) && sinkCount(&sink) == 4,
+           "waveform, count 0: first update has the current 4 elements (%lu)",
+           sinkCount(&sink));
     ops->put(channel, DBR_DOUBLE, 6, six, NULL, NULL);
-    testOk(sinkWaitCalls(&sink, 2) && sink.count == 6 && sinkDouble(&sink) == 6.0,
-           "waveform, count 0: update after a put of 6 has 6 elements (%lu)", sink.count);
+    testOk(sinkWaitCalls(&sink, 2) && sinkCount(&sink) == 6 && sinkDouble(&sink) == 6.0,
+           "waveform, count 0: update after a put of 6 has 6 elements (%lu)",
+           sinkCount(&sink));
     window = attachAs("gw:wfd.VAL{\"arr\":{\"s\":1,\"e\":3}}", "alice", &rights);
     windowed = subscribe(window, DBR_DOUBLE, 0, GW_EVENT_VALUE, &filtered);
     sinkWaitCalls(&filtered, 1);
+    epicsMutexMustLock(filtered.lock);
     memcpy(values, filtered.value, sizeof values);
-    testOk(filtered.count == 3 && values[0] == 5.0 && values[2] == 3.0,
-           "arr filter [1..3]: %lu elements %g %g %g", filtered.count, values[0], values[1],
-           values[2]);
+    epicsMutexUnlock(filtered.lock);
+    testOk(sinkCount(&filtered) == 3 && values[0] == 5.0 && values[2] == 3.0,
+           "arr filter [1..3]: %lu elements %g %g %g", sinkCount(&filtered), values[0],
+           values[1], values[2]);
     ops->cancel(windowed);
     ops->detach(window);
     ops->cancel(subscription);
@@ -978,13 +1006,14 @@ static void testAccessRights(void)
 
     client = identityOf("alice");
     ops->clientChanged(reader, &client);
-    testOk(sinkWaitCalls(&rights, 1) && rights.rights == (GW_RIGHT_READ | GW_RIGHT_WRITE) &&
-           ops->rights(reader) == rights.rights,
-           "ro becomes alice: rightsChanged(read|write) (%u)", rights.rights);
+    testOk(sinkWaitCalls(&rights, 1) &&
+           sinkRights(&rights) == (GW_RIGHT_READ | GW_RIGHT_WRITE) &&
+           ops->rights(reader) == sinkRights(&rights),
+           "ro becomes alice: rightsChanged(read|write) (%u)", sinkRights(&rights));
     client = identityOf("ro");
     ops->clientChanged(reader, &client);
-    testOk(sinkWaitCalls(&rights, 2) && rights.rights == GW_RIGHT_READ,
-           "alice becomes ro again: rightsChanged(read) (%u)", rights.rights);
+    testOk(sinkWaitCalls(&rights, 2) && sinkRights(&rights) == GW_RIGHT_READ,
+           "alice becomes ro again: rightsChanged(read) (%u)", sinkRights(&rights));
     ops->detach(reader);
     ops->detach(writer);
 
@@ -1048,7 +1077,7 @@ static void testContextsSpread(void)
            "a put's completion comes from its channel's context (%s)", done.thread);
     client = identityOf("ro");
     ops->clientChanged(channels[2], &client);
-    testOk(sinkWaitCalls(&rights, 1) && rights.rights == GW_RIGHT_READ &&
+    testOk(sinkWaitCalls(&rights, 1) && sinkRights(&rights) == GW_RIGHT_READ &&
            sinkThreadIs(&rights, "gwLocalEvent2"),
            "a rights change comes from its channel's context (%s)", rights.thread);
 

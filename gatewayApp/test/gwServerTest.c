@@ -9,7 +9,8 @@
  * clean stop.
  *
  * Opens sockets: runs only inside `scripts/netns run` (make runtests does
- * there); elsewhere it skips (GW_NETNS unset).
+ * there); elsewhere it skips (GW_NETNS unset), or fails where it must run
+ * (gwTestNetns.h).
  */
 #include <poll.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include <caerr.h>
 #include <db_access.h>
+#include <epicsAtomic.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
 #include <epicsThread.h>
@@ -28,6 +30,7 @@
 
 #include "gwCodec.h"
 #include "gwServer.h"
+#include "gwTestNetns.h"
 
 #define BIG_COUNT 100000u
 
@@ -62,7 +65,8 @@ static struct {
     gwPutCallback *putDone;
     void *putUser;
     fakeChannel *slow;           /* the last attached "slow:" channel */
-    int detached;                /* channels detached so far */
+    int detached;                /* channels detached so far (epicsAtomic: the
+                                  * I/O threads detach, the test reads) */
     fakeHeldPut held[256];       /* puts of "hold:" channels */
     int nHeld;                   /* waiting in held[] */
     int heldTotal;               /* taken so far */
@@ -108,12 +112,17 @@ static void fakeBind(void *self, const gwServerCallbacks *callbacks, void *serve
     epicsMutexUnlock(fake.lock);
 }
 
+static int detachedSoFar(void)
+{
+    return epicsAtomicGetIntT(&fake.detached);
+}
+
 static void fakeUnbind(void *self)
 {
     (void)self;
     epicsMutexMustLock(fake.lock);
     fake.unbinds++;
-    fake.detachedAtUnbind = fake.detached;
+    fake.detachedAtUnbind = detachedSoFar();
     epicsMutexUnlock(fake.lock);
 }
 
@@ -146,7 +155,7 @@ static void fakeDetach(gwProviderChannel *channel)
         fake.channel = NULL;
     if ((fakeChannel *)channel == fake.slow)
         fake.slow = NULL;
-    fake.detached++;
+    epicsAtomicIncrIntT(&fake.detached);
     free(channel);
 }
 
@@ -508,7 +517,7 @@ static void testDeferredAttach(unsigned short port)
     unsigned char p[64];
     unsigned rights = 0;
     epicsUInt32 count = 0, sid;
-    int detached = fake.detached;
+    int detached = detachedSoFar();
 
     clientConnect(c, port);
     expectCommand(c, CA_PROTO_VERSION, &m, p);
@@ -532,19 +541,19 @@ static void testDeferredAttach(unsigned short port)
     testOk(expectCommand(c, CA_PROTO_READ_NOTIFY, &m, p) && payloadDouble(p) == 7.5,
            "the channel reads");
 
-    detached = fake.detached;
+    detached = detachedSoFar();
     sendHeader(c, CA_PROTO_CREATE_CHAN, 0, 0, 11, GW_CA_MINOR_VERSION, "slow:fail", 10);
     sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
     expectCommand(c, CA_PROTO_ECHO, &m, p);
     fake.slow->events->connected(fake.slow->serverChannel, 0);
     testOk(expectCommand(c, CA_PROTO_CREATE_CH_FAIL, &m, p) && m.header.parameter1 == 11,
            "attach failed: CREATE_CH_FAIL for client channel 11");
-    testOk(fake.detached == detached + 1, "and the failed channel was detached");
+    testOk(detachedSoFar() == detached + 1, "and the failed channel was detached");
 
     sid = createChannel(c, "slow:early", 12, &rights, &count);
     testOk(sid != 0 && rights == 3, "an attach that finished before attach returned is answered");
 
-    detached = fake.detached;
+    detached = detachedSoFar();
     sendHeader(c, CA_PROTO_CREATE_CHAN, 0, 0, 13, GW_CA_MINOR_VERSION, "slow:never", 11);
     sendHeader(c, CA_PROTO_ECHO, 0, 0, 0, 0, NULL, 0);
     expectCommand(c, CA_PROTO_ECHO, &m, p);
@@ -553,8 +562,8 @@ out:
     free(c);
     /* the circuit closes: every channel goes, the one still waiting too */
     epicsThreadSleep(0.5);
-    testOk(fake.detached >= detached + 3, "closing the circuit detaches the waiting channel too "
-           "(%d channels detached)", fake.detached - detached);
+    testOk(detachedSoFar() >= detached + 3, "closing the circuit detaches the waiting channel too "
+           "(%d channels detached)", detachedSoFar() - detached);
 }
 
 /* 200 puts with completion at once: the server hands the provider no more
@@ -690,7 +699,7 @@ MAIN(gwServerTest)
     (void)argc;
     (void)argv;
     testPlan(53);
-    if (!getenv("GW_NETNS")) {
+    if (!gwTestInNetns()) {
         testSkip(53, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
@@ -710,7 +719,7 @@ MAIN(gwServerTest)
     {
         int detached;
         epicsMutexMustLock(fake.lock);
-        detached = fake.detached;
+        detached = detachedSoFar();
         epicsMutexUnlock(fake.lock);
         gwServerStop(server);
         testOk(fake.unbinds == 1 && fake.detachedAtUnbind >= detached,
