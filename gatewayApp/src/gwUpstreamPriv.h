@@ -72,6 +72,8 @@ typedef struct gwUpMonitor {
     evid id;                   /* NULL until ca_create_subscription returned */
     int creating;              /* ca_create_subscription is running */
     int unlinked;              /* out of pv->monitors: deliver nothing more */
+    int delivering;            /* eventCallback is delivering (pv->lock held):
+                                  a cancel from inside an update only marks */
     int stale;                 /* a put went upstream since the cached update:
                                   no get is answered from the cache until an
                                   update arrives with no put in flight */
@@ -90,6 +92,8 @@ struct gwProviderSubscription {
     gwValueCallback *update;
     void *user;
     int enabled;
+    int cancelled;             /* cancelled from inside an update: freed by
+                                  eventCallback after its delivery loop */
 };
 
 struct gwProviderChannel {
