@@ -57,10 +57,7 @@ typedef struct gwConformanceTarget {
 unsigned gwConformanceRun(const gwConformanceTarget *target, unsigned groups,
                           int expectFailure);
 
-/* TAP points made so far by gwConformanceRun and gwConformanceOk (the
- * test prints its plan at the end: the number depends on the targets). */
-unsigned gwConformancePoints(void);
-/* A TAP point of the caller's, counted. */
+/* A TAP point of the caller's (testOk with a format). */
 void gwConformanceOk(int pass, const char *format, ...) EPICS_PRINTF_STYLE(2, 3);
 
 #endif /* INC_gwConformance_H */
