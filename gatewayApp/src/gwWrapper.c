@@ -274,7 +274,8 @@ static void wrExists(void *self, const gwClientIdentity *client, gwExistsQuery *
                      unsigned count)
 {
     gwWrapper *w = self;
-    gwExistsQuery *inner = malloc(count * (sizeof *inner + GW_WRAPPER_NAME_SIZE) + 1);
+    size_t nameSize = w->policy.rename ? GW_WRAPPER_NAME_SIZE : 0; /* for aliases */
+    gwExistsQuery *inner = malloc(count * (sizeof *inner + nameSize) + 1);
     unsigned *index = malloc(count * sizeof *index + 1);
     char *buffers = (char *)(inner + count);
     unsigned i, n = 0;
@@ -289,7 +290,7 @@ static void wrExists(void *self, const gwClientIdentity *client, gwExistsQuery *
         const char *name;
         if (queries[i].answer != GW_EXISTS_NO || !allowed(w, queries[i].pvName, client))
             continue;
-        name = innerNameOf(w, queries[i].pvName, buffers + (size_t)n * GW_WRAPPER_NAME_SIZE);
+        name = innerNameOf(w, queries[i].pvName, buffers + (size_t)n * nameSize);
         if (!name)
             continue;
         memset(&inner[n], 0, sizeof inner[n]);
