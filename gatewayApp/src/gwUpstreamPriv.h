@@ -36,6 +36,9 @@
  * timer thread's connect timeout, with up->lock too): they take only the
  * circuit's lock and never call back into a provider, and holding pv->lock
  * is what makes cancel() and detach() wait for a delivery in progress.
+ * A cancel from inside an update of the same monitor (pv->lock held by
+ * that thread already) only marks the subscription (`delivering`,
+ * `cancelled`); eventCallback frees it after its loop.
  */
 #ifndef INC_gwUpstreamPriv_H
 #define INC_gwUpstreamPriv_H
