@@ -166,7 +166,7 @@ struct confSink {
     short type;
     unsigned long count;
     int gotValue;
-    char value[1024];
+    union { double align; char bytes[1024]; } value; /* aligned for the DBR structs */
     /* put completions */
     unsigned puts;
     int putStatus;
@@ -228,10 +228,12 @@ static void onValue(void *user, int status, short type, unsigned long count, con
     sink->type = type;
     sink->count = count;
     sink->gotValue = value != NULL;
-    memset(sink->value, 0, sizeof sink->value);
+    memset(sink->value.bytes, 0, sizeof sink->value.bytes);
     if (value) {
         size_t size = dbr_size_n(type, count);
-        memcpy(sink->value, value, size < sizeof sink->value ? size : sizeof sink->value);
+        if (size > sizeof sink->value.bytes)
+            size = sizeof sink->value.bytes;
+        memcpy(sink->value.bytes, value, size);
     }
     hook = sink->hook;
     sink->hook = NULL;
@@ -318,7 +320,7 @@ static double sinkDouble(confSink *sink)
     double value;
 
     epicsMutexMustLock(sink->lock);
-    memcpy(&value, sink->value + dbr_value_offset[sink->type], sizeof value);
+    memcpy(&value, sink->value.bytes + dbr_value_offset[sink->type], sizeof value);
     epicsMutexUnlock(sink->lock);
     return value;
 }
@@ -497,11 +499,11 @@ static void checkGets(confRun *run)
         confOk(run, putDoubleWait(run, &ai, 2.5), "ai put 2.5 completes");
         confOk(run, getWait(run, &ai, DBR_DOUBLE, 1) && sinkDouble(&ai) == 2.5,
                "get DBR_DOUBLE: 2.5, done once");
-        confOk(run, getWait(run, &ai, DBR_STRING, 1) && strcmp(ai.value, "2.500") == 0,
-               "get DBR_STRING: \"2.500\" (PREC 3), done once (\"%s\")", ai.value);
+        confOk(run, getWait(run, &ai, DBR_STRING, 1) && strcmp(ai.value.bytes, "2.500") == 0,
+               "get DBR_STRING: \"2.500\" (PREC 3), done once (\"%s\")", ai.value.bytes);
         confOk(run, getWait(run, &ai, DBR_LONG, 1) && ai.count == 1, "get DBR_LONG, done once");
         if (getWait(run, &ai, DBR_TIME_DOUBLE, 1)) {
-            const struct dbr_time_double *v = (const struct dbr_time_double *)ai.value;
+            const struct dbr_time_double *v = (const struct dbr_time_double *)ai.value.bytes;
             confOk(run, v->value == 2.5 && v->stamp.secPastEpoch != 0
                         && v->severity == NO_ALARM,
                    "get DBR_TIME_DOUBLE: 2.5, a time stamp, no alarm");
@@ -510,7 +512,7 @@ static void checkGets(confRun *run)
             confOk(run, 0, "get DBR_TIME_DOUBLE");
         }
         if (getWait(run, &ai, DBR_CTRL_DOUBLE, 1)) {
-            const struct dbr_ctrl_double *v = (const struct dbr_ctrl_double *)ai.value;
+            const struct dbr_ctrl_double *v = (const struct dbr_ctrl_double *)ai.value.bytes;
             confOk(run, v->value == 2.5 && strcmp(v->units, "V") == 0 && v->precision == 3
                         && v->upper_disp_limit == 100.0 && v->lower_disp_limit == -100.0,
                    "get DBR_CTRL_DOUBLE: value, units, precision, display limits");
@@ -522,7 +524,7 @@ static void checkGets(confRun *run)
                "get of type -1 is refused");
     }
     if (confAttach(run, "so", &so, &run->client))
-        confOk(run, getWait(run, &so, DBR_STRING, 1) && strcmp(so.value, "hello") == 0,
+        confOk(run, getWait(run, &so, DBR_STRING, 1) && strcmp(so.value.bytes, "hello") == 0,
                "get DBR_STRING of so: \"hello\"");
     confDetach(run, &ai);
     confDetach(run, &so);
@@ -669,14 +671,16 @@ static void checkMasks(confRun *run)
         }
     }
     {
-        const struct dbr_ctrl_double *v = (const struct dbr_ctrl_double *)subs[M_PROPERTY].value;
+        const struct dbr_ctrl_double *v =
+            (const struct dbr_ctrl_double *)subs[M_PROPERTY].value.bytes;
         epicsMutexMustLock(subs[M_PROPERTY].lock);
         confOk(run, strcmp(v->units, "mV") == 0, "the PROPERTY update carries EGU \"%s\"",
                v->units);
         epicsMutexUnlock(subs[M_PROPERTY].lock);
     }
     {
-        const struct dbr_time_double *v = (const struct dbr_time_double *)subs[M_ALARM].value;
+        const struct dbr_time_double *v =
+            (const struct dbr_time_double *)subs[M_ALARM].value.bytes;
         epicsMutexMustLock(subs[M_ALARM].lock);
         confOk(run, v->severity == NO_ALARM && v->value == 10.0,
                "the last ALARM update: 10, no alarm");
