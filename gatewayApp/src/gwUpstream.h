@@ -67,7 +67,13 @@ int gwUpstreamParseMask(const char *text, unsigned *mask);
  * also one line per PV and per upstream subscription) and counters (the
  * PV states of the Users Guide) are operations of gwProviderOps.
  * Rights are per client channel: each channel is told its own rights
- * (rightsChanged) and rights() answers what it was told. */
+ * (rightsChanged) and rights() answers what it was told.
+ * Its callbacks run with the PV's lock held (gwUpstreamPriv.h): a cancel
+ * or detach from another thread waits for the delivery in progress. From
+ * inside an update, cancel (of any subscription of the PV) is allowed;
+ * detach from inside any of its callbacks is not (it would take the
+ * provider's lock under the PV's, against the lock order) -- the server
+ * never does either (the lock rule of gwProvider.h). */
 
 /* Create the provider and its client context. NULL (with a message) on
  * failure. The configuration is copied. */

@@ -344,6 +344,30 @@ static void deliver(gwProviderSubscription *sub, const gwUpMonitor *monitor, int
                     monitor->count, NULL);
 }
 
+static void unlinkMonitor(gwPv *pv, gwUpMonitor *monitor);
+static void releaseMonitor(gwUpstream *up, gwUpMonitor *monitor);
+
+/* The subscriptions cancelled from inside this update go, and the
+ * monitor too when none is left (pv->lock held): 1 when the caller must
+ * release the monitor after the lock. */
+static int sweepCancelled(gwPv *pv, gwUpMonitor *monitor)
+{
+    gwProviderSubscription *sub = (gwProviderSubscription *)ellFirst(&monitor->subs);
+
+    while (sub) {
+        gwProviderSubscription *next = (gwProviderSubscription *)ellNext(&sub->node);
+        if (sub->cancelled) {
+            ellDelete(&monitor->subs, &sub->node);
+            free(sub);
+        }
+        sub = next;
+    }
+    if (ellCount(&monitor->subs) || monitor->creating || monitor->unlinked)
+        return 0;
+    unlinkMonitor(pv, monitor);
+    return 1;
+}
+
 static void eventCallback(struct event_handler_args args)
 {
     gwUpMonitor *monitor = args.usr;
@@ -354,7 +378,7 @@ static void eventCallback(struct event_handler_args args)
      * any channel, cleared by unbind after the last client has gone */
     const gwServerCallbacks *server = epicsAtomicGetPtrT((void *const *)&up->server);
     gwDeliveryBatch batch;
-    int held;
+    int held, release = 0;
 
     /* libca's receive thread. One client: queue and let its I/O loop send,
      * so updates that follow at once leave together and this thread gets
@@ -369,15 +393,20 @@ static void eventCallback(struct event_handler_args args)
         server->deliveryHold(up->serverArg, &batch);
     if (!monitor->unlinked) {
         cacheUpdate(monitor, &args);
+        monitor->delivering = 1;
         for (sub = (gwProviderSubscription *)ellFirst(&monitor->subs); sub;
              sub = (gwProviderSubscription *)ellNext(&sub->node)) {
-            if (sub->enabled)
+            if (sub->enabled && !sub->cancelled)
                 deliver(sub, monitor, args.status, args.count, args.dbr);
         }
+        monitor->delivering = 0;
+        release = sweepCancelled(pv, monitor);
     }
     epicsMutexUnlock(pv->lock);
     if (held)
         server->deliveryRelease(up->serverArg, &batch);
+    if (release)
+        releaseMonitor(up, monitor); /* libca allows it from the callback */
 }
 
 /* Out of the PV's list: no more deliveries (pv->lock held). */
@@ -509,6 +538,13 @@ void gwUpstreamCancel(gwProviderSubscription *sub)
     int release = 0;
 
     epicsMutexMustLock(pv->lock);
+    if (monitor->delivering) {
+        /* From inside an update of this monitor (this thread holds
+         * pv->lock): its delivery loop still walks the list. */
+        sub->cancelled = 1;
+        epicsMutexUnlock(pv->lock);
+        return;
+    }
     ellDelete(&monitor->subs, &sub->node);
     if (ellCount(&monitor->subs) == 0 && !monitor->creating) {
         unlinkMonitor(pv, monitor);

@@ -35,9 +35,14 @@
  * timer thread's connect timeout, with up->lock too). The lock rule of
  * gwProvider.h allows it: they take only the circuit's lock and never call
  * back into a provider, and holding pv->lock is what makes cancel() and
- * detach() wait for a delivery in progress. The server's table
- * (gwServerCallbacks) is called with no lock of ours held, between
- * hooksEnter and hooksLeave, which unbind waits for.
+ * detach() wait for a delivery in progress. Of the server's table
+ * (gwServerCallbacks), namesSettled and beaconAnomaly are called with no
+ * lock of ours held, between hooksEnter and hooksLeave, which unbind waits
+ * for; deliveryHold/deliveryRelease by the update callback, which reads
+ * the table atomically (it stays bound while a client subscription is).
+ * A cancel from inside an update of the same monitor (pv->lock held by
+ * that thread already) only marks the subscription (`delivering`,
+ * `cancelled`); eventCallback frees it after its loop.
  */
 #ifndef INC_gwUpstreamPriv_H
 #define INC_gwUpstreamPriv_H
@@ -74,6 +79,8 @@ typedef struct gwUpMonitor {
     evid id;                   /* NULL until ca_create_subscription returned */
     int creating;              /* ca_create_subscription is running */
     int unlinked;              /* out of pv->monitors: deliver nothing more */
+    int delivering;            /* eventCallback is delivering (pv->lock held):
+                                  a cancel from inside an update only marks */
     int stale;                 /* a put went upstream since the cached update:
                                   no get is answered from the cache until an
                                   update arrives with no put in flight */
@@ -92,6 +99,8 @@ struct gwProviderSubscription {
     gwValueCallback *update;
     void *user;
     int enabled;
+    int cancelled;             /* cancelled from inside an update: freed by
+                                  eventCallback after its delivery loop */
 };
 
 struct gwProviderChannel {

@@ -1,0 +1,74 @@
+/* gwWrapper.h - a provider in front of another one (gwProvider.h: providers
+ * stack). It sees every name, identity, attach, get, put and subscription
+ * of the provider it wraps, may rename a client's name (an alias), refuse
+ * a name to a client, or narrow a client channel's rights, and passes the
+ * rest on unchanged: exists answers (ELSEWHERE and its address included),
+ * deferred attaches, completions, the exact event mask, cancel, enable.
+ * The pvlist and access rules are built on it; gwProviderConformanceTest
+ * runs the provider conformance checks through it.
+ *
+ * Who may call what, from which thread:
+ * - gwWrapperCreate / gwWrapperDestroy: any thread, not from a callback;
+ *   destroy once the wrapper is unbound and no channel is attached. The
+ *   inner provider outlives the wrapper and is not destroyed with it.
+ * - The server calls the operations as gwProvider.h says; the wrapper
+ *   calls the inner provider through gwProviderCall.h, on the same thread,
+ *   with no lock of its own held.
+ * - The policy's hooks run on the server's threads (exists, attach, rights,
+ *   clientChanged, put) and on the inner provider's threads (its
+ *   rightsChanged, with the inner provider's locks held): they must be
+ *   quick, must not block and must not call a provider.
+ *
+ * Limits: allow() is asked at exists() and attach() only (a client that
+ * changes its name keeps its channels; narrowRights() is asked again). The
+ * names a renamed PENDING answer waits for are remembered for the inner
+ * provider's namesSettled (mapped back to the client's names), at most
+ * GW_WRAPPER_PENDING_MAX of them: beyond that the oldest is forgotten and
+ * its search is answered at the client's next search instead.
+ */
+#ifndef INC_gwWrapper_H
+#define INC_gwWrapper_H
+
+#include <stddef.h>
+
+#include "gwProvider.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GW_WRAPPER_NAME_SIZE 1024     /* the longest inner name + 1 */
+#define GW_WRAPPER_PENDING_MAX 1024
+
+typedef struct gwWrapperPolicy {
+    const char *name;  /* for reports; NULL: "wrapper" */
+    void *arg;         /* the first argument of each hook */
+
+    /* Optional (NULL: names pass unchanged). The inner provider's name for
+     * a client's pvName: write it into innerName (size bytes) and return
+     * 1, or return 0 to keep the name. */
+    int (*rename)(void *arg, const char *pvName, char *innerName, size_t size);
+
+    /* Optional (NULL: all allowed). 0 refuses the client's name: exists
+     * answers NO and attach fails (counted as searchesRefused). */
+    int (*allow)(void *arg, const char *pvName, const gwClientIdentity *client);
+
+    /* Optional (NULL: the inner rights). The rights the client's channel
+     * gets from the inner provider's `rights` (normally a subset). A put
+     * without GW_RIGHT_WRITE is refused with ECA_NOWTACCESS (counted as
+     * putsRefused), a get without GW_RIGHT_READ with ECA_NORDACCESS. */
+    unsigned (*narrowRights)(void *arg, const char *pvName, const gwClientIdentity *client,
+                             unsigned rights);
+} gwWrapperPolicy;
+
+/* A wrapper over inner with a copy of *policy (NULL: pass everything).
+ * NULL when out of memory. */
+gwProvider *gwWrapperCreate(const gwProvider *inner, const gwWrapperPolicy *policy);
+/* NULL is ignored. */
+void gwWrapperDestroy(gwProvider *wrapper);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INC_gwWrapper_H */
