@@ -18,6 +18,7 @@
 #include <osiSock.h>
 #include <testMain.h>
 
+#include "gwTestNetns.h"
 #include "gwBeaconWatch.h"
 
 #define WAIT_SECONDS 10.0
@@ -72,6 +73,10 @@ MAIN(gwBeaconWatchTest)
     (void)argc;
     (void)argv;
     testPlan(11);
+    if (!gwTestInNetns()) {
+        testSkip(11, "opens sockets: run inside scripts/netns run");
+        return testDone();
+    }
     osiSockAttach();
 
     repeater = epicsSocketCreate(AF_INET, SOCK_DGRAM, IPPROTO_UDP);

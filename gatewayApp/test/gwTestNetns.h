@@ -1,5 +1,6 @@
 /* gwTestNetns.h - may a socket unit test open its sockets here? Used by
- * gwNameServerTest, gwServerTest and gwUpstreamSearchTest at the start of
+ * the socket tests (gwNameServerTest, gwServerTest, gwUpstreamSearchTest,
+ * gwBeaconWatchTest, gwProviderConformanceTest) at the start of
  * main(), before anything else. Header only (static inline): nothing to
  * add to a test's sources.
  *
