@@ -352,10 +352,12 @@ static void gwLocalUnbind(void *self)
 static void gwLocalCounters(void *self, gwProviderCounters *counters)
 {
     gwLocalProvider *provider = self;
+    unsigned i;
 
     counters->channels = epicsAtomicGetSizeT(&provider->channelCount);
     counters->searches = epicsAtomicGetSizeT(&provider->searches);
-    counters->updates = epicsAtomicGetSizeT(&provider->updates);
+    for (i = 0; i < provider->contextCount; i++)
+        counters->updates += epicsAtomicGetSizeT(&provider->contexts[i].updates);
     counters->puts = epicsAtomicGetSizeT(&provider->puts);
     counters->putsRefused = epicsAtomicGetSizeT(&provider->putsRefused);
 }

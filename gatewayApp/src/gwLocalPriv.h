@@ -94,6 +94,8 @@ typedef struct gwLocalContext {
     gwDeliveryBatch batch;        /* its task only: sends held back during a burst */
     int holding;                  /* its task only: batch is held */
     unsigned burst;               /* its task only: events since the last release */
+    size_t updates;               /* values its task delivered (atomic: written by
+                                     the task only, so no line is shared) */
     unsigned index;
 } gwLocalContext;
 
@@ -113,7 +115,7 @@ struct gwLocalProvider {
     const gwServerCallbacks *server;
     void *serverArg;
     /* counters (atomic) */
-    size_t channelCount, searches, updates, puts, putsRefused;
+    size_t channelCount, searches, puts, putsRefused; /* updates: per context */
 };
 
 struct gwProviderChannel {

@@ -172,7 +172,7 @@ static void gwLocalDeliver(gwProviderSubscription *subscription, struct dbChanne
         return;
     }
     memset(subscription->data, 0, subscription->size);
-    epicsAtomicIncrSizeT(&subscription->channel->provider->updates);
+    epicsAtomicIncrSizeT(&subscription->channel->context->updates);
     status = gwLocalRead(chan, subscription->dbrType, subscription->data, &elements, pfl);
     if (status < 0)
         subscription->update(subscription->user, ECA_GETFAIL, subscription->dbrType,

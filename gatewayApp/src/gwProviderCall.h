@@ -20,8 +20,12 @@
 
 #if !defined(NDEBUG) && defined(__GNUC__)
 #define GW_LOCK_RULE_CHECK 1
-/* Callbacks of providers the calling thread is inside now (gwServer.c). */
-extern __thread unsigned gwProviderCallbackDepth;
+/* Callbacks of providers the calling thread is inside now (gwServer.c).
+ * initial-exec: a plain %fs-relative access on every update rather than a
+ * __tls_get_addr call (the library is loaded with the IOC, and 4 bytes fit
+ * the static TLS glibc keeps for libraries loaded later too). */
+#define GW_TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+extern __thread unsigned gwProviderCallbackDepth GW_TLS_INITIAL_EXEC;
 #define GW_CALLBACK_ENTER() (gwProviderCallbackDepth++)
 #define GW_CALLBACK_LEAVE() (gwProviderCallbackDepth--)
 #define GW_ASSERT_NOT_IN_CALLBACK() \

@@ -63,7 +63,7 @@ struct gwServer {
 /* ---------------------------------------------------------------- providers */
 
 #ifdef GW_LOCK_RULE_CHECK
-__thread unsigned gwProviderCallbackDepth;
+__thread unsigned gwProviderCallbackDepth GW_TLS_INITIAL_EXEC;
 #endif
 
 /* Ask one provider about the queries not yet answered YES or ELSEWHERE. */

@@ -333,10 +333,11 @@ static void cacheUpdate(gwUpMonitor *monitor, const struct event_handler_args *a
     monitor->hasValue = 1;
 }
 
+/* One update to one client subscription (pv->lock held); the caller
+ * counts it in up->updates. */
 static void deliver(gwProviderSubscription *sub, const gwUpMonitor *monitor, int status,
                     unsigned long count, const void *value)
 {
-    epicsAtomicIncrSizeT(&monitor->pv->up->updates);
     if (status == ECA_NORMAL && value)
         sub->update(sub->user, ECA_NORMAL, monitor->type, count, value);
     else
@@ -379,6 +380,7 @@ static void eventCallback(struct event_handler_args args)
     const gwServerCallbacks *server = epicsAtomicGetPtrT((void *const *)&up->server);
     gwDeliveryBatch batch;
     int held, release = 0;
+    size_t delivered = 0;
 
     /* libca's receive thread. One client: queue and let its I/O loop send,
      * so updates that follow at once leave together and this thread gets
@@ -396,13 +398,17 @@ static void eventCallback(struct event_handler_args args)
         monitor->delivering = 1;
         for (sub = (gwProviderSubscription *)ellFirst(&monitor->subs); sub;
              sub = (gwProviderSubscription *)ellNext(&sub->node)) {
-            if (sub->enabled && !sub->cancelled)
+            if (sub->enabled && !sub->cancelled) {
                 deliver(sub, monitor, args.status, args.count, args.dbr);
+                delivered++;
+            }
         }
         monitor->delivering = 0;
         release = sweepCancelled(pv, monitor);
     }
     epicsMutexUnlock(pv->lock);
+    if (delivered)   /* one atomic add per upstream update, not per client */
+        epicsAtomicAddSizeT(&up->updates, delivered);
     if (held)
         server->deliveryRelease(up->serverArg, &batch);
     if (release)
@@ -491,8 +497,10 @@ gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short db
     }
     sub->monitor = monitor;
     ellAdd(&monitor->subs, &sub->node);
-    if (monitor->hasValue)   /* the key exists: its last value at once */
+    if (monitor->hasValue) { /* the key exists: its last value at once */
         deliver(sub, monitor, monitor->status, monitor->valueCount, monitor->value);
+        epicsAtomicIncrSizeT(&up->updates);
+    }
     epicsMutexUnlock(pv->lock);
     if (!created)
         return sub;

@@ -200,9 +200,27 @@ static resources resourcesNow(void)
     return r;
 }
 
+/* The count of a thread just joined (or just ended) may still include it
+ * for a moment: the kernel removes its /proc entry a little after the join
+ * returns. Counts are taken when two reads 10 ms apart agree (bounded). */
+static resources resourcesSettled(void)
+{
+    resources r = resourcesNow(), again;
+    int tries;
+
+    for (tries = 0; tries < 100; tries++) {
+        epicsThreadSleep(0.01);
+        again = resourcesNow();
+        if (again.descriptors == r.descriptors && again.threads == r.threads)
+            break;
+        r = again;
+    }
+    return r;
+}
+
 static void testNothingLeft(const char *what, resources before)
 {
-    resources after = resourcesNow();
+    resources after = resourcesSettled();
 
     testOk(after.descriptors == before.descriptors && after.threads == before.threads,
            "%s: no descriptor or thread left (%d/%d descriptors, %d/%d threads)", what,
@@ -748,7 +766,7 @@ static void testNameServer(void)
 
     startServer();
     port = server.config.port;
-    before = resourcesNow();
+    before = resourcesSettled();
     names = gwNameServerStart(&server);
     server.names = names;
     testOk(names != NULL, "name server started");
@@ -782,7 +800,7 @@ static void testNameServer(void)
     probe = epicsSocketCreate(AF_INET, SOCK_DGRAM, 0);
     a = gwTestAddress("127.0.0.1", port);
     bind(probe, (struct sockaddr *)&a, sizeof a);
-    before = resourcesNow();
+    before = resourcesSettled();
     testOk1(gwNameServerStart(&server) == NULL);
     testNothingLeft("failed start", before);
     epicsSocketDestroy(probe);
@@ -867,7 +885,7 @@ static void testBeacons(void)
                                      error, sizeof error) != 0)
         testAbort("%s", error);
 
-    before = resourcesNow();
+    before = resourcesSettled();
     epicsTimeGetCurrent(&t0);
     beacon = gwBeaconStart(&server);
     testOk(beacon != NULL, "beacon sender started");
