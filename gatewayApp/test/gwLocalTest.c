@@ -95,6 +95,18 @@ static unsigned long sinkCount(gwTestSink *sink)
     return count;
 }
 
+/* The status of the last call (the sink's lock: a message's arguments may
+ * be read before the wait that precedes them in the condition). */
+static int sinkStatus(gwTestSink *sink)
+{
+    int status;
+
+    epicsMutexMustLock(sink->lock);
+    status = sink->status;
+    epicsMutexUnlock(sink->lock);
+    return status;
+}
+
 /* The rights of the last rightsChanged() (the sink's lock: a later call may
  * still come from the provider's thread). */
 static unsigned sinkRights(gwTestSink *sink)
@@ -389,7 +401,7 @@ static void testGetMatches(gwProviderChannel *channel, dbChannel *chan, short ty
     if (type != DBR_CLASS_NAME && n != expectedCount)
         testDiag("dbChannel_get_count gave %ld elements, not %ld", n, expectedCount);
     status = ops->get(channel, type, count, onValue, &sink);
-    testOk(status == ECA_NORMAL && sink.calls == 1 && sink.status == ECA_NORMAL &&
+    testOk(status == ECA_NORMAL && sink.calls == 1 && sinkStatus(&sink) == ECA_NORMAL &&
            sink.count == (unsigned long)n &&
            (type == DBR_CLASS_NAME || n == expectedCount) &&
            memcmp(sink.value, expected, dbr_size_n(type, n)) == 0,
@@ -461,7 +473,7 @@ static void testGetErrors(void)
         short type = i ? DBR_PUT_ACKS : DBR_PUT_ACKT;
         gwProviderChannel *channel = attachAs("gw:ao", "alice", &rights);
         int status = ops->get(channel, type, 1, onValue, &sink);
-        testOk(status == ECA_NORMAL && sink.calls == i + 1 && sink.status == ECA_GETFAIL &&
+        testOk(status == ECA_NORMAL && sink.calls == i + 1 && sinkStatus(&sink) == ECA_GETFAIL &&
                !sink.gotValue, "get of write-only type %d: done() with ECA_GETFAIL", type);
         ops->detach(channel);
     }
@@ -572,10 +584,10 @@ static void testPutNotifyOne(const char *name, short type, const void *value,
     sinkInit(&done);
     channel = attachAs(name, "alice", &rights);
     status = ops->put(channel, type, 1, value, onPut, &done);
-    testOk(status == ECA_NORMAL && sinkWaitCalls(&done, 1) && done.status == ECA_NORMAL &&
+    testOk(status == ECA_NORMAL && sinkWaitCalls(&done, 1) && sinkStatus(&done) == ECA_NORMAL &&
            gwTestGetDouble(check) == expected,
            "put %s with completion to %s: %s, done %s, %s is %g", dbr_type_to_text(type), name,
-           ca_message(status), ca_message(done.status), check, gwTestGetDouble(check));
+           ca_message(status), ca_message(sinkStatus(&done)), check, gwTestGetDouble(check));
     ops->detach(channel);
     testOk(sinkCalls(&done) == 1, "exactly one completion");
     sinkClear(&done);
@@ -611,17 +623,17 @@ static void testDetachCompletesPuts(void)
     status = putDouble(channel, 9.0, &done);
     testOk(status == ECA_NORMAL, "put with completion to the slow record: %s", ca_message(status));
     ops->detach(channel);
-    testOk(sinkCalls(&done) == 1 && done.status == ECA_PUTFAIL,
+    testOk(sinkCalls(&done) == 1 && sinkStatus(&done) == ECA_PUTFAIL,
            "detach completed the outstanding put: %u call(s), %s", sinkCalls(&done),
-           ca_message(done.status));
+           ca_message(sinkStatus(&done)));
 
     /* The record finishes its delay; a second put waits behind it. */
     channel = attachAs("gw:slow.A", "alice", &rights);
     putDouble(channel, 10.0, &barrier);
-    testOk(sinkWaitCalls(&barrier, 1) && barrier.status == ECA_NORMAL &&
+    testOk(sinkWaitCalls(&barrier, 1) && sinkStatus(&barrier) == ECA_NORMAL &&
            gwTestGetDouble("gw:slow") == 10.0,
            "the next put with completion to the slow record completes: %s",
-           ca_message(barrier.status));
+           ca_message(sinkStatus(&barrier)));
     ops->detach(channel);
     sinkClear(&barrier);
     sinkClear(&done);
@@ -660,9 +672,9 @@ static void testAcknowledge(void)
     testOk(ret == ECA_NORMAL && status.acks == 0, "put DBR_PUT_ACKS: %s, acks now %u",
            ca_message(ret), status.acks);
     ret = ops->put(channel, DBR_PUT_ACKT, 1, &ackt, onPut, &done);
-    testOk(ret == ECA_NORMAL && sinkWaitCalls(&done, 1) && done.status == ECA_NORMAL,
+    testOk(ret == ECA_NORMAL && sinkWaitCalls(&done, 1) && sinkStatus(&done) == ECA_NORMAL,
            "put DBR_PUT_ACKT with completion: %s, done %s", ca_message(ret),
-           ca_message(done.status));
+           ca_message(sinkStatus(&done)));
     getStsack(channel, &status);
     testOk(status.ackt == 0, "ackt now %u", status.ackt);
     ops->detach(channel);
@@ -682,7 +694,7 @@ static void testMask(const char *name, unsigned mask, double quiet, double loud)
     gwTestPutDouble(name, 0.0); /* settle the alarm state (UDF) */
     channel = attachAs(name, "alice", &rights);
     subscription = subscribe(channel, DBR_TIME_DOUBLE, 1, mask, &sink);
-    testOk(subscription && sinkWaitCalls(&sink, 1) && sink.status == ECA_NORMAL &&
+    testOk(subscription && sinkWaitCalls(&sink, 1) && sinkStatus(&sink) == ECA_NORMAL &&
            sinkDouble(&sink) == 0.0, "mask %u on %s: first update at once", mask, name);
     gwTestPutDouble(name, quiet);
     gwTestPutDouble(name, loud);
@@ -1022,7 +1034,7 @@ static void testAccessRights(void)
     testOk(ops->get(none, DBR_DOUBLE, 1, onValue, &sink) == ECA_NORDACCESS,
            "get without read access is ECA_NORDACCESS");
     subscription = subscribe(none, DBR_DOUBLE, 1, GW_EVENT_VALUE, &monitor);
-    testOk(subscription && sinkWaitCalls(&monitor, 1) && monitor.status == ECA_NORDACCESS &&
+    testOk(subscription && sinkWaitCalls(&monitor, 1) && sinkStatus(&monitor) == ECA_NORDACCESS &&
            !monitor.gotValue, "subscription without read access: ECA_NORDACCESS, no value");
     ops->cancel(subscription);
     ops->detach(none);
@@ -1072,7 +1084,7 @@ static void testContextsSpread(void)
     testOk(all, "3 contexts: a change of the record reaches the channels on every context");
 
     putDouble(channels[1], 220.0, &done);
-    testOk(sinkWaitCalls(&done, 1) && done.status == ECA_NORMAL &&
+    testOk(sinkWaitCalls(&done, 1) && sinkStatus(&done) == ECA_NORMAL &&
            sinkThreadIs(&done, "gwLocalEvent1"),
            "a put's completion comes from its channel's context (%s)", done.thread);
     client = identityOf("ro");
@@ -1306,8 +1318,8 @@ static void testDestroyReleases(void)
            slowSink.thread);
     putDouble(slow, 11.0, &done);
     gwLocalProviderDestroy(second);
-    testOk(sinkCalls(&done) == 1 && done.status == ECA_PUTFAIL,
-           "destroy completed the outstanding put (%s)", ca_message(done.status));
+    testOk(sinkCalls(&done) == 1 && sinkStatus(&done) == ECA_PUTFAIL,
+           "destroy completed the outstanding put (%s)", ca_message(sinkStatus(&done)));
     provider = first;
     gwLocalProviderDestroy(NULL);
     testPass("destroy(NULL) is harmless");
