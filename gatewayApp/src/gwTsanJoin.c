@@ -1,6 +1,7 @@
 /* gwTsanJoin.c - a pthread_join for the ThreadSanitizer build only
  * (GW_SANITIZE=thread; gatewayApp/src/Makefile links it into the gateway
- * IOC, the program the integration tests run).
+ * IOC, the program the integration tests run, and gatewayApp/test/Makefile
+ * into gwProviderConformanceTest, which runs libca in-process).
  *
  * Base 7.0.3.1's epicsThreadMustJoin on the calling thread itself (libca's
  * circuit receive thread does it when it destroys its circuit: tcpiiu's
