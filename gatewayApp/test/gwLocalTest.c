@@ -73,51 +73,23 @@ static void sinkClear(gwTestSink *sink)
     epicsEventDestroy(sink->event);
 }
 
-static unsigned sinkCalls(gwTestSink *sink)
-{
-    unsigned calls;
+/* A field of the sink read under its lock: the provider's thread may be
+ * writing it (a later call, a subscription's next update), and a test
+ * message's arguments may be read before the wait of its condition. */
+#define GW_SINK_READER(name, type, field)    \
+    static type name(gwTestSink *sink)       \
+    {                                        \
+        type value;                          \
+        epicsMutexMustLock(sink->lock);      \
+        value = sink->field;                 \
+        epicsMutexUnlock(sink->lock);        \
+        return value;                        \
+    }
 
-    epicsMutexMustLock(sink->lock);
-    calls = sink->calls;
-    epicsMutexUnlock(sink->lock);
-    return calls;
-}
-
-/* The element count of the last value (the sink's lock: a subscription's
- * next update may be coming in). */
-static unsigned long sinkCount(gwTestSink *sink)
-{
-    unsigned long count;
-
-    epicsMutexMustLock(sink->lock);
-    count = sink->count;
-    epicsMutexUnlock(sink->lock);
-    return count;
-}
-
-/* The status of the last call (the sink's lock: a message's arguments may
- * be read before the wait that precedes them in the condition). */
-static int sinkStatus(gwTestSink *sink)
-{
-    int status;
-
-    epicsMutexMustLock(sink->lock);
-    status = sink->status;
-    epicsMutexUnlock(sink->lock);
-    return status;
-}
-
-/* The rights of the last rightsChanged() (the sink's lock: a later call may
- * still come from the provider's thread). */
-static unsigned sinkRights(gwTestSink *sink)
-{
-    unsigned rights;
-
-    epicsMutexMustLock(sink->lock);
-    rights = sink->rights;
-    epicsMutexUnlock(sink->lock);
-    return rights;
-}
+GW_SINK_READER(sinkCalls, unsigned, calls)          /* calls so far */
+GW_SINK_READER(sinkCount, unsigned long, count)     /* elements of the last value */
+GW_SINK_READER(sinkStatus, int, status)             /* status of the last call */
+GW_SINK_READER(sinkRights, unsigned, rights)        /* of the last rightsChanged() */
 
 static void onValue(void *user, int status, short type, unsigned long count, const void *value)
 {
