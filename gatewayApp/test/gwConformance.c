@@ -491,6 +491,7 @@ static void checkAttach(confRun *run)
 static void checkGets(confRun *run)
 {
     confSink ai, so;
+    int ok;
 
     sinkInit(&ai, run);
     sinkInit(&so, run);
@@ -499,8 +500,10 @@ static void checkGets(confRun *run)
         confOk(run, putDoubleWait(run, &ai, 2.5), "ai put 2.5 completes");
         confOk(run, getWait(run, &ai, DBR_DOUBLE, 1) && sinkDouble(&ai) == 2.5,
                "get DBR_DOUBLE: 2.5, done once");
-        confOk(run, getWait(run, &ai, DBR_STRING, 1) && strcmp(ai.value.bytes, "2.500") == 0,
-               "get DBR_STRING: \"2.500\" (PREC 3), done once (\"%s\")", ai.value.bytes);
+        /* the condition first: the message reads the value only after the wait */
+        ok = getWait(run, &ai, DBR_STRING, 1) && strcmp(ai.value.bytes, "2.500") == 0;
+        confOk(run, ok, "get DBR_STRING: \"2.500\" (PREC 3), done once (\"%s\")",
+               ai.value.bytes);
         confOk(run, getWait(run, &ai, DBR_LONG, 1) && ai.count == 1, "get DBR_LONG, done once");
         if (getWait(run, &ai, DBR_TIME_DOUBLE, 1)) {
             const struct dbr_time_double *v = (const struct dbr_time_double *)ai.value.bytes;
@@ -759,7 +762,8 @@ static void checkRights(confRun *run)
     calls = sinkGet(&gated, &gated.rightsCalls);
     confOk(run, putDoubleWait(run, &wen, 1.0), "wen 1 completes");
     confOk(run, waitRights(&gated, calls, rw, run->wait),
-           "rightsChanged(read|write) when the rule allows writes (%u)", gated.rights);
+           "rightsChanged(read|write) when the rule allows writes (%u)",
+           sinkGet(&gated, &gated.rights));
     confOk(run, gwCallRights(run->p, gated.channel) == rw, "rights() answers read|write");
     confOk(run, gwCallPut(run->p, gated.channel, DBR_DOUBLE, 1, &value, onPut, &gated)
                     == ECA_NORMAL
@@ -768,7 +772,8 @@ static void checkRights(confRun *run)
     calls = sinkGet(&gated, &gated.rightsCalls);
     confOk(run, putDoubleWait(run, &wen, 0.0), "wen 0 completes");
     confOk(run, waitRights(&gated, calls, GW_RIGHT_READ, run->wait),
-           "rightsChanged(read) when the rule forbids writes (%u)", gated.rights);
+           "rightsChanged(read) when the rule forbids writes (%u)",
+           sinkGet(&gated, &gated.rights));
     confOk(run, gwCallRights(run->p, gated.channel) == GW_RIGHT_READ, "rights() answers read");
 done:
     confDetach(run, &wen);
