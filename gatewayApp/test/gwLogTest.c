@@ -205,26 +205,26 @@ static void testPeerRateLimit(void)
 
     gwLogResetLevels();
     clearCaught();
-    gwLogPeer(GW_LOG_NAMES, GW_LOG_INFO, "10.0.0.1:5064", "filtered");
+    gwLogPeer(GW_LOG_NAMES, GW_LOG_INFO, "127.0.0.21:5064", "filtered");
     testOk(caughtCount() == 0, "a peer message below the area's level is not printed");
-    gwLogPeer(GW_LOG_NAMES, GW_LOG_WARNING, "10.0.0.1:5064 (joe@pc1)", "bad datagram %d", 0);
+    gwLogPeer(GW_LOG_NAMES, GW_LOG_WARNING, "127.0.0.21:5064 (joe@pc1)", "bad datagram %d", 0);
     testOk(caughtCount() == 1
-           && strcmp(lastCaught(), "gateway names: 10.0.0.1:5064 (joe@pc1): bad datagram 0") == 0,
+           && strcmp(lastCaught(), "gateway names: 127.0.0.21:5064 (joe@pc1): bad datagram 0") == 0,
            "a peer message names the peer: '%s'", lastCaught());
     for (i = 1; i < 50; i++)
-        gwLogPeer(GW_LOG_NAMES, GW_LOG_WARNING, "10.0.0.1:5064", "bad datagram %u", i);
+        gwLogPeer(GW_LOG_NAMES, GW_LOG_WARNING, "127.0.0.21:5064", "bad datagram %u", i);
     n = caughtCount();
     /* the bucket gains a token per second: a slow machine may let one more by */
     testOk(n >= GW_LOG_PEER_BURST && n <= GW_LOG_PEER_BURST + 2,
            "a flood of 50 prints about one burst (%u)", n);
     gwLog(GW_LOG_NAMES, GW_LOG_WARNING, "not about a peer");
     testOk(caughtCount() == n + 1, "messages not about peers are not limited");
-    gwLogPeer(GW_LOG_CIRCUIT, GW_LOG_WARNING, "10.0.0.2:40000", "other area");
+    gwLogPeer(GW_LOG_CIRCUIT, GW_LOG_WARNING, "127.0.0.22:40000", "other area");
     testOk(caughtCount() == n + 2, "each area has its own bucket");
     epicsThreadSleep(GW_LOG_PEER_PERIOD / GW_LOG_PEER_BURST + 0.2);
-    gwLogPeer(GW_LOG_NAMES, GW_LOG_WARNING, "10.0.0.3:5064", "after the flood");
+    gwLogPeer(GW_LOG_NAMES, GW_LOG_WARNING, "127.0.0.23:5064", "after the flood");
     line = lastCaught();
-    testOk(caughtCount() == n + 3 && strstr(line, "10.0.0.3:5064: after the flood") != NULL,
+    testOk(caughtCount() == n + 3 && strstr(line, "127.0.0.23:5064: after the flood") != NULL,
            "a refill later the next one is printed: '%s'", line);
     {
         unsigned suppressed = 0;
