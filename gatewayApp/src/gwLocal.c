@@ -457,6 +457,12 @@ static short gwLocalNativeType(gwProviderChannel *channel)
     return (short)dbChannelFinalCAType(channel->chan);
 }
 
+/* What the record holds now, in its native type (a synchronous read). */
+static int gwLocalPeek(gwProviderChannel *channel, gwValueCallback *done, void *user)
+{
+    return gwLocalGet(channel, gwLocalNativeType(channel), 0, done, user);
+}
+
 static unsigned long gwLocalNativeCount(gwProviderChannel *channel)
 {
     long count = dbChannelFinalElements(channel->chan);
@@ -621,6 +627,7 @@ static const gwProviderOps gwLocalOps = {
     .rights = gwLocalRights,
     .clientChanged = gwLocalClientChanged,
     .get = gwLocalGet,
+    .peek = gwLocalPeek,
     .put = gwLocalPut,
     .subscribe = gwLocalSubscribe,
     .cancel = gwLocalCancel,

@@ -244,6 +244,13 @@ typedef struct gwProviderOps {
     int (*put)(gwProviderChannel *channel, short dbrType, unsigned long count,
                const void *value, gwPutCallback *done, void *user);
 
+    /* Optional (NULL: never known). The value the provider holds now, in
+     * whatever DBR type it holds it, without any traffic (the put log's
+     * old value): ECA_NORMAL with done called before peek returns, or a
+     * failure (nothing held: ECA_DISCONN, ECA_GETFAIL) and done not
+     * called. Must not block. */
+    int (*peek)(gwProviderChannel *channel, gwValueCallback *done, void *user);
+
     /* Subscribe to updates of dbrType x count (0 = current size) for the
      * GW_EVENT_* mask. The first update (the current value) is delivered
      * soon after, without waiting for a change. NULL and *ecaStatus set on

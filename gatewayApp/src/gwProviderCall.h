@@ -16,6 +16,8 @@
 
 #include <assert.h>
 
+#include <caerr.h>
+
 #include "gwProvider.h"
 
 #if !defined(NDEBUG) && defined(__GNUC__)
@@ -124,6 +126,16 @@ static inline int gwCallPut(const gwProvider *p, gwProviderChannel *channel, sho
 {
     GW_ASSERT_NOT_IN_CALLBACK();
     return p->ops->put(channel, dbrType, count, value, done, user);
+}
+
+/* ECA_GETFAIL when the provider has no peek. */
+static inline int gwCallPeek(const gwProvider *p, gwProviderChannel *channel,
+                             gwValueCallback *done, void *user)
+{
+    GW_ASSERT_NOT_IN_CALLBACK();
+    if (!p->ops->peek)
+        return ECA_GETFAIL;
+    return p->ops->peek(channel, done, user);
 }
 
 static inline gwProviderSubscription *gwCallSubscribe(const gwProvider *p,

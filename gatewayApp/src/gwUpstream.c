@@ -858,6 +858,7 @@ const gwProviderOps gwUpstreamOps = {
     .rights = upRights,
     .clientChanged = upClientChanged,
     .get = gwUpstreamGet,
+    .peek = gwUpstreamPeek,
     .put = gwUpstreamPut,
     .subscribe = gwUpstreamSubscribe,
     .cancel = gwUpstreamCancel,

@@ -77,6 +77,27 @@ static void getCallback(struct event_handler_args args)
     free(get);
 }
 
+/* Any subscription's cache that follows the value; no traffic. */
+int gwUpstreamPeek(gwProviderChannel *channel, gwValueCallback *done, void *user)
+{
+    gwPv *pv = channel->pv;
+    gwUpMonitor *monitor;
+    int status = ECA_GETFAIL;
+
+    epicsMutexMustLock(pv->lock);
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+         monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
+        if (monitor->hasValue && !monitor->stale && monitor->status == ECA_NORMAL
+            && (monitor->mask & GW_EVENT_VALUE) && monitor->type != DBR_CLASS_NAME) {
+            done(user, ECA_NORMAL, monitor->type, monitor->valueCount, monitor->value);
+            status = ECA_NORMAL;
+            break;
+        }
+    }
+    epicsMutexUnlock(pv->lock);
+    return status;
+}
+
 int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count,
                   gwValueCallback *done, void *user)
 {

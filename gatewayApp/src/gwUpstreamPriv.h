@@ -242,6 +242,8 @@ void gwUpstreamLeaveContext(gwUpstream *up, struct ca_client_context *previous);
 void gwUpstreamCountMonitors(gwUpstream *up, int delta);
 
 /* gwUpstreamIo.c: the data operations of gwUpstreamOps */
+/* The cached value of a value subscription, if any (gwProviderOps.peek). */
+int gwUpstreamPeek(gwProviderChannel *channel, gwValueCallback *done, void *user);
 int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count,
                   gwValueCallback *done, void *user);
 int gwUpstreamPut(gwProviderChannel *channel, short dbrType, unsigned long count,

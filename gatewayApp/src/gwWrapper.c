@@ -7,15 +7,22 @@
  * Threads: the operations run on the server's threads; the interposed
  * callbacks on the inner provider's, possibly with its locks held (the
  * lock rule of gwProvider.h: they only call the server's callbacks).
- * Locks, both leaves: w->lock (the pending aliases) and each channel's
- * lock (its identity and the rights last told), held while the server's
- * rightsChanged runs (which calls no provider) so that the rights told
- * arrive in order. No lock is held while the inner provider is called.
+ * Locks: w->lock (the pending aliases, the list of channels) and each
+ * channel's lock (its identity and the rights last told), held while the
+ * server's rightsChanged runs (which calls no provider) so that the
+ * rights told arrive in order. Order: w->lock (in gwWrapperRecheck,
+ * around the channel policy's recheck, which may take asLib's lock) ->
+ * asLib's lock (its callbacks call gwWrapperRightsChanged) -> a
+ * channel's lock -> the server's leaf locks. No lock is held while the
+ * inner provider is called, nor a channel's lock while the channel
+ * policy's open, close, clientChanged or logPut run.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <caerr.h>
+#include <db_access.h>
+#include <dbDefs.h>
 #include <ellLib.h>
 #include <epicsAtomic.h>
 #include <epicsMutex.h>
@@ -36,6 +43,7 @@ typedef struct gwWrapper {
     void *serverArg;
     epicsMutexId lock;
     ELLLIST pending;              /* gwWrapperAlias, oldest first (lock) */
+    ELLLIST channelList;          /* gwProviderChannel.listNode, attached (lock) */
     size_t channels, searches, searchesRefused, putsRefused; /* atomic */
 } gwWrapper;
 
@@ -47,13 +55,19 @@ typedef struct gwWrapperAlias {
 } gwWrapperAlias;
 
 struct gwProviderChannel {
+    ELLNODE listNode;             /* in w->channelList once attached (w->lock) */
     gwWrapper *w;
     gwProviderChannel *inner;
     const gwChannelEvents *events;
     void *serverChannel;
     char *pvName;                 /* the client's name */
+    char *innerName;              /* the inner provider's name for it */
+    void *state;                  /* the channel policy's */
+    int listed;                   /* in w->channelList (w->lock) */
+    int dropped;                  /* a recheck disconnected it (w->lock) */
     epicsMutexId lock;
     const gwClientIdentity *client;  /* (lock) */
+    unsigned innerRights;         /* the inner provider's rights, last known (lock) */
     unsigned told;                /* rights last told or answered (lock) */
 };
 
@@ -89,6 +103,8 @@ static unsigned narrowed(gwProviderChannel *channel, unsigned rights)
 {
     gwWrapper *w = channel->w;
 
+    if (w->policy.channel && w->policy.channel->rights)
+        return w->policy.channel->rights(w->policy.arg, channel->state, rights);
     if (!w->policy.narrowRights)
         return rights;
     return w->policy.narrowRights(w->policy.arg, channel->pvName, channel->client, rights);
@@ -214,7 +230,16 @@ static void wrRightsChanged(void *serverChannel, unsigned rights)
     gwProviderChannel *channel = serverChannel;
 
     epicsMutexMustLock(channel->lock);
+    channel->innerRights = rights;
     tellRights(channel, narrowed(channel, rights));
+    epicsMutexUnlock(channel->lock);
+}
+
+void gwWrapperRightsChanged(gwWrapperChannel *channel)
+{
+    epicsMutexMustLock(channel->lock);
+    if (channel->told != GW_RIGHTS_UNTOLD)
+        tellRights(channel, narrowed(channel, channel->innerRights));
     epicsMutexUnlock(channel->lock);
 }
 
@@ -323,7 +348,17 @@ static void freeChannel(gwProviderChannel *channel)
     if (channel->lock)
         epicsMutexDestroy(channel->lock);
     free(channel->pvName);
+    free(channel->innerName);
     free(channel);
+}
+
+static void closeState(gwProviderChannel *channel)
+{
+    const gwWrapperChannelPolicy *policy = channel->w->policy.channel;
+
+    if (policy && policy->close && channel->state)
+        policy->close(channel->w->policy.arg, channel->state);
+    channel->state = NULL;
 }
 
 /* The wrapper's channel is ready before the inner attach: the inner
@@ -349,18 +384,31 @@ static gwProviderChannel *wrAttach(void *self, const char *pvName,
     channel->events = events;
     channel->serverChannel = serverChannel;
     channel->pvName = epicsStrDup(pvName);
+    channel->innerName = epicsStrDup(name);
     channel->lock = epicsMutexCreate();
     channel->client = client;
+    channel->innerRights = GW_RIGHT_READ | GW_RIGHT_WRITE;
     channel->told = GW_RIGHTS_UNTOLD;
-    if (!channel->pvName || !channel->lock) {
+    if (!channel->pvName || !channel->innerName || !channel->lock) {
+        freeChannel(channel);
+        return NULL;
+    }
+    if (w->policy.channel && w->policy.channel->open
+        && w->policy.channel->open(w->policy.arg, pvName, name, client, channel,
+                                   &channel->state) != 0) {
         freeChannel(channel);
         return NULL;
     }
     channel->inner = gwCallAttach(&w->inner, name, client, &wrapperChannelEvents, channel);
     if (!channel->inner) {
+        closeState(channel);
         freeChannel(channel);
         return NULL;
     }
+    epicsMutexMustLock(w->lock);
+    ellAdd(&w->channelList, &channel->listNode);
+    channel->listed = 1;
+    epicsMutexUnlock(w->lock);
     epicsAtomicIncrSizeT(&w->channels);
     return channel;
 }
@@ -375,7 +423,12 @@ static void wrDetach(gwProviderChannel *channel)
 {
     gwWrapper *w = channel->w;
 
+    epicsMutexMustLock(w->lock);
+    ellDelete(&w->channelList, &channel->listNode);
+    channel->listed = 0;
+    epicsMutexUnlock(w->lock);
     gwCallDetach(&w->inner, channel->inner);
+    closeState(channel);
     epicsAtomicDecrSizeT(&w->channels);
     freeChannel(channel);
 }
@@ -397,6 +450,7 @@ static unsigned wrRights(gwProviderChannel *channel)
     unsigned rights;
 
     epicsMutexMustLock(channel->lock);
+    channel->innerRights = inner;
     rights = narrowed(channel, inner);
     channel->told = rights;
     epicsMutexUnlock(channel->lock);
@@ -413,9 +467,12 @@ static void wrClientChanged(gwProviderChannel *channel, const gwClientIdentity *
     epicsMutexMustLock(channel->lock);
     channel->client = client;
     epicsMutexUnlock(channel->lock);
+    if (w->policy.channel && w->policy.channel->clientChanged && channel->state)
+        w->policy.channel->clientChanged(w->policy.arg, channel->state, client);
     gwCallClientChanged(&w->inner, channel->inner, client);
     inner = gwCallRights(&w->inner, channel->inner);
     epicsMutexMustLock(channel->lock);
+    channel->innerRights = inner;
     if (channel->told != GW_RIGHTS_UNTOLD)
         tellRights(channel, narrowed(channel, inner));
     epicsMutexUnlock(channel->lock);
@@ -427,10 +484,12 @@ static unsigned rightsNow(gwProviderChannel *channel)
     unsigned inner;
     unsigned rights;
 
-    if (!channel->w->policy.narrowRights)
+    if (!channel->w->policy.narrowRights
+        && !(channel->w->policy.channel && channel->w->policy.channel->rights))
         return GW_RIGHT_READ | GW_RIGHT_WRITE;  /* the inner provider decides */
     inner = gwCallRights(&channel->w->inner, channel->inner);
     epicsMutexMustLock(channel->lock);
+    channel->innerRights = inner;
     rights = narrowed(channel, inner);
     epicsMutexUnlock(channel->lock);
     return rights;
@@ -444,14 +503,57 @@ static int wrGet(gwProviderChannel *channel, short dbrType, unsigned long count,
     return gwCallGet(&channel->w->inner, channel->inner, dbrType, count, done, user);
 }
 
+/* The old value of a logged put, copied out of the inner provider's peek. */
+typedef struct gwWrapperOld {
+    short type;
+    unsigned long count;
+    void *value;
+} gwWrapperOld;
+
+static void keepOld(void *user, int ecaStatus, short dbrType, unsigned long count,
+                    const void *value)
+{
+    gwWrapperOld *old = user;
+    size_t size;
+
+    if (ecaStatus != ECA_NORMAL || !value || old->value)
+        return;
+    size = dbr_size_n(dbrType, count);
+    old->value = malloc(size ? size : 1);
+    if (!old->value)
+        return;
+    memcpy(old->value, value, size);
+    old->type = dbrType;
+    old->count = count;
+}
+
 static int wrPut(gwProviderChannel *channel, short dbrType, unsigned long count,
                  const void *value, gwPutCallback *done, void *user)
 {
+    gwWrapper *w = channel->w;
+    const gwWrapperChannelPolicy *policy = w->policy.channel;
+    gwWrapperOld old = { 0, 0, NULL };
+    const gwClientIdentity *client;
+    int traced, status;
+
     if (!(rightsNow(channel) & GW_RIGHT_WRITE)) {
-        epicsAtomicIncrSizeT(&channel->w->putsRefused);
+        epicsAtomicIncrSizeT(&w->putsRefused);
         return ECA_NOWTACCESS;
     }
-    return gwCallPut(&channel->w->inner, channel->inner, dbrType, count, value, done, user);
+    traced = policy && policy->tracesPut && policy->logPut && channel->state
+             && policy->tracesPut(w->policy.arg, channel->state);
+    if (traced)
+        (void)gwCallPeek(&w->inner, channel->inner, keepOld, &old);
+    status = gwCallPut(&w->inner, channel->inner, dbrType, count, value, done, user);
+    if (traced && status == ECA_NORMAL) {
+        epicsMutexMustLock(channel->lock);
+        client = channel->client;
+        epicsMutexUnlock(channel->lock);
+        policy->logPut(w->policy.arg, channel->state, client, channel->pvName, dbrType,
+                       count, value, old.type, old.count, old.value);
+    }
+    free(old.value);
+    return status;
 }
 
 /* Updates go from the inner provider straight to the server's callback. */
@@ -485,6 +587,13 @@ static void wrCancel(gwProviderSubscription *sub)
 static void wrEnable(gwProviderSubscription *sub, int enabled)
 {
     gwCallEnable(&sub->channel->w->inner, sub->inner, enabled);
+}
+
+static int wrPeek(gwProviderChannel *channel, gwValueCallback *done, void *user)
+{
+    if (!(rightsNow(channel) & GW_RIGHT_READ))
+        return ECA_NORDACCESS;
+    return gwCallPeek(&channel->w->inner, channel->inner, done, user);
 }
 
 static void wrCounters(void *self, gwProviderCounters *counters)
@@ -532,12 +641,62 @@ static const gwProviderOps gwWrapperOps = {
     .clientChanged = wrClientChanged,
     .get = wrGet,
     .put = wrPut,
+    .peek = wrPeek,
     .subscribe = wrSubscribe,
     .cancel = wrCancel,
     .enable = wrEnable,
     .report = wrReport,
     .counters = wrCounters,
 };
+
+/* ---------------------------------------------------------------- recheck */
+
+/* Keep the channel under the rules now? (w->lock held) */
+static int stillAllowed(gwWrapper *w, gwProviderChannel *channel,
+                        const gwClientIdentity *client)
+{
+    char buffer[GW_WRAPPER_NAME_SIZE];
+    const char *name;
+
+    if (w->policy.allow && !w->policy.allow(w->policy.arg, channel->pvName, client))
+        return 0;
+    name = innerNameOf(w, channel->pvName, buffer);
+    if (!name || strcmp(name, channel->innerName) != 0)
+        return 0;
+    if (w->policy.channel && w->policy.channel->recheck && channel->state)
+        return w->policy.channel->recheck(w->policy.arg, channel->state, channel->pvName,
+                                          client);
+    return 1;
+}
+
+unsigned gwWrapperRecheck(gwProvider *provider)
+{
+    gwWrapper *w = provider->self;
+    gwProviderChannel *channel;
+    const gwClientIdentity *client;
+    ELLNODE *node;
+    unsigned dropped = 0;
+
+    GW_ASSERT_NOT_IN_CALLBACK();
+    epicsMutexMustLock(w->lock);
+    for (node = ellFirst(&w->channelList); node; node = ellNext(node)) {
+        channel = CONTAINER(node, gwProviderChannel, listNode);
+        if (channel->dropped)
+            continue;
+        epicsMutexMustLock(channel->lock);
+        client = channel->client;
+        epicsMutexUnlock(channel->lock);
+        if (!stillAllowed(w, channel, client)) {
+            channel->dropped = 1;
+            dropped++;
+            channel->events->disconnected(channel->serverChannel);
+            continue;
+        }
+        gwWrapperRightsChanged(channel);
+    }
+    epicsMutexUnlock(w->lock);
+    return dropped;
+}
 
 /* ---------------------------------------------------------------- life */
 
@@ -561,6 +720,7 @@ gwProvider *gwWrapperCreate(const gwProvider *inner, const gwWrapperPolicy *poli
     }
     w->policy.name = w->name;
     ellInit(&w->pending);
+    ellInit(&w->channelList);
     w->provider.ops = &gwWrapperOps;
     w->provider.self = w;
     return &w->provider;
