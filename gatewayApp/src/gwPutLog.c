@@ -235,7 +235,7 @@ static int elementType(short dbrType)
 /* One value: its elements separated by ',', in at most
  * GW_PUT_LOG_VALUE_MAX bytes. An element that does not fit, with room
  * kept for ",..." while more follow, ends the value with ",...": no
- * element past those written is read, whatever the count says. */
+ * element past that one is read, whatever the count says. */
 static void textAppendValue(gwPutLogText *text, const gwPutLogValue *value)
 {
     char piece[GW_PUT_LOG_ELEMENT_MAX + 1];
@@ -248,6 +248,7 @@ static void textAppendValue(gwPutLogText *text, const gwPutLogValue *value)
         textAppendString(text, "?");
         return;
     }
+    /* dbr_value_ptr, without casting away const */
     element = (const char *)value->value + dbr_value_offset[value->dbrType];
     size = dbr_value_size[value->dbrType];
     for (i = 0; i < value->count; i++, element += size) {

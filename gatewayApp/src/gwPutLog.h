@@ -19,8 +19,8 @@
  *
  * Bounds: the count is never trusted further than the text it makes. A
  * value is written in at most 32000 bytes: an array whose elements do not
- * fit ends, after the last that fits, with ",..." (the elements past it are
- * not read). A line is at most 64 KiB, its newline included; only names of
+ * fit ends, after the last that fits, with ",..." (no element past the
+ * first that does not fit is read). A line is at most 64 KiB, its newline included; only names of
  * absurd length can make it longer, and it is then cut there.
  *
  * Log server message (caPutLog's default text format), same values:
