@@ -5,13 +5,32 @@
  * File line (the classic gateway's, so existing parsers keep working):
  *     <Mon DD HH:MM:SS> <user>@<host> <PV> <new> old=<old>\n
  * with the local time of the put; an unknown user or host is written
- * "unknown". Values are written as caput/caget show them: numbers with
- * %g-style precision (integers as integers), enums as their index,
- * strings as they are; an array in full, its elements separated by ','
- * (no spaces); old=? when the old value is not known.
+ * "unknown" (an unknown PV name "?"). Values are written as caput/caget
+ * show them: numbers with %g-style precision (integers as integers;
+ * floats and doubles with the fewest digits, %.6g to %.9g and %.15g to
+ * %.17g, that read back as the same value: 0.1, not 0.10000000000000001),
+ * chars as unsigned numbers, enums (and DBR_PUT_ACKT/ACKS) as their index,
+ * strings (and DBR_STSACK_STRING/DBR_CLASS_NAME) as they are, at most
+ * MAX_STRING_SIZE bytes each; an array in full, its elements separated by
+ * ',' (no spaces; an empty array is written as nothing); old=? when the
+ * old value is not known, and ? for a type that is not one of db_access.h.
+ * Control characters (below 0x20, and 0x7f) in values and names are
+ * written \xHH, so that no put can break or forge a line.
  *
- * Log server message (caPutLog's default text format):
- *     <DD-Mon-YY HH:MM:SS> <host> <user> <PV> new=<new> old=<old>
+ * Bounds: the count is never trusted further than the text it makes. A
+ * value is written in at most 32000 bytes: an array whose elements do not
+ * fit ends, after the last that fits, with ",..." (no element past the
+ * first that does not fit is read). A line is at most 64 KiB, its newline included; only names of
+ * absurd length can make it longer, and it is then cut there.
+ *
+ * Log server message (caPutLog's default text format), same values:
+ *     <DD-Mon-YY HH:MM:SS> <host> <user> <PV> new=<new> old=<old>\n
+ * given to Base's logClient (logClientSend), which buffers and sends from
+ * its own thread, connecting again every few seconds while the server is
+ * away. Base 7.0.3.1's logClient has no destroy: gwPutLogClose flushes the
+ * client and keeps it (idle) until Base closes it at exit. While the server
+ * is away and logClient's 16 KiB buffer is full, Base drops each message
+ * with a "messages ... are lost" line on stderr (its own, not errlog).
  *
  * The file is opened for appending and each line is one write() of the
  * whole line under the log's lock: lines are never interleaved or split
