@@ -641,6 +641,10 @@ static int patternMatches(const gwPvListRule *rule, const char *name, size_t len
 {
     int rc = pcre2_match(rule->code, (PCRE2_SPTR)name, length, 0, 0, data, NULL);
 
+    /* The JIT's stack (32 KiB on the machine stack) is too small for some
+     * patterns on long names: the interpreter's frames are on the heap. */
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(rule->code, (PCRE2_SPTR)name, length, 0, PCRE2_NO_JIT, data, NULL);
     if (groups)
         *groups = rc;
     if (rc == PCRE2_ERROR_NOMATCH)
@@ -680,8 +684,10 @@ static int expandAlias(const gwPvListRule *rule, const char *name, pcre2_match_d
         } else {
             p++;
         }
-        if (n >= GW_PVLIST_NAME_SIZE - used)
+        if (n >= GW_PVLIST_NAME_SIZE - used) {
+            out[0] = '\0';
             return -1;
+        }
         memcpy(out + used, piece, n);
         used += n;
     }

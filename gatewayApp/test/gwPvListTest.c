@@ -44,7 +44,7 @@ typedef struct matchCase {
 
 /* Long names, filled in by fillLongNames(). */
 static char name500[501], name600[601], name1021[1022], name1022[1023], name1023[1024],
-    name1024[1025], twice500[1001], prefixed1021[1024];
+    name1024[1025], twice500[1001], prefixed1021[1024], alternating1023[1024];
 
 #define DENY_FROM_TEN \
     ".* ALLOW\n" \
@@ -159,10 +159,17 @@ static const matchCase matchCases[] = {
     YES(".* ALLOW", name1023, NULL, ALLOW, 1, name1023, "DEFAULT", 1),
     NO(".* ALLOW", name1024, NULL, NONE, 0),
     YES("(.*) ALIAS \\1", name1023, NULL, ALIAS, 1, name1023, "DEFAULT", 1),
+    /* Too deep for the JIT's stack: the interpreter answers. */
+    YES("((a)|(b))*c? ALLOW", alternating1023, NULL, ALLOW, 1, alternating1023, "DEFAULT", 1),
+    YES("((a)|(b))*c DENY\n.* ALLOW", alternating1023, NULL, ALLOW, 2, alternating1023, "DEFAULT",
+        1),
+    NO(".* ALLOW\n((a)|(b))* DENY", alternating1023, NULL, DENY, 2),
 };
 
 static void fillLongNames(void)
 {
+    int i;
+
     memset(name500, 'a', 500);
     memset(name600, 'b', 600);
     memset(name1021, 'c', 1021);
@@ -173,6 +180,8 @@ static void fillLongNames(void)
     memcpy(twice500 + 500, name500, 500);
     memcpy(prefixed1021, "p:", 2);
     memcpy(prefixed1021 + 2, name1021, 1021);
+    for (i = 0; i < 1023; i++)
+        alternating1023[i] = (i & 1) ? 'a' : 'b';
 }
 
 static struct sockaddr_in *address(const char *dotted, struct sockaddr_in *in)
@@ -244,6 +253,11 @@ static void testCase(size_t index, const matchCase *c)
     static gwPvListMatch first, again, afterOther, scratch;
     int ok;
 
+    /* The caller's match need not be initialised: no NUL anywhere. */
+    memset(&first, 'x', sizeof first);
+    memset(&again, 'x', sizeof again);
+    memset(&afterOther, 'x', sizeof afterOther);
+    memset(&scratch, 'x', sizeof scratch);
     if (!list || !second) {
         testFail("case %lu: the text does not parse: %s", (unsigned long)index, error);
         gwPvListFree(list);
