@@ -185,8 +185,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* List one: each name from no client, then the others, twice each. */
     for (n = 0; n < nameCount; n++) {
         for (c = 0; c < FUZZ_CLIENTS; c++) {
+            memset(&first[n][c], 'x', sizeof first[n][c]); /* need not be initialised */
             gwPvListMatchName(one, names[n], client(c), &first[n][c]);
             checkMatch(&first[n][c], names[n], client(c), lines);
+            memset(&m, 'x', sizeof m);
             gwPvListMatchName(one, names[n], client(c), &m);
             check(same(&m, &first[n][c]));
         }
@@ -194,6 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* List two: the names backwards, the clients the other way round. */
     for (n = nameCount; n-- > 0;) {
         for (c = FUZZ_CLIENTS; c-- > 0;) {
+            memset(&m, 'x', sizeof m);
             gwPvListMatchName(two, names[n], client(c), &m);
             check(same(&m, &first[n][c]));
         }

@@ -565,6 +565,11 @@ gwPvList *gwPvListLoad(const char *path, char *error, size_t errorSize)
 
     if (!error)
         errorSize = 0;
+    if (!path) {
+        if (errorSize > 0)
+            snprintf(error, errorSize, "(no path): no file");
+        return NULL;
+    }
     errno = 0;
     file = fopen(path, "rb");
     if (!file) {
