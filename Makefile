@@ -12,9 +12,11 @@ bench_DEPEND_DIRS = gatewayApp
 
 include $(TOP)/configure/RULES_TOP
 
-# `make fuzz [FUZZ_SECONDS=600]`: the codec's libFuzzer target (ASan+UBSan)
-# for a bounded time; see gatewayApp/fuzz/README.md.
+# `make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGET=pvlist]`: a libFuzzer target
+# (ASan+UBSan), the codec's by default, for a bounded time; see
+# gatewayApp/fuzz/README.md.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGET ?= codec
 .PHONY: fuzz
 fuzz:
-	$(TOP)/scripts/fuzz $(FUZZ_SECONDS)
+	$(TOP)/scripts/fuzz --target $(FUZZ_TARGET) $(FUZZ_SECONDS)
