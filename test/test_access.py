@@ -557,7 +557,9 @@ def test_a_calc_rule_on_an_upstream_pv_changes_the_rights_of_an_open_channel(har
 
 def test_ro_makes_every_pv_read_only_whatever_the_access_file_says(harness):
     softioc = start_softioc(harness)
-    gateway = start_gateway(harness, softioc, "-ro")      # allow-all.acf
+    # -access names the file, so that gwLoadAccess can read it again (on
+    # Base before 7.0.4 it only reloads a file the gateway was given).
+    gateway = start_gateway(harness, softioc, "-ro -access %s" % gwharness.ALLOW_ALL_ACF)
     with client(gateway, user="alice", host="opi-admin") as c:
         cid = c.create("acc:ao1")
         assert c.rights(cid) == READ
@@ -591,7 +593,7 @@ def test_without_an_access_file_the_gateway_is_read_only(harness):
 def test_gwloadaccess_changes_a_connected_clients_rights_without_reconnecting(harness):
     softioc = start_softioc(harness)
     acf = harness.write("reload.acf", ACCESS_ACF)
-    gateway = start_gateway(harness, softioc, pvlist=ACCESS_PVLIST, acf=acf)
+    gateway = start_gateway(harness, softioc, "-access %s" % acf, pvlist=ACCESS_PVLIST)
     with client(gateway, user="bob", host="opi-admin") as c:
         cid = c.create("acc:ao1")
         assert c.rights(cid) == WRITE
@@ -617,7 +619,7 @@ def test_pyepics_sees_its_access_rights_change_when_the_access_file_is_reloaded(
     softioc = start_softioc(harness)
     acf = harness.write("thishost.acf", ACCESS_ACF.replace("HAG(adminhosts) {opi-admin}",
                                                            "HAG(adminhosts) {%s}" % THIS_HOST))
-    gateway = start_gateway(harness, softioc, acf=acf)
+    gateway = start_gateway(harness, softioc, "-access %s" % acf)
     assert found(gateway, "acc:ao1")
     monitor = upstream.process(harness, "pyepics-access",
                                ["/usr/bin/python3", "-u", "-c", PYEPICS_ACCESS, "acc:ao1"],
@@ -731,7 +733,7 @@ def test_gwnewas_reloads_the_pvlist_and_the_access_file(harness):
     softioc = start_softioc(harness)
     pvlist = harness.write("newas.pvlist", "acc:.*  ALLOW\n")
     acf = harness.write("newas.acf", ACCESS_ACF)
-    gateway = start_gateway(harness, softioc, pvlist=pvlist, acf=acf)
+    gateway = start_gateway(harness, softioc, "-access %s" % acf, pvlist=pvlist)
     assert found(gateway, "acc:ao3")
     with client(gateway, user="bob", host="opi-admin") as c:
         cid = c.create("acc:ao1")
@@ -942,7 +944,7 @@ BROKEN_ACFS = [
 def test_a_broken_access_file_is_refused_naming_file_and_line_and_the_rights_stay(harness):
     softioc = start_softioc(harness)
     acf = harness.write("good.acf", ACCESS_ACF)
-    gateway = start_gateway(harness, softioc, pvlist=ACCESS_PVLIST, acf=acf)
+    gateway = start_gateway(harness, softioc, "-access %s" % acf, pvlist=ACCESS_PVLIST)
     with client(gateway, user="bob", host="opi-admin") as admin, \
             client(gateway, user="bob", host="office1") as office:
         a, o = admin.create("acc:ao1"), office.create("acc:ao1")
