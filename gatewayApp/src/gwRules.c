@@ -30,6 +30,7 @@
 #include <epicsStdio.h>
 #include <epicsString.h>
 #include <epicsTime.h>
+#include <epicsVersion.h>
 #include <errlog.h>
 #include <osiSock.h>
 
@@ -630,9 +631,39 @@ static long loadCaptured(long (*load)(void *), void *arg, gwRulesCapture *captur
     return status;
 }
 
+/* Base before 7.0.4: asInit after iocInit never returns (asCaStop joins
+ * the asCa thread, which does not end). A reload there reads the file
+ * with asInitFile, as asInit does once asCa has let go of the INPx
+ * channels: safe only when the rules in force have no INPx, whose
+ * channels point into the rules asInitFile frees. INPx of the new rules
+ * stay unconnected (their CALC rules grant nothing) until the IOC starts
+ * again. */
+#if EPICS_VERSION_INT < VERSION_INT(7, 0, 4, 0)
+#define GW_RULES_ASINIT_HANGS 1
+#else
+#define GW_RULES_ASINIT_HANGS 0
+#endif
+
+/* Do the access rules in force read INPx PVs? (asLib's lists, read
+ * without its lock: only reloads change them, and they run here.) */
+static int rulesHaveInputs(void)
+{
+    const ASG *asg;
+
+    if (!pasbase)
+        return 0;
+    for (asg = (const ASG *)ellFirst(&pasbase->asgList); asg;
+         asg = (const ASG *)ellNext(&asg->node)) {
+        if (ellCount(&asg->inpList) > 0)
+            return 1;
+    }
+    return 0;
+}
+
 static long runAsInit(void *arg)
 {
-    (void)arg;
+    if (GW_RULES_ASINIT_HANGS)
+        return asInitFile(arg, NULL);
     return asInit();
 }
 
@@ -667,10 +698,21 @@ int gwRulesLoadAccess(gwRules *rules, const char *path, int iocRunning)
     epicsMutexMustLock(rules->lock);
     previous = rules->accessPath ? epicsStrDup(rules->accessPath) : NULL;
     epicsMutexUnlock(rules->lock);
+    now = path && path[0] ? epicsStrDup(path) : previous ? epicsStrDup(previous) : NULL;
+    if (GW_RULES_ASINIT_HANGS && (!now || rulesHaveInputs())) {
+        errlogPrintf("gwLoadAccess: %s; the access rules in force stay\n",
+                     !now ? "name the file (gwLoadAccess FILE): with this EPICS Base the "
+                            "file given to asSetFilename cannot be read again at run time"
+                          : "the rules in force read INPx PVs, which this EPICS Base "
+                            "(before 7.0.4) cannot let go of at run time; restart the IOC "
+                            "to load the new file");
+        free(previous);
+        free(now);
+        return -1;
+    }
     if (path && path[0])
         asSetFilename(path);
-    now = path && path[0] ? epicsStrDup(path) : previous ? epicsStrDup(previous) : NULL;
-    status = loadCaptured(runAsInit, NULL, &capture);
+    status = loadCaptured(runAsInit, now, &capture);
     if (status) {
         printCaptured(stderr, "gwLoadAccess", now ? now : "the access file", &capture);
         errlogPrintf("gwLoadAccess: the access rules in force stay\n");
@@ -681,6 +723,10 @@ int gwRulesLoadAccess(gwRules *rules, const char *path, int iocRunning)
         return -1;
     }
     printf("gwLoadAccess: %s loaded\n", now ? now : "the access file");
+    if (GW_RULES_ASINIT_HANGS && rulesHaveInputs())
+        errlogPrintf("gwLoadAccess: the new rules read INPx PVs: with this EPICS Base "
+                     "(before 7.0.4) they are connected when the IOC starts again; until "
+                     "then their CALC rules grant nothing\n");
     epicsMutexMustLock(rules->lock);
     free(rules->accessPath);
     rules->accessPath = now;
