@@ -3,7 +3,8 @@
  *
  * The providers are made when the server starts, in the order they are
  * asked: the IOC's own records first (a name that is a record is served
- * locally), every other name upstream.
+ * locally), every other name upstream; each behind a wrapper of the
+ * access rules (gwRules.h), which the gateway owns for its whole life.
  *
  * Threads: configure/stop/IOC hooks on one thread at a time; report and
  * counters on any thread.
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <asLib.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
 #include <errlog.h>
@@ -25,6 +27,7 @@
 #include "gwLog.h"
 #include "gwOptions.h"
 #include "gwProviderCall.h"
+#include "gwRules.h"
 #include "gwUpstream.h"
 
 enum { GW_LOCAL_INDEX, GW_UPSTREAM_INDEX, GW_GATEWAY_PROVIDERS };
@@ -38,7 +41,10 @@ struct gwGateway {
     gwServerConfig serverConfig;     /*                               (lock) */
     gwUpstreamConfig upstreamConfig; /*                               (lock) */
     gwServer *server;           /* running                            (lock) */
-    gwProvider *providers[GW_GATEWAY_PROVIDERS]; /* while running     (lock) */
+    gwProvider *inner[GW_GATEWAY_PROVIDERS];     /* while running     (lock) */
+    gwProvider *providers[GW_GATEWAY_PROVIDERS]; /* the rules' wrappers of
+                                                    inner, what the server asks */
+    gwRules *rules;             /* const after create */
     unsigned uses;              /* reports and readers of the server  (lock) */
 };
 
@@ -50,7 +56,9 @@ gwGateway *gwGatewayCreate(void)
         return NULL;
     gateway->lock = epicsMutexCreate();
     gateway->unused = epicsEventCreate(epicsEventEmpty);
-    if (!gateway->lock || !gateway->unused) {
+    gateway->rules = gwRulesCreate();
+    if (!gateway->lock || !gateway->unused || !gateway->rules) {
+        gwRulesDestroy(gateway->rules);
         if (gateway->lock)
             epicsMutexDestroy(gateway->lock);
         if (gateway->unused)
@@ -65,11 +73,16 @@ gwGateway *gwGatewayCreate(void)
 
 static void destroyProviders(gwGateway *gateway)
 {
-    if (gateway->providers[GW_UPSTREAM_INDEX])
-        gwUpstreamProviderDestroy(gateway->providers[GW_UPSTREAM_INDEX]);
-    if (gateway->providers[GW_LOCAL_INDEX])
-        gwLocalProviderDestroy(gateway->providers[GW_LOCAL_INDEX]);
+    unsigned i;
+
+    for (i = 0; i < GW_GATEWAY_PROVIDERS; i++)
+        gwRulesUnwrap(gateway->rules, gateway->providers[i]);
+    if (gateway->inner[GW_UPSTREAM_INDEX])
+        gwUpstreamProviderDestroy(gateway->inner[GW_UPSTREAM_INDEX]);
+    if (gateway->inner[GW_LOCAL_INDEX])
+        gwLocalProviderDestroy(gateway->inner[GW_LOCAL_INDEX]);
     memset(gateway->providers, 0, sizeof gateway->providers);
+    memset(gateway->inner, 0, sizeof gateway->inner);
 }
 
 static void clearConfiguration(gwGateway *gateway)
@@ -82,17 +95,27 @@ static void clearConfiguration(gwGateway *gateway)
 /* Start the server with the configuration (lock held). */
 static int startNow(gwGateway *gateway)
 {
-    gateway->providers[GW_LOCAL_INDEX] =
+    unsigned i;
+
+    gateway->inner[GW_LOCAL_INDEX] =
         gwLocalProviderCreate(gateway->serverConfig.ioThreads); /* 0: default */
-    if (!gateway->providers[GW_LOCAL_INDEX]) {
+    if (!gateway->inner[GW_LOCAL_INDEX]) {
         gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot serve the IOC's records");
         return -1;
     }
-    gateway->providers[GW_UPSTREAM_INDEX] = gwUpstreamProviderCreate(&gateway->upstreamConfig);
-    if (!gateway->providers[GW_UPSTREAM_INDEX]) {
+    gateway->inner[GW_UPSTREAM_INDEX] = gwUpstreamProviderCreate(&gateway->upstreamConfig);
+    if (!gateway->inner[GW_UPSTREAM_INDEX]) {
         destroyProviders(gateway);
         gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot reach upstream IOCs");
         return -1;
+    }
+    for (i = 0; i < GW_GATEWAY_PROVIDERS; i++) {
+        gateway->providers[i] = gwRulesWrap(gateway->rules, gateway->inner[i]);
+        if (!gateway->providers[i]) {
+            destroyProviders(gateway);
+            gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "out of memory for the access rules");
+            return -1;
+        }
     }
     gateway->server = gwServerStart(&gateway->serverConfig, gateway->providers,
                                     GW_GATEWAY_PROVIDERS);
@@ -137,6 +160,7 @@ void gwGatewayDestroy(gwGateway *gateway)
     if (!gateway)
         return;
     gwGatewayStop(gateway);
+    gwRulesDestroy(gateway->rules);
     epicsEventDestroy(gateway->unused);
     epicsMutexDestroy(gateway->lock);
     free(gateway);
@@ -148,8 +172,53 @@ void gwGatewayDestroy(gwGateway *gateway)
  * What gwStart says about its own arguments (here and in
  * gwGatewayConfigure) is the command's answer, not a log message: it is
  * printed whatever the log levels. */
+/* What the options say of the access rules (strings malloc'd, NULL: not given). */
+typedef struct gwRulesOptions {
+    char *pvlist, *access, *putlog, *caputlog;
+    int readOnly, hostnameFromIp;
+} gwRulesOptions;
+
+static void clearRulesOptions(gwRulesOptions *rules)
+{
+    free(rules->pvlist);
+    free(rules->access);
+    free(rules->putlog);
+    free(rules->caputlog);
+    memset(rules, 0, sizeof *rules);
+}
+
+static void takeRulesOptions(gwOptions *parsed, gwRulesOptions *rules)
+{
+    rules->pvlist = parsed->pvlistGiven ? parsed->pvlist : NULL;
+    rules->access = parsed->accessGiven ? parsed->access : NULL;
+    rules->putlog = parsed->putlogGiven ? parsed->putlog : NULL;
+    rules->caputlog = parsed->caputlogGiven ? parsed->caputlog : NULL;
+    parsed->pvlist = parsed->access = parsed->putlog = parsed->caputlog = NULL;
+    parsed->pvlistGiven = parsed->accessGiven = parsed->putlogGiven = 0;
+    parsed->caputlogGiven = 0;
+    rules->readOnly = parsed->readOnlyGiven;
+    rules->hostnameFromIp = parsed->hostnameFromIpGiven;
+}
+
+/* Install the rules the options give (lock held). 0 or -1 (printed). */
+static int applyRulesOptions(gwGateway *gateway, const gwRulesOptions *options)
+{
+    gwRulesSetReadOnly(gateway->rules, options->readOnly);
+    gwRulesSetHostnameFromIp(gateway->rules, options->hostnameFromIp);
+    if (options->pvlist && gwRulesLoadPvList(gateway->rules, options->pvlist) != 0)
+        return -1;
+    if (options->access
+        && gwRulesLoadAccess(gateway->rules, options->access, gateway->iocRunning) != 0)
+        return -1;
+    if ((options->putlog || options->caputlog)
+        && gwRulesSetPutLog(gateway->rules, options->putlog, options->caputlog) != 0)
+        return -1;
+    return 0;
+}
+
 static int parseOptions(const char *options, int argc, char *const *argv,
-                        gwServerConfig *server, gwUpstreamConfig *upstream)
+                        gwServerConfig *server, gwUpstreamConfig *upstream,
+                        gwRulesOptions *rules)
 {
     gwOptions parsed;
     int status = GW_GATEWAY_BAD_OPTIONS;
@@ -167,6 +236,7 @@ static int parseOptions(const char *options, int argc, char *const *argv,
         status = -1;
     }
     else {
+        takeRulesOptions(&parsed, rules);
         status = 0;
     }
     gwOptionsClear(&parsed);
@@ -178,11 +248,13 @@ int gwGatewayConfigure(gwGateway *gateway, const char *options, int argc,
 {
     gwServerConfig server;
     gwUpstreamConfig upstream;
+    gwRulesOptions rules;
     int status;
 
     memset(&server, 0, sizeof server);
+    memset(&rules, 0, sizeof rules);
     gwUpstreamConfigDefaults(&upstream);
-    status = parseOptions(options, argc, argv, &server, &upstream);
+    status = parseOptions(options, argc, argv, &server, &upstream, &rules);
     if (status != 0) {
         gwServerConfigClear(&server);
         gwUpstreamConfigClear(&upstream);
@@ -191,6 +263,11 @@ int gwGatewayConfigure(gwGateway *gateway, const char *options, int argc,
     epicsMutexMustLock(gateway->lock);
     if (gateway->configured) {
         errlogPrintf("gwStart: the gateway is already started; gwStop first\n");
+        gwServerConfigClear(&server);
+        gwUpstreamConfigClear(&upstream);
+        status = -1;
+    }
+    else if (applyRulesOptions(gateway, &rules) != 0) {
         gwServerConfigClear(&server);
         gwUpstreamConfigClear(&upstream);
         status = -1;
@@ -207,6 +284,7 @@ int gwGatewayConfigure(gwGateway *gateway, const char *options, int argc,
         }
     }
     epicsMutexUnlock(gateway->lock);
+    clearRulesOptions(&rules);
     return status;
 }
 
@@ -287,6 +365,68 @@ void gwGatewayReport(gwGateway *gateway, FILE *out, unsigned level)
     for (i = 0; i < GW_GATEWAY_PROVIDERS; i++)
         gwCallReport(gateway->providers[i], out, level);
     release(gateway);
+    if (level >= 3)
+        gwRulesReport(gateway->rules, out);
+}
+
+/* ---------------------------------------------------------------- access rules */
+
+/* The rules changed: clients search again at once for what they miss. */
+static void rulesChanged(gwGateway *gateway)
+{
+    gwServer *server = use(gateway);
+
+    if (!server)
+        return;
+    gwServerBeaconAnomaly(server);
+    release(gateway);
+}
+
+int gwGatewayLoadPvList(gwGateway *gateway, const char *path)
+{
+    if (gwRulesLoadPvList(gateway->rules, path) != 0)
+        return -1;
+    rulesChanged(gateway);
+    return 0;
+}
+
+int gwGatewayLoadAccess(gwGateway *gateway, const char *path)
+{
+    int running;
+
+    epicsMutexMustLock(gateway->lock);
+    running = gateway->iocRunning;
+    epicsMutexUnlock(gateway->lock);
+    if (gwRulesLoadAccess(gateway->rules, path, running) != 0)
+        return -1;
+    if (running)
+        rulesChanged(gateway);
+    return 0;
+}
+
+int gwGatewayNewAs(gwGateway *gateway)
+{
+    char path[1024];
+    int status = 0;
+
+    gwRulesPvListFile(gateway->rules, path, sizeof path);
+    if (path[0] && gwRulesLoadPvList(gateway->rules, path) != 0)
+        status = -1;
+    if (asActive && gwGatewayLoadAccess(gateway, NULL) != 0)
+        status = -1;
+    rulesChanged(gateway);
+    return status;
+}
+
+int gwGatewayPutLog(gwGateway *gateway, const char *path, const char *server)
+{
+    return gwRulesSetPutLog(gateway->rules, path, server);
+}
+
+void gwGatewayAsTest(gwGateway *gateway, const char *name, const char *user,
+                     const char *host, FILE *out)
+{
+    gwRulesProbe(gateway->rules, name, user, host, out);
 }
 
 void gwGatewayGetCounters(gwGateway *gateway, gwGatewayCounters *out)

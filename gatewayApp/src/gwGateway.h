@@ -63,7 +63,7 @@ void gwGatewayStop(gwGateway *gateway);
 int gwGatewayIsRunning(gwGateway *gateway);
 
 /* Print the gateway's report: level 0 one line, 1 clients and the
- * providers' summaries, 2 channels and PVs. */
+ * providers' summaries, 2 channels and PVs, 3 the access rules too. */
 void gwGatewayReport(gwGateway *gateway, FILE *out, unsigned level);
 
 /* What the gateway counts now: the server's statistics and each
@@ -76,6 +76,23 @@ typedef struct gwGatewayCounters {
     gwProviderCounters upstream;     /* the upstream IOCs' PVs */
 } gwGatewayCounters;
 void gwGatewayGetCounters(gwGateway *gateway, gwGatewayCounters *out);
+
+/* ---- the access rules (gwRules.h), kept across stop and start ---- */
+
+/* Install the pvlist of path (NULL: ".* ALLOW"); existing channels are
+ * re-checked and the beacon anomaly starts. 0, or -1 with the error
+ * printed (FILE:LINE: reason) and the rules in force kept. */
+int gwGatewayLoadPvList(gwGateway *gateway, const char *path);
+/* The access file (the IOC's): before iocInit its name, after it a reload
+ * (of path, NULL: of the same file). 0 or -1 as above. */
+int gwGatewayLoadAccess(gwGateway *gateway, const char *path);
+/* Reload the pvlist and the access file (the classic newAsFlag). */
+int gwGatewayNewAs(gwGateway *gateway);
+/* The put log: a file and/or a log server "host:port" (both NULL: none). */
+int gwGatewayPutLog(gwGateway *gateway, const char *path, const char *server);
+/* What may user on host do with name (gwAsTest)? Printed to out. */
+void gwGatewayAsTest(gwGateway *gateway, const char *name, const char *user,
+                     const char *host, FILE *out);
 
 /* For dbServer's stats: channels and clients now (0 when not running). */
 void gwGatewayStats(gwGateway *gateway, unsigned *channels, unsigned *clients);

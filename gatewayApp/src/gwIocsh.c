@@ -75,7 +75,8 @@ static const iocshArg *const gwReportArgs[] = { &gwReportArg0 };
 static const iocshFuncDef gwReportDef = {
     "gwReport", 1, gwReportArgs
     GW_USAGE("gwReport [level]\n"
-             "  Print the gateway's state: 0 one line, 1 clients, 2 channels.\n")
+             "  Print the gateway's state: 0 one line, 1 clients, 2 channels,\n"
+             "  3 the access rules too.\n")
 };
 
 static void gwReportCall(const iocshArgBuf *args)
@@ -138,6 +139,112 @@ static void gwLogLevelCall(const iocshArgBuf *args)
     }
 }
 
+/* ---- the access rules ---- */
+
+static gwGateway *gatewayOrSay(const char *command)
+{
+    gwGateway *gateway = gwIocGateway();
+
+    if (!gateway)
+        printf("%s: the gateway is not registered with this IOC\n", command);
+    return gateway;
+}
+
+static const iocshArg gwFileArg0 = { "file", iocshArgString };
+static const iocshArg *const gwFileArgs[] = { &gwFileArg0 };
+static const iocshFuncDef gwLoadPvListDef = {
+    "gwLoadPvList", 1, gwFileArgs
+    GW_USAGE("gwLoadPvList <file>\n"
+             "  Install the pvlist (before or after gwStart). At run time the rules apply\n"
+             "  to existing channels at once. A file with an error is refused whole and\n"
+             "  the rules in force stay.\n")
+};
+
+static void gwLoadPvListCall(const iocshArgBuf *args)
+{
+    gwGateway *gateway = gatewayOrSay("gwLoadPvList");
+
+    if (!args[0].sval || !args[0].sval[0]) {
+        printf("usage: gwLoadPvList <file>\n");
+        iocshSetError(1);
+        return;
+    }
+    if (!gateway || gwGatewayLoadPvList(gateway, args[0].sval) != 0)
+        iocshSetError(1);
+}
+
+static const iocshFuncDef gwLoadAccessDef = {
+    "gwLoadAccess", 1, gwFileArgs
+    GW_USAGE("gwLoadAccess [file]\n"
+             "  The access security file (the IOC's): before iocInit, name it; after,\n"
+             "  reload it (or switch to file). A file with an error is refused and the\n"
+             "  rules in force stay.\n")
+};
+
+static void gwLoadAccessCall(const iocshArgBuf *args)
+{
+    gwGateway *gateway = gatewayOrSay("gwLoadAccess");
+
+    if (!gateway || gwGatewayLoadAccess(gateway, args[0].sval) != 0)
+        iocshSetError(1);
+}
+
+static const iocshFuncDef gwNewAsDef = {
+    "gwNewAs", 0, NULL
+    GW_USAGE("gwNewAs\n"
+             "  Reload the pvlist and the access file (the classic gateway's newAsFlag).\n")
+};
+
+static void gwNewAsCall(const iocshArgBuf *args)
+{
+    gwGateway *gateway = gatewayOrSay("gwNewAs");
+
+    (void)args;
+    if (!gateway || gwGatewayNewAs(gateway) != 0)
+        iocshSetError(1);
+}
+
+static const iocshArg gwPutLogArg1 = { "server", iocshArgString };
+static const iocshArg *const gwPutLogArgs[] = { &gwFileArg0, &gwPutLogArg1 };
+static const iocshFuncDef gwPutLogDef = {
+    "gwPutLog", 2, gwPutLogArgs
+    GW_USAGE("gwPutLog <file> [host:port]\n"
+             "  Log the puts whose access rule has TRAPWRITE to file (\"\" for none) and\n"
+             "  to the log server at host:port. No arguments: stop logging.\n")
+};
+
+static void gwPutLogCall(const iocshArgBuf *args)
+{
+    gwGateway *gateway = gatewayOrSay("gwPutLog");
+
+    if (!gateway || gwGatewayPutLog(gateway, args[0].sval, args[1].sval) != 0)
+        iocshSetError(1);
+}
+
+static const iocshArg gwAsTestArg0 = { "name", iocshArgString };
+static const iocshArg gwAsTestArg1 = { "user", iocshArgString };
+static const iocshArg gwAsTestArg2 = { "host", iocshArgString };
+static const iocshArg *const gwAsTestArgs[] = { &gwAsTestArg0, &gwAsTestArg1, &gwAsTestArg2 };
+static const iocshFuncDef gwAsTestDef = {
+    "gwAsTest", 3, gwAsTestArgs
+    GW_USAGE("gwAsTest <name> <user> <host>\n"
+             "  What may user on host do with name: the pvlist rule, alias, access\n"
+             "  group and level, rights and put logging.\n")
+};
+
+static void gwAsTestCall(const iocshArgBuf *args)
+{
+    gwGateway *gateway = gatewayOrSay("gwAsTest");
+
+    if (!args[0].sval) {
+        printf("usage: gwAsTest <name> <user> <host>\n");
+        iocshSetError(1);
+        return;
+    }
+    if (gateway)
+        gwGatewayAsTest(gateway, args[0].sval, args[1].sval, args[2].sval, stdout);
+}
+
 /* errlog's own buffer (1280 bytes) holds about four messages of the
  * threads that cannot block; a burst of the gateway's would be lost.
  * Only the first initialisation counts: without effect when errlog is
@@ -154,6 +261,11 @@ static void gwIocshRegister(void)
     iocshRegister(&gwStopDef, gwStopCall);
     iocshRegister(&gwReportDef, gwReportCall);
     iocshRegister(&gwLogLevelDef, gwLogLevelCall);
+    iocshRegister(&gwLoadPvListDef, gwLoadPvListCall);
+    iocshRegister(&gwLoadAccessDef, gwLoadAccessCall);
+    iocshRegister(&gwNewAsDef, gwNewAsCall);
+    iocshRegister(&gwPutLogDef, gwPutLogCall);
+    iocshRegister(&gwAsTestDef, gwAsTestCall);
 }
 
 epicsExportRegistrar(gwIocshRegister);

@@ -51,6 +51,20 @@ static const gwOptionDescriptor gwOptionTable[] = {
      "keep archivers' DBE_LOG subscriptions apart (archive deadband)"},
     {"-no_cache", GW_OPTION_FLAG, 0, offsetof(gwOptions, noCacheGiven), 0, 0, NULL,
      "forward every get upstream instead of answering from a subscription's cache"},
+    /* access rules */
+    {"-pvlist", GW_OPTION_STRING, ROW(pvlist), 0, 0, "<file>",
+     "the names served, their aliases and access groups; default: .* ALLOW"},
+    {"-access", GW_OPTION_STRING, ROW(access), 0, 0, "<file>",
+     "the access security file (the IOC's); default: none, every PV read-only"},
+    {"-putlog", GW_OPTION_STRING, ROW(putlog), 0, 0, "<file>",
+     "log the puts whose access rule has TRAPWRITE to this file"},
+    {"-caputlog", GW_OPTION_STRING, ROW(caputlog), 0, 0, "<host:port>",
+     "send the logged puts to this log server too (caPutLog's format)"},
+    {"-ro", GW_OPTION_FLAG, 0, offsetof(gwOptions, readOnlyGiven), 0, 0, NULL,
+     "every PV read-only, whatever the access file says"},
+    {"-hostname_from_ip", GW_OPTION_FLAG, 0, offsetof(gwOptions, hostnameFromIpGiven), 0, 0,
+     NULL, "(extension) access rules see the host name of the client's address, "
+     "not the one it claims"},
 };
 
 #define GW_OPTION_ROWS (sizeof gwOptionTable / sizeof gwOptionTable[0])

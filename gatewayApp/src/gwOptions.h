@@ -72,6 +72,18 @@ typedef struct gwOptions {
     int archiveGiven;          /* -archive */
     int noCacheGiven;          /* -no_cache */
 
+    /* access rules */
+    char *pvlist;              /* -pvlist */
+    int pvlistGiven;
+    char *access;              /* -access */
+    int accessGiven;
+    char *putlog;              /* -putlog */
+    int putlogGiven;
+    char *caputlog;            /* -caputlog host:port */
+    int caputlogGiven;
+    int readOnlyGiven;         /* -ro */
+    int hostnameFromIpGiven;   /* -hostname_from_ip (extension) */
+
     char error[GW_OPTIONS_ERROR_SIZE]; /* the reason of the last failure */
 } gwOptions;
 

@@ -161,6 +161,11 @@ static void callbackBeaconAnomaly(void *arg)
     GW_CALLBACK_LEAVE();
 }
 
+void gwServerBeaconAnomaly(gwServer *server)
+{
+    gwBeaconAnomaly(server->beacon);
+}
+
 static void callbackDeliveryHold(void *arg, gwDeliveryBatch *batch)
 {
     (void)arg;

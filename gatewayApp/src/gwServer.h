@@ -47,6 +47,9 @@ void gwServerStop(gwServer *server);
  * with RSRV under iocPause. */
 void gwServerPause(gwServer *server, int paused);
 int gwServerIsPaused(const gwServer *server);
+/* Start the beacon anomaly sequence (clients search again at once), e.g.
+ * after the access rules changed. Any thread. */
+void gwServerBeaconAnomaly(gwServer *server);
 
 /* The configuration in force (read-only after start). */
 const gwServerConfig *gwServerGetConfig(const gwServer *server);

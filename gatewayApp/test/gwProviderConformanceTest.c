@@ -42,6 +42,7 @@
 #include "gwConformanceIoc.h"
 #include "gwLocal.h"
 #include "gwUpstream.h"
+#include "gwRules.h"
 #include "gwWrapper.h"
 
 #ifndef GW_SOFTIOC
@@ -377,6 +378,32 @@ MAIN(gwProviderConformanceTest)
     runMutant(wrapper, MUTANT_COMPLETION, 0, GW_CONFORM_PUTS,
               "wrapper that drops put completions");
     gwWrapperDestroy(wrapper);
+
+    /* The access rules' wrapper (gwRules.c) with a pvlist that aliases
+     * w:* to the records: every check but the test wrapper's own policy. */
+    {
+        static const char pvlist[] =
+            ".* ALLOW\nw:(.*) ALIAS loc:\\1\n.*secret.* DENY\n";
+        char listPath[900];
+        gwRules *rules = gwRulesCreate();
+        FILE *f;
+
+        pathOf(listPath, sizeof listPath, cwd, "gwProviderConformanceTest.pvlist");
+        f = fopen(listPath, "w");
+        if (!rules || !f || fputs(pvlist, f) < 0 || fclose(f) != 0
+            || gwRulesLoadPvList(rules, listPath) != 0)
+            testAbort("cannot make the access rules");
+        wrapper = gwRulesWrap(rules, local);
+        if (!wrapper)
+            testAbort("gwRulesWrap failed");
+        target.label = "access rules over local";
+        target.provider = wrapper;
+        target.prefix = "w:";
+        target.wrapped = 1;
+        gwConformanceRun(&target, GW_CONFORM_ALL & ~GW_CONFORM_POLICY, 0);
+        gwRulesUnwrap(rules, wrapper);
+        gwRulesDestroy(rules);
+    }
 
     if (softIocStart(&ioc, SOFTIOC_PORT_UPSTREAM))
         testAbort("cannot start softIoc");
