@@ -253,6 +253,7 @@ class Client:
 
     def __init__(self, port, user=None, host=None, source=None, timeout=5.0):
         self.timeout = timeout
+        self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self.sock.settimeout(timeout)

@@ -69,16 +69,34 @@ def start_gateway(harness, softioc, options="", pvlist=None, acf=gwharness.ALLOW
                                   access=acf, **kwargs)
 
 
+class GatewayClient(rawca.Client):
+    """A raw client of the gateway that searches for a name (from its own
+    source address) before it asks for a channel, as libca does: the
+    gateway answers a CREATE_CHAN for a name it has not found upstream yet
+    with CREATE_CH_FAIL."""
+
+    def __init__(self, gateway, user, host, source):
+        super().__init__(gateway.server_port, user=user, host=host, source=source)
+        self.source = source
+
+    def create(self, name, search=True):
+        if search:
+            found(self.port, name, self.source, timeout=5.0)
+        return super().create(name)
+
+
 def client(gateway, user="tester", host="opi-test", source=None):
-    return rawca.Client(gateway.server_port, user=user, host=host, source=source)
+    return GatewayClient(gateway, user, host, source)
 
 
 def found(gateway, name, source=None, timeout=15.0):
-    """Wait until the gateway answers a search for name (it may look for it
-    upstream first); True, or False after timeout."""
+    """Wait until the gateway (or the server on that UDP port) answers a
+    search for name (it may look for it upstream first); True, or False
+    after timeout."""
+    port = gateway if isinstance(gateway, int) else gateway.server_port
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if name in rawca.search_found(gateway.server_port, [name], source, wait=0.2):
+        if name in rawca.search_found(port, [name], source, wait=0.2):
             return True
     return False
 
@@ -310,7 +328,7 @@ def test_pvlist_cases_searched_and_connected_from_several_addresses(harness, pvl
                             case.name, source, value, case.real, direct[case.real], case.why))
                 elif case.real is None:
                     try:
-                        c.create(case.name)
+                        c.create(case.name, search=False)
                         problems.append("%s from %s: a channel was made (%s)" % (
                             case.name, source, case.why))
                     except rawca.Refused:
@@ -714,7 +732,7 @@ def test_a_pvlist_reload_disconnects_channels_no_longer_allowed_and_updates_righ
         assert c.value(ao) == 201 and c.value(ao2) == 202
         assert c.rights(ao2) == WRITE
         with pytest.raises(rawca.Refused):
-            c.create("acc:ai1")
+            c.create("acc:ai1", search=False)
     assert refused(gateway, "acc:ai1") and refused(gateway, "acc:ai2"), output
     assert found(gateway, "acc:ao2")
     report = gateway.command("gwReport 3")
@@ -994,6 +1012,9 @@ def rule(pattern, kind):
 
 def test_gwastest_answers_what_a_user_on_a_host_may_do_with_a_name(harness):
     softioc, gateway = access_pair(harness)
+    # A put is logged when its rule has TRAPWRITE and a put log is open.
+    assert as_test(gateway, "acc:log3", "bob", "office1")["put logging"] == "no"
+    gateway.command('gwPutLog "%s"' % (harness.log_dir / "astest.putlog"))
     cases = [
         (("acc:ao1", "alice", "opi-admin"),
          {"rule": rule("acc:.*", "ALLOW"), "served": "yes", "asg": "DEFAULT asl: 1",
