@@ -391,10 +391,12 @@ acc:ctl:b                       ALLOW LEVELS 1
 acc:secret:.*                   ALLOW NOREAD
 al:ao1                          ALIAS acc:ao1 USERS
 acc:hidden:.*                   DENY
+acc:lab:.*                      DENY FROM localhost
+al:log([0-9])                   ALIAS acc:log\1 LOGGED
 """
 RULE_LINES = {"acc:.*": 2, "acc:pub:.*": 3, "acc:ao2": 4, "acc:log[0-9]|acc:logwave": 5,
               "acc:ctl:a": 6, "acc:ctl:b": 7, "acc:secret:.*": 8, "al:ao1": 9,
-              "acc:hidden:.*": 10}
+              "acc:hidden:.*": 10, "acc:lab:.*": 11, "al:log([0-9])": 12}
 
 ACCESS_ACF = """# access file of the access tests (test_access.py)
 UAG(admins) {alice}
@@ -675,6 +677,37 @@ def test_the_access_option_of_gwstart_switches_to_its_file(harness):
         assert admin.rights(admin.create("acc:ao1")) == WRITE
 
 
+def test_access_before_iocinit_is_the_iocs_file_and_its_records_keep_their_groups(harness):
+    """gwStart with -access before iocInit: the IOC loads the file at
+    iocInit. The gateway IOC's own records, served by the gateway, get the
+    rights of their own ASG and of the pvlist rule: both must allow."""
+    softioc = start_softioc(harness)
+    acf = harness.write("early.acf", ACCESS_ACF + "ASG(RECORDRO) {\n    RULE(1, READ)\n}\n")
+    # the IOC's own records are subject to the pvlist like any name
+    pvlist = harness.write("early.pvlist", ACCESS_PVLIST + "gwioc:.*  ALLOW\n")
+    db = harness.write("own.db", 'record(ao, "gwioc:free") {\n    field(VAL, "1")\n}\n'
+                       'record(ao, "gwioc:locked") {\n    field(VAL, "2")\n'
+                       '    field(ASG, "RECORDRO")\n}\n')
+    sport = gwharness.free_port()
+    start = 'gwStart("-sip 127.0.0.1 -sport %d -cip 127.0.0.1 -cport %d -pvlist %s -access %s")' % (
+        sport, softioc.port, pvlist, acf)
+    gateway = harness.gateway(records=[db], commands_before_init=[start], access=None)
+    gateway.server_port = sport
+    gwharness.wait_for(lambda: gwharness.tcp_listening(sport), 15, "the gateway's server")
+    with client(gateway, user="bob", host="opi-admin") as admin, \
+            client(gateway, user="bob", host="office1") as office:
+        free, locked = admin.create("gwioc:free"), admin.create("gwioc:locked")
+        assert (admin.rights(free), admin.rights(locked)) == (WRITE, READ)
+        assert office.rights(office.create("gwioc:free")) == READ
+        assert admin.write_notify(locked, 5) == rawca.ECA_NOWTACCESS
+        assert admin.write_notify(free, 6) == rawca.ECA_NORMAL
+        up = admin.create("acc:ao1")
+        assert admin.rights(up) == WRITE
+        assert office.rights(office.create("acc:ao1")) == READ
+    assert field_value(gateway, "gwioc:free") == "6"
+    assert field_value(gateway, "gwioc:locked") == "2"
+
+
 def test_the_pvlist_loaded_before_gwstart_is_in_force(harness):
     softioc = start_softioc(harness)
     pvlist = harness.write("early.pvlist", "acc:ao.*  ALLOW\n")
@@ -791,21 +824,30 @@ def test_the_put_log_has_one_classic_line_per_trapped_put(harness):
     softioc, gateway = access_pair(harness, "-putlog %s" % log)
     with client(gateway, user="alice", host="opi-admin") as c:
         log0, wave, ao = c.create("acc:log0"), c.create("acc:logwave"), c.create("acc:ao1")
+        alias = c.create("al:log3")
         assert c.write_notify(log0, 5) == rawca.ECA_NORMAL
         assert c.write(log0, 6.5) == rawca.ECA_NORMAL
         assert c.write_notify(wave, 1.5, 2, 3) == rawca.ECA_NORMAL
+        assert c.write_notify(alias, 0.1) == rawca.ECA_NORMAL
         assert c.write_notify(ao, 9) == rawca.ECA_NORMAL          # DEFAULT: no TRAPWRITE
     with client(gateway, user="bob", host="office1") as c:
         assert c.write_notify(c.create("acc:ao1"), 10) == rawca.ECA_NOWTACCESS
-    wait_until(lambda: len(putlog_lines(log)) >= 3, 10, "three put log lines")
-    time.sleep(0.5)     # a wrong fourth line would have come by now
+    with client(gateway, user=None, host=None) as c:              # says no names
+        assert c.write_notify(c.create("acc:log1"), -2) == rawca.ECA_NORMAL
+    wait_until(lambda: len(putlog_lines(log)) >= 5, 10, "five put log lines")
+    time.sleep(0.5)     # a wrong sixth line would have come by now
     lines = [parsed(line) for line in putlog_lines(log)]
-    assert len(lines) == 3, putlog_lines(log)
-    assert all((l["user"], l["host"]) == ("alice", "opi-admin") for l in lines), lines
+    assert len(lines) == 5, putlog_lines(log)
+    assert [(l["user"], l["host"]) for l in lines] == [("alice", "opi-admin")] * 4 + [
+        ("unknown", "unknown")], lines
+    # the alias is logged under the name the client used; 0.1 with the
+    # fewest digits that read back as the same double
     assert [(l["pv"], l["new"]) for l in lines] == [
-        ("acc:log0", "5"), ("acc:log0", "6.5"), ("acc:logwave", "1.5,2,3")], lines
+        ("acc:log0", "5"), ("acc:log0", "6.5"), ("acc:logwave", "1.5,2,3"), ("al:log3", "0.1"),
+        ("acc:log1", "-2")], lines
     assert lines[0]["old"] in ("0", "?") and lines[1]["old"] in ("5", "?"), lines
     assert upstream_value(softioc, "acc:log0") == 6.5
+    assert upstream_value(softioc, "acc:log3") == 0.1
 
 
 def test_gwputlog_starts_and_switches_the_put_log_at_run_time(harness):
@@ -1036,6 +1078,12 @@ def test_gwastest_answers_what_a_user_on_a_host_may_do_with_a_name(harness):
         (("acc:hidden:x", "alice", "opi-admin"),
          {"rule": rule("acc:hidden:.*", "DENY"), "served": "no"}),
         (("zz:nothing", "alice", "opi-admin"), {"rule": "none", "served": "no"}),
+        # the host is resolved for the DENY FROM rules
+        (("acc:lab:x", "bob", "localhost"),
+         {"rule": rule("acc:lab:.*", "DENY FROM"), "served": "no"}),
+        (("al:log2", "bob", "office1"),
+         {"rule": rule("al:log([0-9])", "ALIAS"), "alias": "acc:log2", "asg": "LOGGED asl: 1",
+          "put logging": "yes"}),
     ]
     problems = []
     for args, expected in cases:
