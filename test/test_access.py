@@ -352,7 +352,10 @@ def test_pvlist_cases_searched_and_connected_from_several_addresses(harness, pvl
             problems.append("%s, refused to every client, was looked for upstream" % name)
     report = gateway.command("gwReport 2")
     for real in sorted(real_names):
-        lines = [line for line in report.splitlines() if line.split()[:1] == [real]]
+        # the upstream PV lines ("  NAME STATE ..."), not the clients' channels
+        lines = [line for line in report.splitlines()
+                 if line.startswith("  " + real + " ") and not line.startswith("   ")
+                 and line.split()[1:2] and line.split()[1] in gwharness.UPSTREAM_STATES]
         if len(lines) > 1:
             problems.append("%s has %d upstream PVs" % (real, len(lines)))
     if pvlist.startswith("A"):
