@@ -23,6 +23,12 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parent.parent
 NETNS = TOP / "scripts" / "netns"
 
+# The access security file a test gateway gets unless the test says
+# otherwise: everyone may read and write. Without an access file the
+# gateway is read-only for every client (as the classic gateway is), which
+# is not what tests of the data path want.
+ALLOW_ALL_ACF = TOP / "test" / "db" / "allow-all.acf"
+
 # What every CA process of a test gets, whatever the caller's environment says.
 LOOPBACK_ENV = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
@@ -180,14 +186,19 @@ def free_port():
 
 # ---------------------------------------------------------------- CA search
 
-def ca_search(name, port, host="127.0.0.1", timeout=0.5):
-    """Send one UDP name search; True when a server answers that it has name."""
+def ca_search(name, port, host="127.0.0.1", timeout=0.5, source=None):
+    """Send one UDP name search; True when a server answers that it has name.
+
+    source: the loopback address the search comes from (e.g. "127.0.0.2",
+    for DENY FROM rules); default the kernel's choice (127.0.0.1)."""
     payload = name.encode() + b"\0"
     payload += b"\0" * (-len(payload) % 8)
     message = struct.pack(">HHHHII", CA_PROTO_VERSION, 0, 0, CA_MINOR_VERSION, 0, 0)
     message += struct.pack(">HHHHII", CA_PROTO_SEARCH, len(payload), DO_REPLY,
                            CA_MINOR_VERSION, 1, 1) + payload
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        if source:
+            s.bind((source, 0))
         s.settimeout(timeout)
         s.sendto(message, (host, port))
         deadline = time.monotonic() + timeout
@@ -390,12 +401,25 @@ class Harness:
         self._wait_answering(ioc, pv, timeout)
         return ioc
 
+    def write(self, name, text):
+        """Write a file (a pvlist, an access file) next to the test's logs;
+        its absolute path."""
+        path = self.log_dir / name
+        path.write_text(text)
+        return path
+
     def gateway(self, commands_after_init=(), commands_before_init=(), records=(),
-                port=None, timeout=15.0, extra_env=None):
+                port=None, timeout=15.0, extra_env=None, access=ALLOW_ALL_ACF, pvlist=None):
         """Start the gateway IOC with a generated st.cmd.
 
         records: (db path, macros) pairs loaded before iocInit. The IOC's own
-        RSRV listens on `port`. Returns when the st.cmd has run."""
+        RSRV listens on `port`. Returns when the st.cmd has run.
+        access: the IOC's access security file, set with asSetFilename
+        before iocInit (and before commands_before_init): by default
+        test/db/allow-all.acf (everyone reads and writes); None: no access
+        file, so the gateway is read-only for every client; a path: that
+        file. pvlist: a pvlist loaded with gwLoadPvList before iocInit
+        (None: none, every name is served)."""
         require_private_namespace()
         port = port or free_port()
         lines = ['dbLoadDatabase "%s"' % (TOP / "dbd" / "gatewayIoc.dbd"),
@@ -403,6 +427,10 @@ class Harness:
         for db in records:
             path, macros = (db, {}) if isinstance(db, (str, Path)) else db
             lines.append('dbLoadRecords "%s", "%s"' % (path, _macro_string(macros)))
+        if access is not None:
+            lines.append('asSetFilename "%s"' % access)
+        if pvlist is not None:
+            lines.append('gwLoadPvList "%s"' % pvlist)
         lines += list(commands_before_init) + ["iocInit"] + list(commands_after_init)
         ready = "GW-HARNESS-STARTED"
         lines.append("echo %s" % ready)
@@ -420,18 +448,24 @@ class Harness:
         return ioc
 
     def gateway_server(self, options="", records=(), sport=None, extra_env=None,
-                       commands_before_init=(), timeout=15.0):
+                       commands_before_init=(), timeout=15.0, access=ALLOW_ALL_ACF,
+                       pvlist=None, commands_after_start=()):
         """Start the gateway IOC and its CA server (the gateway proper).
 
         Runs gwStart("-sip 127.0.0.1 -sport <sport> <options>") after
         iocInit; options are the classic ones (-cip, -cport, timeouts,
-        -archive, ...). Returns the Ioc once the server listens, with
-        `server_port` set; clients reach it with server_env(server_port)."""
+        -archive, -ro, -putlog, ...). access: as for gateway() (the default
+        lets everyone write). pvlist: given to gwStart as -pvlist.
+        commands_after_start: iocsh commands run after gwStart. Returns the
+        Ioc once the server listens, with `server_port` set; clients reach
+        it with server_env(server_port)."""
         sport = sport or free_port()
+        if pvlist is not None:
+            options = "-pvlist %s %s" % (pvlist, options)
         start = 'gwStart("-sip 127.0.0.1 -sport %d %s")' % (sport, options)
-        ioc = self.gateway(commands_after_init=[start], records=records,
-                           commands_before_init=commands_before_init, timeout=timeout,
-                           extra_env=extra_env)
+        ioc = self.gateway(commands_after_init=[start] + list(commands_after_start),
+                           records=records, commands_before_init=commands_before_init,
+                           timeout=timeout, extra_env=extra_env, access=access)
         ioc.server_port = sport
         wait_for(lambda: tcp_listening(sport) or not ioc.alive(), timeout,
                  "%s to serve on TCP port %d" % (ioc.name, sport))
