@@ -65,6 +65,9 @@ struct gwProviderChannel {
     void *state;                  /* the channel policy's */
     int listed;                   /* in w->channelList (w->lock) */
     int dropped;                  /* a recheck disconnected it (w->lock) */
+    int deferred;                 /* const after attach: the inner attach is deferred */
+    int connectedCalled;          /* the inner provider told connected (lock) */
+    int failOnConnect;            /* a recheck refused it before that (lock) */
     epicsMutexId lock;
     const gwClientIdentity *client;  /* (lock) */
     unsigned innerRights;         /* the inner provider's rights, last known (lock) */
@@ -258,10 +261,17 @@ static void wrWriteFailed(void *serverChannel, short dbrType, unsigned long coun
     channel->events->writeFailed(channel->serverChannel, dbrType, count, ecaStatus);
 }
 
+/* A channel a recheck refused while its attach was still deferred fails
+ * now (CREATE_CH_FAIL), as if the source had not connected. */
 static void wrConnected(void *serverChannel, int ok)
 {
     gwProviderChannel *channel = serverChannel;
 
+    epicsMutexMustLock(channel->lock);
+    channel->connectedCalled = 1;
+    if (channel->failOnConnect)
+        ok = 0;
+    epicsMutexUnlock(channel->lock);
     channel->events->connected(channel->serverChannel, ok);
 }
 
@@ -405,6 +415,7 @@ static gwProviderChannel *wrAttach(void *self, const char *pvName,
         freeChannel(channel);
         return NULL;
     }
+    channel->deferred = gwCallDeferred(&w->inner, channel->inner);
     epicsMutexMustLock(w->lock);
     ellAdd(&w->channelList, &channel->listNode);
     channel->listed = 1;
@@ -415,7 +426,7 @@ static gwProviderChannel *wrAttach(void *self, const char *pvName,
 
 static int wrDeferred(gwProviderChannel *channel)
 {
-    return gwCallDeferred(&channel->w->inner, channel->inner);
+    return channel->deferred;
 }
 
 /* After the inner detach returns none of the channel's events runs. */
@@ -687,9 +698,16 @@ unsigned gwWrapperRecheck(gwProvider *provider)
         client = channel->client;
         epicsMutexUnlock(channel->lock);
         if (!stillAllowed(w, channel, client)) {
+            int waiting;
             channel->dropped = 1;
             dropped++;
-            channel->events->disconnected(channel->serverChannel);
+            epicsMutexMustLock(channel->lock);
+            waiting = channel->deferred && !channel->connectedCalled;
+            if (waiting)
+                channel->failOnConnect = 1;   /* its reply is still held */
+            epicsMutexUnlock(channel->lock);
+            if (!waiting)
+                channel->events->disconnected(channel->serverChannel);
             continue;
         }
         gwWrapperRightsChanged(channel);
