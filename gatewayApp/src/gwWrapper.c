@@ -63,7 +63,6 @@ struct gwProviderChannel {
     char *pvName;                 /* the client's name */
     char *innerName;              /* the inner provider's name for it */
     void *state;                  /* the channel policy's */
-    int listed;                   /* in w->channelList (w->lock) */
     int dropped;                  /* a recheck disconnected it (w->lock) */
     int deferred;                 /* const after attach: the inner attach is deferred */
     int connectedCalled;          /* the inner provider told connected (lock) */
@@ -418,7 +417,6 @@ static gwProviderChannel *wrAttach(void *self, const char *pvName,
     channel->deferred = gwCallDeferred(&w->inner, channel->inner);
     epicsMutexMustLock(w->lock);
     ellAdd(&w->channelList, &channel->listNode);
-    channel->listed = 1;
     epicsMutexUnlock(w->lock);
     epicsAtomicIncrSizeT(&w->channels);
     return channel;
@@ -436,7 +434,6 @@ static void wrDetach(gwProviderChannel *channel)
 
     epicsMutexMustLock(w->lock);
     ellDelete(&w->channelList, &channel->listNode);
-    channel->listed = 0;
     epicsMutexUnlock(w->lock);
     gwCallDetach(&w->inner, channel->inner);
     closeState(channel);
