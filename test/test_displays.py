@@ -22,6 +22,9 @@ PREFIX = "test:gw"
 NOT_ON_SCREENS = {}
 
 STOP_FLAGS = {"quitFlag", "quitServerFlag"}
+# The action button's "ask first" property, under the names it is written
+# with in gateway.bob (see the comment at its top).
+CONFIRM_PROPERTIES = ("show_confirm_dialog", "confirm_dialog")
 
 
 def db_records(text):
@@ -70,7 +73,8 @@ def bob_problems(text, records):
             elif records.get(record_of(pv)) != "bo" or action.findtext("value", "").strip() != "1":
                 problems.append("%s: writes %r to %s, not 1 to a flag"
                                 % (widget.findtext("name"), action.findtext("value"), pv))
-            elif record_of(pv) in STOP_FLAGS and widget.findtext("confirm_dialog") != "true":
+            elif record_of(pv) in STOP_FLAGS and not any(
+                    widget.findtext(name) == "true" for name in CONFIRM_PROPERTIES):
                 problems.append("%s: stops the gateway without confirmation" % widget.findtext("name"))
     return problems
 
@@ -235,7 +239,7 @@ def test_the_phoebus_checker_rejects_unknown_records_missing_records_and_broken_
     assert any("not 1 to a flag" in p for p in bob_problems(
         text.replace("<value>1</value>", "<value>0</value>", 1), records))
     assert any("without confirmation" in p for p in bob_problems(
-        text.replace("<confirm_dialog>true</confirm_dialog>", ""), records))
+        text.replace("confirm_dialog>true<", "confirm_dialog>false<"), records))
     with pytest.raises(ElementTree.ParseError):
         bob_problems(text[:len(text) // 2], records)
 
