@@ -175,8 +175,8 @@ static long siInitRecord(dbCommon *common)
 
 static long siRead(stringinRecord *prec)
 {
-    /* "0.1.0 Base 7.0.3.1": fits the 40 characters of VAL */
-    snprintf(prec->val, sizeof prec->val, "%s Base %s", gwVersionString(),
+    /* "gateway 0.1.0 (EPICS Base 7.0.3.1)": fits the 40 characters of VAL */
+    snprintf(prec->val, sizeof prec->val, "gateway %s (EPICS Base %s)", gwVersionString(),
              EPICS_VERSION_SHORT);
     prec->udf = FALSE;
     return 0;

@@ -2,12 +2,16 @@
  * iocsh and signals, run one at a time (gwControl.h).
  *
  * Wake-ups: a POSIX semaphore, because sem_post is one of the few calls
- * a signal handler may make; the handler also sets a bit of `signals`
- * (atomic), which the thread turns into actions. Requests come through a
+ * a signal handler may make. Signals: blocked in the thread that asks for
+ * them (and in every EPICS thread, which Base starts with signals
+ * blocked), taken by a thread of their own with sigwait; a handler stays
+ * installed for a thread that does not block them. Either sets a bit of
+ * `signals` (atomic), which the control thread turns into actions. Requests come through a
  * list under control->lock. The thread starts with the first request or
  * gwControlCatchSignals, and runs until gwControlDestroy.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
@@ -210,24 +214,63 @@ int gwControlAsk(gwControl *control, gwControlRequest *request)
 
 /* ---------------------------------------------------------------- signals */
 
-static void onSignal(int number)
+/* SIGUSR1 or SIGUSR2 came: tell the target control (any thread, also a
+ * signal handler: atomics and sem_post only). */
+static void signalled(int number)
 {
     gwControl *control = epicsAtomicGetPtrT(&signalTarget);
-    int saved = errno;
 
     if (control) {
         int bit = number == SIGUSR1 ? GW_SIGNAL_USR1 : GW_SIGNAL_USR2;
         int seen = epicsAtomicGetIntT(&control->signals);
         while (epicsAtomicCmpAndSwapIntT(&control->signals, seen, seen | bit) != seen)
             seen = epicsAtomicGetIntT(&control->signals);
-        sem_post(&control->wake);   /* async-signal-safe */
+        sem_post(&control->wake);
     }
+}
+
+/* The signals' thread: takes them with sigwait, so they are handled at
+ * once whatever the other threads are doing (the main thread may sit in
+ * readline for hours). Runs for the life of the process. */
+static void signalThread(void *unused)
+{
+    sigset_t set;
+    int number;
+
+    (void)unused;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    for (;;)
+        if (sigwait(&set, &number) == 0)
+            signalled(number);
+}
+
+static epicsThreadOnceId signalOnce = EPICS_THREAD_ONCE_INIT;
+static int signalThreadStarted;
+
+static void startSignalThread(void *unused)
+{
+    (void)unused;
+    signalThreadStarted = epicsThreadCreate("gwSignals", epicsThreadPriorityLow,
+                                            epicsThreadGetStackSize(epicsThreadStackSmall),
+                                            signalThread, NULL) != NULL;
+}
+
+/* For a thread that has not blocked them (not one of EPICS's, nor the
+ * one that called gwControlCatchSignals): the same, in the handler. */
+static void onSignal(int number)
+{
+    int saved = errno;
+
+    signalled(number);
     errno = saved;
 }
 
 int gwControlCatchSignals(gwControl *control)
 {
     struct sigaction action;
+    sigset_t set;
     int status;
 
     epicsMutexMustLock(control->lock);
@@ -245,5 +288,15 @@ int gwControlCatchSignals(gwControl *control)
               strerror(errno));
         return -1;
     }
+    /* blocked here (the iocsh thread; EPICS's threads block them already)
+     * and taken by the signals' thread */
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    epicsThreadOnce(&signalOnce, startSignalThread, NULL);
+    if (!signalThreadStarted)
+        gwLog(GW_LOG_SERVER, GW_LOG_WARNING, "no thread for SIGUSR1 and SIGUSR2: they are "
+              "handled by whichever thread they reach");
     return 0;
 }

@@ -144,11 +144,11 @@ static void testControl(gwGateway *gateway)
     testDiag("signals");
     testOk1(gwGatewayCatchSignals(gateway) == 0);
     before = headers(2);
-    raise(SIGUSR2);
+    kill(getpid(), SIGUSR2);  /* as a user would: to the process */
     testOk(waitHeaders(2, before + 1) == before + 1, "SIGUSR2 writes report 2");
     writeFile("gateway.command", "R3\nR1\n");
     before = headers(3);
-    raise(SIGUSR1);
+    kill(getpid(), SIGUSR1);
     testOk(waitHeaders(3, before + 1) == before + 1, "SIGUSR1 runs the command file");
 }
 
