@@ -157,6 +157,11 @@ def wait_counts(gateway, stats, expected, what):
 
 HEADER = re.compile(r"^==== (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) report (\d+): (.*) ====$",
                     re.M)
+# "  client user@host (ip:port) ...: N channels, E events sent, R replaced,
+# B bytes out, I bytes in, F% queue"
+CLIENT_LINE = re.compile(r"  client (?P<user>\S+)@(?P<host>\S+) \((?P<address>[\d.]+:\d+)\)[^:]*: "
+                         r"\d+ channels, \d+ events sent, \d+ replaced, \d+ bytes out, "
+                         r"\d+ bytes in, \d+(\.\d+)?% queue")
 TITLES = {1: "virtual connections", 2: "process variables", 3: "access security"}
 
 
@@ -181,6 +186,10 @@ def check_report(setup, n, title, body):
     if n == 1:
         assert re.search(r"gateway CA server on TCP port %d: \d+ clients, \d+ channels"
                          % setup.gateway.server_port, body), body
+        for line in body.splitlines():
+            if line.startswith("  client "):
+                assert CLIENT_LINE.match(line), "report 1's client line is not the spec's:\n" \
+                    + line
     elif n == 2:
         assert gwharness.UPSTREAM_LINE.search(body), body
     elif n == 3:
@@ -387,7 +396,10 @@ def test_a_report_flag_from_the_allowed_host_appends_its_reports_and_reads_back_
         for n, title, body in reports(setup.report):
             check_report(setup, n, title, body)
         if flag == "report1Flag":
-            assert "client admin@allowedhost" in reports(setup.report)[0][2]
+            body = reports(setup.report)[0][2]
+            address = "127.0.0.1:%d" % admin.sock.getsockname()[1]
+            assert re.search(r"^  client admin@allowedhost \(%s\).*\n    %s \(sid " % (
+                re.escape(address), re.escape(pv(flag))), body, re.M), body
         # a plain write (no callback) acts too
         assert admin.write(cid, 1) == rawca.ECA_NORMAL
         wait_numbers(setup.report, wanted + wanted, "a plain write of %s" % flag)
@@ -502,7 +514,6 @@ def test_a_client_monitoring_a_fast_pv_heads_topclientsbytes_and_the_pv_heads_to
     slow = monitor(gateway, "slowuser", "slowhost", "slow:count")
     with fast, slow:
         fast_client = "topuser@tophost 127.0.0.1:%d " % fast.sock.getsockname()[1]
-        slow_client = "slowuser@slowhost 127.0.0.1:%d " % slow.sock.getsockname()[1]
         deadline = time.monotonic() + WAIT
         while True:
             fast.drain(0.3)
@@ -524,16 +535,36 @@ def test_a_client_monitoring_a_fast_pv_heads_topclientsbytes_and_the_pv_heads_to
             assert re.fullmatch(r"\S+@\S+ \d+\.\d+\.\d+\.\d+:\d+ \d+(\.\d+)? B/s", line), clients
         for line in pvs:
             assert re.fullmatch(r"\S+ \d+(\.\d+)? updates/s", line), pvs
-        # the slow ones come after (busiest first), when they are listed
-        if any(line.startswith(slow_client) for line in clients):
-            assert not clients[0].startswith(slow_client), clients
-        if any(line.startswith("slow:count ") for line in pvs):
-            assert not pvs[0].startswith("slow:count "), pvs
-        print("topClientsBytes: %s\ntopPvs: %s" % (clients, pvs))
-        # nobody is slow: no client replaced updates
+        # busiest first
+        for lines in (clients, pvs):
+            rates = [float(line.split()[-2]) for line in lines]
+            assert rates == sorted(rates, reverse=True), lines
+        print("first interval: topClientsBytes %s, topPvs %s" % (clients, pvs))
+        # Later intervals (not the one with the subscriptions' first
+        # updates): both clients and both PVs listed, the 10 Hz ones first.
+        slow_client = "slowuser@slowhost 127.0.0.1:%d " % slow.sock.getsockname()[1]
+        for _ in range(6):
+            fast.drain(0.5)
+            slow.drain(0.5)
+        deadline = time.monotonic() + WAIT
+        while True:
+            clients = text_lines(harness, gateway, "topClientsBytes")
+            pvs = text_lines(harness, gateway, "topPvs")
+            if [line.split()[0] for line in clients[:2]] == [fast_client.split()[0],
+                                                              slow_client.split()[0]] and \
+                    [line.split()[0] for line in pvs[:2]] == ["fast:count", "slow:count"]:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("later: topClientsBytes %r, topPvs %r: expected topuser, "
+                                     "slowuser and fast:count, slow:count" % (clients, pvs))
+            fast.drain(0.3)
+            slow.drain(0.3)
+        print("later: topClientsBytes %s, topPvs %s" % (clients, pvs))
+        # nobody is slow: no client with replaced updates
         replaced = text_lines(harness, gateway, "topClientsReplaced")
-        assert not any(line.startswith(fast_client) and not line.startswith(fast_client + "0")
-                       for line in replaced), replaced
+        for line in replaced:
+            m = re.fullmatch(r"\S+@\S+ \d+\.\d+\.\d+\.\d+:\d+ (\d+(?:\.\d+)?) replaced/s", line)
+            assert m and float(m.group(1)) == 0, replaced
 
 
 # ---------------------------------------------------------------- 6. command file errors
