@@ -324,6 +324,54 @@ def test_every_record_exists_with_its_desc_and_device_and_reads_through_rsrv_and
         "%s:version is %r" % (P, versions[0])
 
 
+def test_the_gateway_serves_the_records_under_its_pvlist_and_vctotal_counts_local_channels(
+        harness):
+    """The pvlist decides which records the gateway's server serves (RSRV
+    serves them all); a channel to a record is a client channel like any:
+    the reader of vctotal through the gateway sees itself."""
+    softioc = start_softioc(harness)
+    pvlist = harness.write("stats.pvlist", "acc:.*  ALLOW\ngwt:vctotal  ALLOW\n")
+    gateway = start_gateway(harness, softioc, pvlist=pvlist)
+    assert access.found(gateway, pv("vctotal")) and access.refused(gateway, pv("pvtotal"))
+    values, result = caget_values(harness, harness.client_env(gateway),
+                                  [pv("vctotal"), pv("pvtotal")])
+    assert len(values) == 2, result.stdout + result.stderr
+    with access.client(gateway, user="reader", host="reader-host") as c:
+        cid = c.create(pv("vctotal"))
+        upstream.wait_until(lambda: c.value(cid) == 1, WAIT,
+                            "vctotal through the gateway to count its reader")
+        with pytest.raises(rawca.Refused):
+            c.create(pv("pvtotal"), search=False)
+
+
+def test_alarm_limits_have_defaults_and_macros_override_them(harness):
+    softioc = start_softioc(harness)
+    gateway = start_gateway(harness, softioc, records=[(GATEWAY_DB, {
+        "P": "gwm", "FD_HIGH": "100", "FD_HIHI": "200", "QUEUE_HIGH": "40", "QUEUE_HIHI": "70",
+        "CPU_HIGH": "0.5", "CPU_HIHI": "0.9"})])
+    fields = ["fdLimit", "fd.HIGH", "fd.HIHI", "fd.HSV", "fd.HHSV", "queueFill.HIGH",
+              "queueFill.HIHI", "cpuFract.HIGH", "cpuFract.HIHI"]
+    env = harness.client_env(gateway)
+
+    def limits(prefix):
+        names = ["%s:%s" % (prefix, f) for f in fields]
+        values, result = caget_values(harness, env, names)
+        assert len(values) == len(names), result.stdout + result.stderr
+        return {f: values["%s:%s" % (prefix, f)] for f in fields}
+    # fd's default limits (0 in gateway.db): 80 % and 90 % of the fd limit,
+    # once the limit is known
+    upstream.wait_until(lambda: float(limits(P)["fdLimit"]) > 0, WAIT, "fdLimit")
+    got = limits(P)
+    fd_limit = float(got["fdLimit"])
+    assert (float(got["fd.HIGH"]), float(got["fd.HIHI"])) == \
+        pytest.approx((0.8 * fd_limit, 0.9 * fd_limit), abs=1), got
+    assert (got["fd.HSV"], got["fd.HHSV"]) == ("MINOR", "MAJOR"), got
+    assert [float(got[f]) for f in fields[5:]] == [50, 90, 0.8, 1.5], got
+    got = limits("gwm")
+    assert [float(got[f]) for f in ("fd.HIGH", "fd.HIHI")] == [100, 200], got
+    assert [float(got[f]) for f in fields[5:]] == [40, 70, 0.5, 0.9], got
+
+
 # ---------------------------------------------------------------- 2. counts
 
 COUNTED = ["vctotal", "clients", "pvtotal", "connected", "active", "inactive", "unconnected"]
