@@ -317,10 +317,11 @@ int gwGatewayConfigure(gwGateway *gateway, const char *options, int argc,
         status = -1;
     }
     else {
-        if (rules.report)
-            setPath(gateway->reportFile, sizeof gateway->reportFile, rules.report);
-        if (rules.command)
-            setPath(gateway->commandFile, sizeof gateway->commandFile, rules.command);
+        /* relative names: to the working directory of gwStart */
+        setPath(gateway->reportFile, sizeof gateway->reportFile,
+                rules.report ? rules.report : "gateway.report");
+        setPath(gateway->commandFile, sizeof gateway->commandFile,
+                rules.command ? rules.command : "gateway.command");
         gateway->serverConfig = server;
         gateway->upstreamConfig = upstream;
         gateway->configured = 1;

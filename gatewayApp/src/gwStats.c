@@ -78,28 +78,35 @@ struct gwStats {
     char work[GW_STAT_TEXTS][GW_STATS_TEXT_SIZE]; /* the lists being made */
 };
 
-int gwStatsLookup(const char *name, gwStatId *id)
+/* The index of name in names[0..n-1], or -1. */
+static int indexOf(const char *const *names, unsigned n, const char *name)
 {
     unsigned i;
 
-    for (i = 0; i < GW_STATS; i++)
-        if (strcmp(name, statNames[i]) == 0) {
-            *id = (gwStatId)i;
-            return 0;
-        }
+    for (i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
     return -1;
+}
+
+int gwStatsLookup(const char *name, gwStatId *id)
+{
+    int i = indexOf(statNames, GW_STATS, name);
+
+    if (i < 0)
+        return -1;
+    *id = (gwStatId)i;
+    return 0;
 }
 
 int gwStatsLookupText(const char *name, gwStatTextId *id)
 {
-    unsigned i;
+    int i = indexOf(textNames, GW_STAT_TEXTS, name);
 
-    for (i = 0; i < GW_STAT_TEXTS; i++)
-        if (strcmp(name, textNames[i]) == 0) {
-            *id = (gwStatTextId)i;
-            return 0;
-        }
-    return -1;
+    if (i < 0)
+        return -1;
+    *id = (gwStatTextId)i;
+    return 0;
 }
 
 const char *gwStatsName(gwStatId id)
