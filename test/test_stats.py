@@ -24,6 +24,11 @@ test/db/access.db (records acc:*). What the tests prove:
      PV heads topPvs (CHAR waveforms read with caget -S);
   6. a command file's unknown lines are reported as FILE:LINE and the
      other lines still run.
+Also: the gateway's pvlist over the records (and vctotal counting the
+local channel that reads it); the alarm limits' defaults and macros; a
+client that does not read shows in queueFill (MAJOR), replaced,
+topClientsReplaced and report 1; writing 0 to a flag does nothing and a
+failed action leaves a MINOR WRITE alarm (documentation/statistics.md).
 
 The statistics are read through the IOC's RSRV (its own port), so the
 reader is not one of the gateway's clients. Timing: none in the
@@ -32,6 +37,7 @@ assertions; the 1 s ticks are waited for with generous limits.
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -472,6 +478,25 @@ def test_newasflag_from_the_allowed_host_reloads_the_pvlist_and_reads_back_0(har
         gateway.command("gwReport 3")
 
 
+def test_writing_0_does_nothing_and_a_failed_action_leaves_a_minor_write_alarm(harness):
+    """documentation/statistics.md (not the spec): a command file that is
+    not there fails commandFlag's action."""
+    setup = admin_setup(harness)
+    setup.command.unlink()
+    env = harness.client_env(setup.gateway)
+    with access.client(setup.gateway, user="admin", host="allowedhost") as admin:
+        report = admin.create(pv("report2Flag"))
+        assert admin.write_notify(report, 0) == rawca.ECA_NORMAL
+        admin.drain(1.0)
+        assert numbers(setup.report) == [], "writing 0 to report2Flag acted"
+        command = admin.create(pv("commandFlag"))
+        assert admin.write_notify(command, 1) == rawca.ECA_NORMAL
+        upstream.wait_until(lambda: admin.value(command) == 0, WAIT, "commandFlag back to 0")
+    alarm, result = caget_values(harness, env, [pv("commandFlag.STAT"), pv("commandFlag.SEVR")])
+    assert (alarm.get(pv("commandFlag.STAT")), alarm.get(pv("commandFlag.SEVR"))) == \
+        ("WRITE", "MINOR"), result.stdout + result.stderr + setup.gateway.tail()
+
+
 @pytest.mark.parametrize("flag", ["quitFlag", "quitServerFlag"])
 def test_a_quit_flag_from_the_allowed_host_ends_the_ioc_with_exit_status_0(harness, flag):
     """Without server mode (-server) quitFlag and quitServerFlag are the same.
@@ -613,6 +638,62 @@ def test_a_client_monitoring_a_fast_pv_heads_topclientsbytes_and_the_pv_heads_to
         for line in replaced:
             m = re.fullmatch(r"\S+@\S+ \d+\.\d+\.\d+\.\d+:\d+ (\d+(?:\.\d+)?) replaced/s", line)
             assert m and float(m.group(1)) == 0, replaced
+
+
+STUCK_SUBSCRIPTIONS = 1000
+DBR_CTRL_DOUBLE = 34
+
+
+def stuck_client(gateway, name):
+    """A client (stuckuser@stuckhost) with a tiny receive buffer that
+    subscribes to name many times and never reads."""
+    assert access.found(gateway, name)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", gateway.server_port))
+    s.sendall(rawca.version() + rawca.client_name("stuckuser") + rawca.host_name("stuckhost")
+              + rawca.create_chan(name))
+    got = rawca.Stream(s).read_until(rawca.has(rawca.CREATE_CHAN), 10)
+    created = [m for m in got if m.command == rawca.CREATE_CHAN]
+    assert created, got
+    s.sendall(b"".join(upstream.event_add(created[0].p2, i, DBR_CTRL_DOUBLE)
+                       for i in range(1, STUCK_SUBSCRIPTIONS + 1)))
+    return s
+
+
+def test_a_client_that_does_not_read_shows_in_queuefill_replaced_and_topclientsreplaced(harness):
+    db = harness.write("fast.db", FAST_DB)
+    softioc = start_softioc(harness, db)
+    gateway = start_gateway(harness, softioc, "-send_timeout 300")
+    stats = Stats(gateway, ["queueFill", "replaced"])
+    stuck = stuck_client(gateway, "fast:count")
+    try:
+        address = "127.0.0.1:%d" % stuck.getsockname()[1]
+        deadline = time.monotonic() + 60
+        while True:
+            now = stats.read()
+            replaced = text_lines(harness, gateway, "topClientsReplaced")
+            head = re.fullmatch(r"stuckuser@stuckhost %s (\d+(?:\.\d+)?) replaced/s"
+                                % re.escape(address), replaced[0]) if replaced else None
+            if now["queueFill"] >= 90 and now["replaced"] > 0 and head \
+                    and float(head.group(1)) > 0:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("a client that does not read: %s, topClientsReplaced %r"
+                                     % (now, replaced))
+            time.sleep(0.5)
+        print("stuck client: %s, topClientsReplaced %s" % (now, replaced))
+        sevr, result = caget_values(harness, harness.client_env(gateway), [pv("queueFill.SEVR")])
+        assert sevr.get(pv("queueFill.SEVR")) == "MAJOR", result.stdout + result.stderr
+        line = [text for text in gateway.command("gwReport 1").splitlines()
+                if text.startswith("  client stuckuser@stuckhost (%s)" % address)]
+        assert line, gateway.command("gwReport 1")
+        m = re.search(r"(\d+) replaced, .*, (\d+(?:\.\d+)?)% queue", line[0])
+        assert m and int(m.group(1)) > 0 and float(m.group(2)) >= 90, line
+    finally:
+        stuck.close()
+        stats.close()
 
 
 # ---------------------------------------------------------------- 6. command file errors
