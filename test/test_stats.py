@@ -21,7 +21,8 @@ test/db/access.db (records acc:*). What the tests prove:
   4. SIGUSR1 runs the command file, SIGUSR2 appends report 2,
      `gwReportFile N` appends report N;
   5. a client monitoring a fast upstream PV heads topClientsBytes and the
-     PV heads topPvs (CHAR waveforms read with caget -S);
+     PV heads topPvs (CHAR waveforms read with caget -S); the post, event
+     and byte rates, subscriptions and iocs follow the monitors;
   6. a command file's unknown lines are reported as FILE:LINE and the
      other lines still run.
 Also: the gateway's pvlist over the records (and vctotal counting the
@@ -633,6 +634,27 @@ def test_a_client_monitoring_a_fast_pv_heads_topclientsbytes_and_the_pv_heads_to
             fast.drain(0.3)
             slow.drain(0.3)
         print("later: topClientsBytes %s, topPvs %s" % (clients, pvs))
+        # the rates of about 11 updates/s (one upstream subscription per
+        # PV, one client subscription each), with a wide margin
+        stats = Stats(gateway, ["clientPostRate", "serverPostRate", "serverEventRate",
+                                "bytesOutRate", "subscriptions", "iocs"])
+        try:
+            def rates():
+                fast.drain(0.3)
+                slow.drain(0.3)
+                now = stats.read()
+                good = all(now[k] >= 5 for k in ("clientPostRate", "serverPostRate",
+                                                  "serverEventRate")) and \
+                    now["bytesOutRate"] > 100 and now["subscriptions"] == 2 and now["iocs"] == 1
+                return now if good else None
+            deadline = time.monotonic() + WAIT
+            now = rates()
+            while now is None and time.monotonic() < deadline:
+                now = rates()
+            assert now is not None, "rates with a 10 Hz and a 1 Hz monitor: %s" % stats.read()
+            print("rates: %s" % now)
+        finally:
+            stats.close()
         # nobody is slow: no client with replaced updates
         replaced = text_lines(harness, gateway, "topClientsReplaced")
         for line in replaced:
