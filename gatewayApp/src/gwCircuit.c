@@ -287,6 +287,25 @@ static void swapToWire(gwCircuit *c)
     c->outHead = c->outLen = 0;
 }
 
+/* How full the client's queue is, in %, for statistics (lock held): the
+ * share of its subscriptions with an update waiting to be sent, or the
+ * bytes queued against the high-water mark, the larger. */
+static void publishFill(gwCircuit *c)
+{
+    size_t bytes = pendingBytes(c);
+    unsigned fill = bytes >= GW_CIRCUIT_HIGH_WATER ? 100u
+                  : (unsigned)(bytes * 100u / GW_CIRCUIT_HIGH_WATER);
+    unsigned waiting = (unsigned)ellCount(&c->ready);
+
+    if (c->subscriptionCount && waiting) {
+        unsigned share = waiting >= c->subscriptionCount ? 100u
+                       : waiting * 100u / c->subscriptionCount;
+        if (share > fill)
+            fill = share;
+    }
+    epicsAtomicSetIntT(&c->fill, (int)fill);
+}
+
 /* Add the circuit's counts to the server's and clear them (lock held).
  * Done once per send, not per update: the threads that queue, send and
  * read would otherwise pass the cache line of the server's atomic
@@ -295,6 +314,14 @@ static void publishCounts(gwCircuit *c)
 {
     gwServerCounters *server = gwServerGetCounters(c->server);
     gwServerCounters *counts = &c->counts;
+
+    publishFill(c);
+    if (counts->updatesSent)
+        epicsAtomicAddSizeT(&c->totalUpdatesSent, counts->updatesSent);
+    if (counts->updatesReplaced)
+        epicsAtomicAddSizeT(&c->totalUpdatesReplaced, counts->updatesReplaced);
+    if (counts->bytesSent)
+        epicsAtomicAddSizeT(&c->totalBytesSent, counts->bytesSent);
 
     if (counts->updatesReceived)
         epicsAtomicAddSizeT(&server->updatesReceived, counts->updatesReceived);
@@ -436,6 +463,7 @@ static void circuitFree(gwCircuit *c)
 {
     gwChannelIdsFree(&c->ids);
     epicsMutexDestroy(c->lock);
+    epicsMutexDestroy(c->nameLock);
     epicsEventDestroy(c->sendDone);
     free(c->user);
     free(c->host);
@@ -529,6 +557,7 @@ static int receive(gwCircuit *c)
     if (n > 0) {
         c->inLen += (size_t)n;
         epicsAtomicAddSizeT(&gwServerGetCounters(c->server)->bytesReceived, (size_t)n);
+        epicsAtomicAddSizeT(&c->totalBytesReceived, (size_t)n);
         return 1;
     }
     if (n < 0 && (SOCKERRNO == SOCK_EWOULDBLOCK || SOCKERRNO == SOCK_EINTR))
@@ -659,10 +688,12 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
     int flag = 1;
 
     epicsThreadOnce(&currentOnce, currentInit, NULL);
-    if (!c || !(c->lock = epicsMutexCreate())
+    if (!c || !(c->lock = epicsMutexCreate()) || !(c->nameLock = epicsMutexCreate())
            || !(c->sendDone = epicsEventCreate(epicsEventEmpty))) {
         if (c && c->lock)
             epicsMutexDestroy(c->lock);
+        if (c && c->nameLock)
+            epicsMutexDestroy(c->nameLock);
         if (c && c->sendDone)
             epicsEventDestroy(c->sendDone);
         free(c);
@@ -681,6 +712,8 @@ gwCircuit *gwCircuitCreate(gwServer *server, gwIoLoop *loop, SOCKET sock,
     c->identity.peer = c->peer;
     c->identity.user = c->user = calloc(1, 1);
     c->identity.host = c->host = calloc(1, 1);
+    snprintf(c->name, sizeof c->name, "@%s", c->peer);
+    c->serial = (unsigned long)epicsAtomicIncrSizeT(&gwServerGetCounters(server)->circuitSerial);
     c->maxMessage = gwServerMaxMessage(server);
     ellInit(&c->channelList);
     ellInit(&c->ready);
@@ -774,12 +807,30 @@ gwCircuit *gwCircuitOfListNode(ELLNODE *node)
 
 unsigned gwCircuitChannelCount(gwCircuit *c)
 {
-    unsigned n;
+    return (unsigned)epicsAtomicGetIntT(&c->channelCount);
+}
 
-    epicsMutexMustLock(c->lock);
-    n = (unsigned)ellCount(&c->channelList);
-    epicsMutexUnlock(c->lock);
-    return n;
+void gwCircuitTraffic(gwCircuit *c, gwServerClient *out)
+{
+    memset(out, 0, sizeof *out);
+    out->serial = c->serial;
+    epicsMutexMustLock(c->nameLock);
+    snprintf(out->name, sizeof out->name, "%s", c->name);
+    epicsMutexUnlock(c->nameLock);
+    snprintf(out->peer, sizeof out->peer, "%s", c->peer);
+    out->channels = gwCircuitChannelCount(c);
+    out->updatesSent = epicsAtomicGetSizeT(&c->totalUpdatesSent);
+    out->updatesReplaced = epicsAtomicGetSizeT(&c->totalUpdatesReplaced);
+    out->bytesSent = epicsAtomicGetSizeT(&c->totalBytesSent);
+    out->bytesReceived = epicsAtomicGetSizeT(&c->totalBytesReceived);
+    out->fill = (unsigned)epicsAtomicGetIntT(&c->fill);
+}
+
+void gwCircuitSetName(gwCircuit *c)
+{
+    epicsMutexMustLock(c->nameLock);
+    snprintf(c->name, sizeof c->name, "%s@%s", c->user, c->host[0] ? c->host : c->peer);
+    epicsMutexUnlock(c->nameLock);
 }
 
 void gwCircuitDescribe(gwCircuit *c, char *buf, size_t size)
@@ -805,10 +856,18 @@ void gwCircuitReport(gwCircuit *c, gwText *text, unsigned level)
     gwServerChannel *ch;
 
     epicsMutexMustLock(c->lock);
-    gwTextPrintf(text, "  client %s@%s (%s) minor %u priority %u: %d channels, %zu bytes queued%s\n",
-           c->user, c->host, c->peer, gwCircuitMinor(c), c->identity.priority,
-           ellCount(&c->channelList), pendingBytes(c),
-           c->eventsOff ? ", events off" : "");
+    publishFill(c);
+    gwTextPrintf(text, "  client %s@%s (%s) minor %u priority %u: %d channels, "
+                 "%zu events sent, %zu replaced, %zu bytes out, %zu bytes in, "
+                 "%d%% queue, %zu bytes queued%s\n",
+                 c->user, c->host, c->peer, gwCircuitMinor(c), c->identity.priority,
+                 ellCount(&c->channelList),
+                 epicsAtomicGetSizeT(&c->totalUpdatesSent) + c->counts.updatesSent,
+                 epicsAtomicGetSizeT(&c->totalUpdatesReplaced) + c->counts.updatesReplaced,
+                 epicsAtomicGetSizeT(&c->totalBytesSent) + c->counts.bytesSent,
+                 epicsAtomicGetSizeT(&c->totalBytesReceived),
+                 epicsAtomicGetIntT(&c->fill), pendingBytes(c),
+                 c->eventsOff ? ", events off" : "");
     if (level > 1) {
         for (ch = (gwServerChannel *)ellFirst(&c->channelList); ch;
              ch = (gwServerChannel *)ellNext(&ch->node))

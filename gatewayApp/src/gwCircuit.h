@@ -47,6 +47,9 @@ gwCircuit *gwCircuitOfListNode(ELLNODE *node);
 
 /* Counts for reports and statistics (any thread). */
 unsigned gwCircuitChannelCount(gwCircuit *circuit);
+/* One circuit's traffic since it was accepted (any thread; takes no lock
+ * the event path takes). */
+void gwCircuitTraffic(gwCircuit *circuit, gwServerClient *out);
 struct gwText;
 /* Append the circuit's report lines to text (its lock held meanwhile). */
 void gwCircuitReport(gwCircuit *circuit, struct gwText *text, unsigned level);

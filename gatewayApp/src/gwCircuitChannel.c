@@ -160,6 +160,7 @@ static int onName(gwCircuit *c, const gwCaMessage *m)
         c->identity.host = c->host = copy;
     }
     epicsMutexUnlock(c->lock);
+    gwCircuitSetName(c);
     /* channels are created and destroyed only on this thread */
     for (channel = (gwServerChannel *)ellFirst(&c->channelList); channel;
          channel = (gwServerChannel *)ellNext(&channel->node))
@@ -266,6 +267,7 @@ static gwServerChannel *newChannel(gwCircuit *c, const gwCaCreateChannel *create
         return NULL;
     }
     ellAdd(&c->channelList, &channel->node);
+    epicsAtomicIncrIntT(&c->channelCount);
     epicsMutexUnlock(c->lock);
     return channel;
 }
@@ -333,6 +335,7 @@ static void cancelSubscription(gwCircuit *c, gwSubscription *sub)
     epicsMutexMustLock(c->lock);
     gwCircuitSlotDrop(c, sub);
     ellDelete(&sub->channel->subscriptions, &sub->node);
+    c->subscriptionCount--;
     epicsMutexUnlock(c->lock);
     free(sub->slot);
     free(sub);
@@ -355,6 +358,7 @@ void gwCircuitChannelDestroy(gwCircuit *c, gwServerChannel *channel)
         ellDelete(&c->connectWork, &channel->connectNode);
     gwChannelIdsRemove(&c->ids, channel->sid);
     ellDelete(&c->channelList, &channel->node);
+    epicsAtomicDecrIntT(&c->channelCount);
     epicsMutexUnlock(c->lock);
     free(channel);
 }
@@ -790,6 +794,7 @@ static int onEventAdd(gwCircuit *c, const gwCaMessage *m)
     sub->id = add.requestId;
     epicsMutexMustLock(c->lock);
     ellAdd(&channel->subscriptions, &sub->node);
+    c->subscriptionCount++;
     epicsMutexUnlock(c->lock);
     sub->providerSubscription = gwCallSubscribe(channel->provider, 
         channel->providerChannel, (short)add.dataType, add.count, add.eventMask,

@@ -28,6 +28,8 @@
 /* Output buffer growth step and the mark above which requests are not read. */
 #define GW_CIRCUIT_OUT_CHUNK (64u * 1024u)
 #define GW_CIRCUIT_HIGH_WATER (256u * 1024u)
+/* "user@host" as kept for statistics (longer names are cut). */
+#define GW_CIRCUIT_NAME_SIZE 128u
 #define GW_CIRCUIT_IN_CHUNK (16u * 1024u)
 /* Gets and puts with completion of one circuit at its providers at most.
  * At this many the circuit's requests are not read until half of them are
@@ -123,6 +125,15 @@ struct gwCircuit {
     ELLLIST rightsWork;        /* channels whose rights changed */
     ELLLIST goneWork;          /* channels whose source went away */
     ELLLIST connectWork;       /* deferred channels whose attach finished */
+    unsigned subscriptionCount; /* lock: client subscriptions of its channels */
+    /* statistics, read by gwCircuitTraffic without the lock (the event
+     * path's); written with epicsAtomic, mostly by publishCounts */
+    unsigned long serial;      /* const: the server's count of circuits at accept */
+    int channelCount;          /* atomic: channels in channelList */
+    size_t totalUpdatesSent, totalUpdatesReplaced, totalBytesSent, totalBytesReceived;
+    int fill;                  /* atomic: % (see gwCircuitTraffic) */
+    epicsMutexId nameLock;     /* leaf, never taken by the event path: name */
+    char name[GW_CIRCUIT_NAME_SIZE]; /* "user@host" (nameLock) */
 };
 
 /* The client's CA minor version (any thread). */
@@ -143,6 +154,9 @@ void gwCircuitSlotDrop(gwCircuit *c, gwSubscription *sub);      /* lock held */
 void gwCircuitLogBad(gwCircuit *c, const gwCaHeader *request, const char *why);
 void gwCircuitRequestStarted(gwCircuit *c);  /* loop: a get or put-notify goes to a provider */
 void gwCircuitRequestDone(gwCircuit *c);     /* any thread: and its completion came */
+
+/* The client named itself: the name kept for statistics (loop). */
+void gwCircuitSetName(gwCircuit *c);
 
 /* gwCircuitChannel.c */
 int gwCircuitDispatch(gwCircuit *c, const gwCaMessage *m);  /* loop; -1: close */

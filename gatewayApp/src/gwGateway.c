@@ -13,13 +13,17 @@
  * A report or a counter read takes a use of the running server under the
  * lock and works without it; stop waits until no use is left.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <asLib.h>
+#include <dbDefs.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
+#include <epicsTime.h>
 #include <errlog.h>
 
 #include "gwGateway.h"
@@ -28,6 +32,9 @@
 #include "gwOptions.h"
 #include "gwProviderCall.h"
 #include "gwRules.h"
+#include "gwControl.h"
+#include "gwStats.h"
+#include "gwText.h"
 #include "gwUpstream.h"
 
 enum { GW_LOCAL_INDEX, GW_UPSTREAM_INDEX, GW_GATEWAY_PROVIDERS };
@@ -45,8 +52,29 @@ struct gwGateway {
     gwProvider *providers[GW_GATEWAY_PROVIDERS]; /* the rules' wrappers of
                                                     inner, what the server asks */
     gwRules *rules;             /* const after create */
+    gwStats *stats;             /* const after create */
+    gwControl *control;         /* const after create */
+    char reportFile[1024];      /* -report, absolute                  (lock) */
+    char commandFile[1024];     /* -command, absolute                 (lock) */
     unsigned uses;              /* reports and readers of the server  (lock) */
 };
+
+/* path into buf[size], made absolute with the working directory now (so
+ * a later cd of the st.cmd does not move it). */
+static void setPath(char *buf, size_t size, const char *path)
+{
+    char cwd[1024];
+    size_t n, length = strlen(path);
+
+    if (path[0] != '/' && getcwd(cwd, sizeof cwd)
+        && (n = strlen(cwd)) + 1 + length < size) {
+        memcpy(buf, cwd, n);
+        buf[n] = '/';
+        memcpy(buf + n + 1, path, length + 1);
+    }
+    else
+        snprintf(buf, size, "%s", path);
+}
 
 gwGateway *gwGatewayCreate(void)
 {
@@ -57,7 +85,14 @@ gwGateway *gwGatewayCreate(void)
     gateway->lock = epicsMutexCreate();
     gateway->unused = epicsEventCreate(epicsEventEmpty);
     gateway->rules = gwRulesCreate();
-    if (!gateway->lock || !gateway->unused || !gateway->rules) {
+    gateway->stats = gwStatsCreate(gateway);
+    gateway->control = gwControlCreate(gateway);
+    setPath(gateway->reportFile, sizeof gateway->reportFile, "gateway.report");
+    setPath(gateway->commandFile, sizeof gateway->commandFile, "gateway.command");
+    if (!gateway->lock || !gateway->unused || !gateway->rules || !gateway->stats
+        || !gateway->control) {
+        gwControlDestroy(gateway->control);
+        gwStatsDestroy(gateway->stats);
         gwRulesDestroy(gateway->rules);
         if (gateway->lock)
             epicsMutexDestroy(gateway->lock);
@@ -160,6 +195,8 @@ void gwGatewayDestroy(gwGateway *gateway)
     if (!gateway)
         return;
     gwGatewayStop(gateway);
+    gwControlDestroy(gateway->control);
+    gwStatsDestroy(gateway->stats);
     gwRulesDestroy(gateway->rules);
     epicsEventDestroy(gateway->unused);
     epicsMutexDestroy(gateway->lock);
@@ -172,9 +209,10 @@ void gwGatewayDestroy(gwGateway *gateway)
  * What gwStart says about its own arguments (here and in
  * gwGatewayConfigure) is the command's answer, not a log message: it is
  * printed whatever the log levels. */
-/* What the options say of the access rules (strings malloc'd, NULL: not given). */
+/* What the options say of the access rules and the report and command
+ * files (strings malloc'd, NULL: not given). */
 typedef struct gwRulesOptions {
-    char *pvlist, *access, *putlog, *caputlog;
+    char *pvlist, *access, *putlog, *caputlog, *report, *command;
     int readOnly, hostnameFromIp;
 } gwRulesOptions;
 
@@ -184,6 +222,8 @@ static void clearRulesOptions(gwRulesOptions *rules)
     free(rules->access);
     free(rules->putlog);
     free(rules->caputlog);
+    free(rules->report);
+    free(rules->command);
     memset(rules, 0, sizeof *rules);
 }
 
@@ -193,6 +233,10 @@ static void takeRulesOptions(gwOptions *parsed, gwRulesOptions *rules)
     rules->access = parsed->accessGiven ? parsed->access : NULL;
     rules->putlog = parsed->putlogGiven ? parsed->putlog : NULL;
     rules->caputlog = parsed->caputlogGiven ? parsed->caputlog : NULL;
+    rules->report = parsed->reportGiven ? parsed->report : NULL;
+    rules->command = parsed->commandGiven ? parsed->command : NULL;
+    parsed->report = parsed->command = NULL;
+    parsed->reportGiven = parsed->commandGiven = 0;
     parsed->pvlist = parsed->access = parsed->putlog = parsed->caputlog = NULL;
     parsed->pvlistGiven = parsed->accessGiven = parsed->putlogGiven = 0;
     parsed->caputlogGiven = 0;
@@ -273,6 +317,11 @@ int gwGatewayConfigure(gwGateway *gateway, const char *options, int argc,
         status = -1;
     }
     else {
+        /* relative names: to the working directory of gwStart */
+        setPath(gateway->reportFile, sizeof gateway->reportFile,
+                rules.report ? rules.report : "gateway.report");
+        setPath(gateway->commandFile, sizeof gateway->commandFile,
+                rules.command ? rules.command : "gateway.command");
         gateway->serverConfig = server;
         gateway->upstreamConfig = upstream;
         gateway->configured = 1;
@@ -292,6 +341,8 @@ int gwGatewayConfigure(gwGateway *gateway, const char *options, int argc,
 
 void gwGatewayIocRunning(gwGateway *gateway)
 {
+    if (gwStatsStart(gateway->stats) != 0)
+        gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "cannot start the statistics thread");
     epicsMutexMustLock(gateway->lock);
     gateway->iocRunning = 1;
     gateway->iocPaused = 0;
@@ -369,6 +420,155 @@ void gwGatewayReport(gwGateway *gateway, FILE *out, unsigned level)
         gwRulesReport(gateway->rules, out);
 }
 
+/* ---------------------------------------------------------------- reports to the file */
+
+static const char *const reportTitles[] = {
+    NULL, "virtual connections", "process variables", "access security",
+};
+
+static void printTopLists(gwGateway *gateway, FILE *out)
+{
+    static const struct { gwStatTextId id; const char *title; } lists[] = {
+        { GW_STAT_TOP_CLIENTS_BYTES, "clients sending the most bytes" },
+        { GW_STAT_TOP_CLIENTS_REPLACED, "clients with the most replaced updates (slow)" },
+        { GW_STAT_TOP_PVS, "PVs with the most updates" },
+    };
+    char text[GW_STATS_TEXT_SIZE];
+    unsigned i;
+
+    fprintf(out, "over the last statistics interval (%.0f s):\n", gwStatsInterval);
+    for (i = 0; i < NELEMENTS(lists); i++) {
+        char *line, *next;
+        gwStatsText(gateway->stats, lists[i].id, text, sizeof text);
+        fprintf(out, "  %s:%s\n", lists[i].title, text[0] ? "" : " none");
+        for (line = text; *line; line = next) {
+            next = strchr(line, '\n');
+            next = next ? next + 1 : line + strlen(line);
+            fprintf(out, "    %.*s", (int)(next - line), line);
+        }
+    }
+}
+
+void gwGatewayReportKind(gwGateway *gateway, FILE *out, unsigned kind)
+{
+    gwServer *server;
+    unsigned i;
+
+    if (kind == 3) {
+        gwRulesReport(gateway->rules, out);
+        return;
+    }
+    server = use(gateway);
+    if (!server) {
+        fprintf(out, "gateway: not running\n");
+        return;
+    }
+    if (kind == 1) {
+        gwServerReport(server, out, 2);
+        printTopLists(gateway, out);
+    }
+    else {
+        gwServerReport(server, out, 0);
+        for (i = 0; i < GW_GATEWAY_PROVIDERS; i++)
+            gwCallReport(gateway->providers[i], out, 2);
+    }
+    release(gateway);
+}
+
+int gwGatewayReportToFile(gwGateway *gateway, unsigned kind)
+{
+    char path[sizeof gateway->reportFile], when[64];
+    epicsTimeStamp now;
+    FILE *out;
+
+    if (kind < 1 || kind > 3) {
+        errlogPrintf("gateway: no report %u (1 virtual connections, 2 process "
+                     "variables, 3 access security)\n", kind);
+        return -1;
+    }
+    epicsMutexMustLock(gateway->lock);
+    memcpy(path, gateway->reportFile, sizeof path);
+    epicsMutexUnlock(gateway->lock);
+    out = fopen(path, "a");
+    if (!out) {
+        errlogPrintf("gateway: cannot open the report file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    epicsTimeGetCurrent(&now);
+    epicsTimeToStrftime(when, sizeof when, "%Y-%m-%d %H:%M:%S.%03f", &now);
+    fprintf(out, "==== %s report %u: %s ====\n", when, kind, reportTitles[kind]);
+    gwGatewayReportKind(gateway, out, kind);
+    fprintf(out, "\n");
+    if (fclose(out) != 0) {
+        errlogPrintf("gateway: cannot write the report file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* One line of the command file (blanks and comments skipped). 0 or -1. */
+static int runCommand(gwGateway *gateway, const char *path, unsigned number, char *line)
+{
+    char *end;
+
+    while (*line == ' ' || *line == '\t')
+        line++;
+    end = line + strlen(line);
+    while (end > line && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '
+                          || end[-1] == '\t'))
+        *--end = '\0';
+    if (!*line || *line == '#')
+        return 0;
+    if ((line[0] == 'R' || line[0] == 'r') && line[1] >= '1' && line[1] <= '3' && !line[2])
+        return gwGatewayReportToFile(gateway, (unsigned)(line[1] - '0'));
+    if ((line[0] == 'A' || line[0] == 'a') && (line[1] == 'S' || line[1] == 's') && !line[2])
+        return gwGatewayNewAs(gateway);
+    errlogPrintf("%s:%u: unknown command '%.40s' (R1, R2, R3 or AS)\n", path, number, line);
+    return -1;
+}
+
+int gwGatewayRunCommandFile(gwGateway *gateway)
+{
+    char path[sizeof gateway->commandFile], line[256];
+    unsigned number = 0;
+    int status = 0;
+    FILE *in;
+
+    epicsMutexMustLock(gateway->lock);
+    memcpy(path, gateway->commandFile, sizeof path);
+    epicsMutexUnlock(gateway->lock);
+    in = fopen(path, "r");
+    if (!in) {
+        errlogPrintf("gateway: cannot open the command file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, in)) {
+        number++;
+        if (!strchr(line, '\n') && !feof(in)) {
+            int c;
+            errlogPrintf("%s:%u: line too long\n", path, number);
+            while ((c = fgetc(in)) != EOF && c != '\n')
+                ;
+            status = -1;
+            continue;
+        }
+        if (runCommand(gateway, path, number, line) != 0)
+            status = -1;
+    }
+    fclose(in);
+    return status;
+}
+
+int gwGatewayRequest(gwGateway *gateway, gwControlRequest *request)
+{
+    return gwControlAsk(gateway->control, request);
+}
+
+int gwGatewayCatchSignals(gwGateway *gateway)
+{
+    return gwControlCatchSignals(gateway->control);
+}
+
 /* ---------------------------------------------------------------- access rules */
 
 /* The rules changed: clients search again at once for what they miss. */
@@ -442,6 +642,36 @@ void gwGatewayGetCounters(gwGateway *gateway, gwGatewayCounters *out)
     gwCallCounters(gateway->providers[GW_LOCAL_INDEX], &out->local);
     gwCallCounters(gateway->providers[GW_UPSTREAM_INDEX], &out->upstream);
     release(gateway);
+}
+
+unsigned gwGatewayGetClients(gwGateway *gateway, gwServerClient *out, unsigned max)
+{
+    gwServer *server = use(gateway);
+    unsigned n;
+
+    if (!server)
+        return 0;
+    n = gwServerGetClients(server, out, max);
+    release(gateway);
+    return n;
+}
+
+unsigned gwGatewayBusiest(gwGateway *gateway, gwPvActivity *out, unsigned max)
+{
+    gwServer *server = use(gateway);
+    unsigned i, n = 0;
+
+    if (!server)
+        return 0;
+    for (i = 0; i < GW_GATEWAY_PROVIDERS && n < max; i++)
+        n += gwCallBusiest(gateway->providers[i], out + n, max - n);
+    release(gateway);
+    return n;
+}
+
+struct gwStats *gwGatewayStatistics(gwGateway *gateway)
+{
+    return gateway->stats;
 }
 
 void gwGatewayStats(gwGateway *gateway, unsigned *channels, unsigned *clients)

@@ -76,6 +76,36 @@ typedef struct gwGatewayCounters {
     gwProviderCounters upstream;     /* the upstream IOCs' PVs */
 } gwGatewayCounters;
 void gwGatewayGetCounters(gwGateway *gateway, gwGatewayCounters *out);
+/* The traffic of at most max clients (gwServerGetClients); their number
+ * (0 when not running). Any thread. */
+unsigned gwGatewayGetClients(gwGateway *gateway, gwServerClient *out, unsigned max);
+/* The busiest PVs since the previous call (gwProviderOps.busiest), upstream
+ * and local; their number. The statistics thread only. */
+unsigned gwGatewayBusiest(gwGateway *gateway, gwPvActivity *out, unsigned max);
+/* The gateway's statistics (gwStats.h): made with the gateway, sampled
+ * from the IOC's start on. */
+struct gwStats *gwGatewayStatistics(gwGateway *gateway);
+
+/* ---- reports, the command file, control actions (gwControl.h) ---- */
+
+/* Print report kind: 1 virtual connections (clients, their traffic and
+ * channels, the top lists), 2 process variables (by provider, each PV and
+ * its state), 3 access security (the rules in force). */
+void gwGatewayReportKind(gwGateway *gateway, FILE *out, unsigned kind);
+/* Append report kind to the report file (-report, default gateway.report)
+ * after a header line "==== <date time> report N: <title> ====".
+ * 0, or -1 with the reason printed. */
+int gwGatewayReportToFile(gwGateway *gateway, unsigned kind);
+/* Run the command file (-command, default gateway.command): lines R1, R2,
+ * R3 (reports to the file) and AS (gwGatewayNewAs); blank lines and
+ * comments (#) skipped; an unknown line is reported (FILE:LINE) and the
+ * others still run. 0, or -1 when a line or the file failed. */
+int gwGatewayRunCommandFile(gwGateway *gateway);
+struct gwControlRequest;
+/* Queue a control action for the gateway's control thread (gwControl.h). */
+int gwGatewayRequest(gwGateway *gateway, struct gwControlRequest *request);
+/* SIGUSR1 runs the command file, SIGUSR2 writes report 2, from now on. */
+int gwGatewayCatchSignals(gwGateway *gateway);
 
 /* ---- the access rules (gwRules.h), kept across stop and start ---- */
 

@@ -62,6 +62,7 @@ struct gwIoLoop {
     epicsEventId exited;
     void (*tick)(void *);
     void *tickArg;
+    size_t passes;           /* atomic: poll() calls made (statistics) */
     /* loop thread only: */
     gwIoWatch *watches;
     size_t nWatches, capWatches;
@@ -346,6 +347,7 @@ static void loopThread(void *arg)
             epicsThreadSleep(1.0);
             continue;
         }
+        epicsAtomicIncrSizeT(&loop->passes);
         if (gwOsdPoll(loop->pollSet, n, pollTimeout(loop)) < 0 && errno != EINTR) {
             gwLog(GW_LOG_SERVER, GW_LOG_ERROR, "%s: poll failed: %s", loop->name, strerror(errno));
             epicsThreadSleep(0.1);
@@ -416,4 +418,9 @@ void gwIoLoopStop(gwIoLoop *loop, void (*stopTask)(void *arg), void *arg)
     epicsMutexUnlock(loop->lock);
     epicsEventMustWait(loop->exited);
     destroy(loop);
+}
+
+size_t gwIoLoopPasses(gwIoLoop *loop)
+{
+    return epicsAtomicGetSizeT(&loop->passes);
 }

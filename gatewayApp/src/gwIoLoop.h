@@ -63,6 +63,9 @@ void gwIoLoopUnwatch(gwIoLoop *loop, SOCKET fd);
 /* True when called on this loop's thread. */
 int gwIoLoopIsSelf(const gwIoLoop *loop);
 
+/* How often the loop has polled so far (any thread; statistics). */
+size_t gwIoLoopPasses(gwIoLoop *loop);
+
 /* Ask the loop to finish: stopTask (may be NULL) runs on the loop thread
  * first (it closes what the loop owns), then the thread exits. Waits for
  * the exit and frees the loop. Not from the loop thread itself. */

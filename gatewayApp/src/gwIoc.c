@@ -39,6 +39,8 @@ int gwIocStart(const char *options, int argc, char *const *argv)
         return -1;
     }
     status = gwGatewayConfigure(theGateway, options, argc, argv);
+    if (status == 0 && gwGatewayCatchSignals(theGateway) != 0)
+        gwLog(GW_LOG_SERVER, GW_LOG_WARNING, "SIGUSR1 and SIGUSR2 will not make reports");
     return status == GW_GATEWAY_BAD_OPTIONS ? GW_IOC_BAD_OPTIONS : status;
 }
 

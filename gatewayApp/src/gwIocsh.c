@@ -84,6 +84,29 @@ static void gwReportCall(const iocshArgBuf *args)
     gwIocReport(args[0].ival < 0 ? 0u : (unsigned)args[0].ival);
 }
 
+static const iocshArg gwReportFileArg0 = { "report", iocshArgInt };
+static const iocshArg *const gwReportFileArgs[] = { &gwReportFileArg0 };
+static const iocshFuncDef gwReportFileDef = {
+    "gwReportFile", 1, gwReportFileArgs
+    GW_USAGE("gwReportFile report\n"
+             "  Append a report to the report file (gwStart -report, default gateway.report):\n"
+             "  1 virtual connections, 2 process variables, 3 access security.\n")
+};
+
+static void gwReportFileCall(const iocshArgBuf *args)
+{
+    gwGateway *gateway = gwIocGateway();
+
+    if (args[0].ival < 1 || args[0].ival > 3) {
+        printf("usage: gwReportFile 1|2|3 (virtual connections, process variables, "
+               "access security)\n");
+        iocshSetError(1);
+        return;
+    }
+    if (!gateway || gwGatewayReportToFile(gateway, (unsigned)args[0].ival) != 0)
+        iocshSetError(1);
+}
+
 static const iocshArg gwLogLevelArg0 = { "area", iocshArgString };
 static const iocshArg gwLogLevelArg1 = { "level", iocshArgString };
 static const iocshArg *const gwLogLevelArgs[] = { &gwLogLevelArg0, &gwLogLevelArg1 };
@@ -260,6 +283,7 @@ static void gwIocshRegister(void)
     iocshRegister(&gwStartDef, gwStartCall);
     iocshRegister(&gwStopDef, gwStopCall);
     iocshRegister(&gwReportDef, gwReportCall);
+    iocshRegister(&gwReportFileDef, gwReportFileCall);
     iocshRegister(&gwLogLevelDef, gwLogLevelCall);
     iocshRegister(&gwLoadPvListDef, gwLoadPvListCall);
     iocshRegister(&gwLoadAccessDef, gwLoadAccessCall);

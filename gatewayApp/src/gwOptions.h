@@ -82,6 +82,10 @@ typedef struct gwOptions {
     char *caputlog;            /* -caputlog host:port */
     int caputlogGiven;
     int readOnlyGiven;         /* -ro */
+    char *report;              /* -report */
+    int reportGiven;
+    char *command;             /* -command */
+    int commandGiven;
     int hostnameFromIpGiven;   /* -hostname_from_ip (extension) */
 
     char error[GW_OPTIONS_ERROR_SIZE]; /* the reason of the last failure */

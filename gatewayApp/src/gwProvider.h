@@ -175,7 +175,18 @@ typedef struct gwProviderCounters {
     unsigned long searchesRefused;  /* names refused by a rule (wrappers) */
     unsigned long puts;             /* puts accepted */
     unsigned long putsRefused;      /* puts refused (rights, rules) */
+    unsigned long events;           /* upstream: subscription updates received,
+                                       once per upstream subscription */
+    unsigned long getReplies;       /* upstream: get replies received */
+    unsigned long servers;          /* upstream: IOCs (servers) of the connected PVs */
 } gwProviderCounters;
+
+/* A PV and how many updates it had (the busiest op). */
+#define GW_PV_ACTIVITY_NAME_SIZE 128u
+typedef struct gwPvActivity {
+    char name[GW_PV_ACTIVITY_NAME_SIZE]; /* cut when longer */
+    unsigned long events;
+} gwPvActivity;
 
 typedef struct gwProviderOps {
     const char *name; /* for reports: "local", "upstream" */
@@ -272,6 +283,10 @@ typedef struct gwProviderOps {
      * summary, 2 and up one line per object. Written from a snapshot taken
      * under the provider's locks and printed after they are released. */
     void (*report)(void *provider, FILE *out, unsigned level);
+    /* (optional) The at most max PVs with the most updates received since
+     * the previous call, the busiest first: their number. One caller (the
+     * statistics thread); must not block the event path. */
+    unsigned (*busiest)(void *provider, gwPvActivity *out, unsigned max);
 
     /* Optional. Fill *counters (zeroed by the caller). Any thread. */
     void (*counters)(void *provider, gwProviderCounters *counters);

@@ -175,4 +175,10 @@ static inline void gwCallCounters(const gwProvider *p, gwProviderCounters *count
         p->ops->counters(p->self, counters);
 }
 
+static inline unsigned gwCallBusiest(const gwProvider *p, gwPvActivity *out, unsigned max)
+{
+    GW_ASSERT_NOT_IN_CALLBACK();
+    return p->ops->busiest ? p->ops->busiest(p->self, out, max) : 0u;
+}
+
 #endif /* INC_gwProviderCall_H */

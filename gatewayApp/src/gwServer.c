@@ -421,6 +421,7 @@ void gwServerGetStatistics(gwServer *server, gwServerStatistics *out)
     const gwServerCounters *n = &server->counters;
     gwNameServerCounters names;
     gwCircuit *c;
+    unsigned i;
 
     memset(out, 0, sizeof *out);
     epicsMutexMustLock(server->lock);
@@ -439,6 +440,8 @@ void gwServerGetStatistics(gwServer *server, gwServerStatistics *out)
     out->updatesSent = epicsAtomicGetSizeT(&n->updatesSent);
     out->updatesReplaced = epicsAtomicGetSizeT(&n->updatesReplaced);
     out->updatesDropped = epicsAtomicGetSizeT(&n->updatesDropped);
+    for (i = 0; i < server->nLoops; i++)
+        out->loopPasses += gwIoLoopPasses(server->loops[i]);
     if (server->names) {
         gwNameServerGetCounters(server->names, &names);
         out->searchDatagrams = names.datagrams;
@@ -561,8 +564,9 @@ void gwServerReport(gwServer *server, FILE *out, unsigned level)
     gwCircuit *c;
 
     gwServerGetStatistics(server, &n);
-    gwTextPrintf(&text, "gateway CA server on TCP port %u: %u clients, %u I/O threads%s\n",
-                 server->tcpPort, n.clients, server->nLoops,
+    gwTextPrintf(&text, "gateway CA server on TCP port %u: %u clients, %u channels, "
+                 "%u I/O threads%s\n",
+                 server->tcpPort, n.clients, n.channels, server->nLoops,
                  gwServerIsPaused(server) ? " (paused)" : "");
     if (level > 0) {
         gwTextPrintf(&text, "  updates: %lu received, %lu sent, %lu replaced, %lu dropped; "
@@ -576,6 +580,20 @@ void gwServerReport(gwServer *server, FILE *out, unsigned level)
         epicsMutexUnlock(server->lock);
     }
     gwTextFlush(&text, out);
+}
+
+unsigned gwServerGetClients(gwServer *server, gwServerClient *out, unsigned max)
+{
+    gwCircuit *c;
+    unsigned n = 0;
+
+    epicsMutexMustLock(server->lock);
+    for (c = gwCircuitOfListNode(ellFirst(&server->circuits)); c;
+         c = gwCircuitOfListNode(ellNext(gwCircuitListNode(c))), n++)
+        if (n < max)
+            gwCircuitTraffic(c, &out[n]);
+    epicsMutexUnlock(server->lock);
+    return n;
 }
 
 int gwServerCurrentClient(char *buf, size_t size)

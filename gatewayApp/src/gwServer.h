@@ -73,8 +73,27 @@ typedef struct gwServerStatistics {
     unsigned long searchDatagrams;   /* UDP datagrams received */
     unsigned long searches;          /* SEARCH messages over UDP */
     unsigned long searchesAnswered;
+    unsigned long loopPasses;        /* poll() calls of all I/O loops */
 } gwServerStatistics;
+/* Any thread; takes only the server's lock, which the event path never takes. */
 void gwServerGetStatistics(gwServer *server, gwServerStatistics *out);
+
+/* One client circuit's traffic since it was accepted (statistics). */
+#define GW_SERVER_CLIENT_NAME_SIZE 128u
+typedef struct gwServerClient {
+    unsigned long serial;            /* unique among the server's circuits */
+    char name[GW_SERVER_CLIENT_NAME_SIZE]; /* "user@host" ("@address" before it says) */
+    char peer[64];                   /* "address:port" */
+    unsigned channels;
+    unsigned long updatesSent;
+    unsigned long updatesReplaced;   /* updates overwritten before they were sent */
+    unsigned long bytesSent;
+    unsigned long bytesReceived;
+    unsigned fill;                   /* % of its queue in use (gwCircuitTraffic) */
+} gwServerClient;
+/* The traffic of at most max clients into out; the number of clients now
+ * (may be more than max). Any thread; takes no lock of the event path. */
+unsigned gwServerGetClients(gwServer *server, gwServerClient *out, unsigned max);
 
 /* Print a report to out (level 0: one line; 1: counters and circuits; 2:
  * channels), from a snapshot: nothing is printed with a lock held. */

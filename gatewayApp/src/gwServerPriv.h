@@ -20,6 +20,7 @@ typedef struct gwServerCounters {
     size_t updatesSent;       /* to clients */
     size_t updatesReplaced;   /* an unsent update overwritten by a newer one */
     size_t updatesDropped;    /* could not be encoded (too large, no memory) */
+    size_t circuitSerial;     /* circuits made: each circuit's serial number */
 } gwServerCounters;
 
 struct gwCircuit;

@@ -405,6 +405,11 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
     const gwServerCallbacks *hooks = NULL;
     void *arg = NULL;
     int anomaly = 0, connected = 0, settle = 0;
+    char server[128];
+    unsigned serverHash;
+
+    ca_get_host_name(chan, server, sizeof server);
+    serverHash = gwNameHash(server);
 
     epicsMutexMustLock(pv->lock);
     pv->nativeType = ca_field_type(chan);
@@ -429,6 +434,7 @@ static void connectionUp(gwUpstream *up, gwPv *pv, chid chan)
         hooks = settle ? hooksEnter(up, &arg) : NULL;
         anomaly = hooks && pv->state != GW_PV_CONNECTING && anomalyDue(up);
         setState(up, pv, pv->channelCount ? GW_PV_ACTIVE : GW_PV_INACTIVE);
+        pv->serverHash = serverHash;
         pv->everConnected = 1;
         connected = 1;
     }
@@ -843,6 +849,7 @@ static void upClientChanged(gwProviderChannel *channel, const gwClientIdentity *
 
 static void upReport(void *self, FILE *out, unsigned level);
 static void upCounters(void *self, gwProviderCounters *counters);
+static unsigned upBusiest(void *self, gwPvActivity *out, unsigned max);
 
 const gwProviderOps gwUpstreamOps = {
     .name = "upstream",
@@ -865,6 +872,7 @@ const gwProviderOps gwUpstreamOps = {
     .enable = gwUpstreamEnable,
     .report = upReport,
     .counters = upCounters,
+    .busiest = upBusiest,
 };
 
 /* ---------------------------------------------------------------- timeouts */
@@ -1142,12 +1150,45 @@ void gwUpstreamCountMonitors(gwUpstream *up, int delta)
 
 /* ---------------------------------------------------------------- reports */
 
+static int compareUnsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* How many IOCs serve the connected PVs (up->lock held): their servers'
+ * hashes, sorted, counted once each. */
+static unsigned long countServers(gwUpstream *up)
+{
+    int states[] = { GW_PV_ACTIVE, GW_PV_INACTIVE };
+    size_t n = (size_t)ellCount(&up->states[GW_PV_ACTIVE])
+             + (size_t)ellCount(&up->states[GW_PV_INACTIVE]);
+    unsigned *hashes, i, k = 0;
+    unsigned long servers = 0;
+    gwPv *pv;
+
+    if (n == 0 || !(hashes = malloc(n * sizeof *hashes)))
+        return n ? 1 : 0;
+    for (i = 0; i < NELEMENTS(states); i++)
+        for (pv = (gwPv *)ellFirst(&up->states[states[i]]); pv;
+             pv = (gwPv *)ellNext(&pv->stateNode))
+            hashes[k++] = pv->serverHash;
+    qsort(hashes, k, sizeof *hashes, compareUnsigned);
+    for (i = 0; i < k; i++)
+        if (i == 0 || hashes[i] != hashes[i - 1])
+            servers++;
+    free(hashes);
+    return servers;
+}
+
 static void upCounters(void *self, gwProviderCounters *counters)
 {
     gwUpstream *up = self;
 
     /* up->lock is not on the event path (gwUpstreamPriv.h) */
     gwLockTake(up->lock);
+    counters->servers = countServers(up);
     counters->connecting = (unsigned long)ellCount(&up->states[GW_PV_CONNECTING]);
     counters->inactive = (unsigned long)ellCount(&up->states[GW_PV_INACTIVE]);
     counters->active = (unsigned long)ellCount(&up->states[GW_PV_ACTIVE]);
@@ -1160,8 +1201,50 @@ static void upCounters(void *self, gwProviderCounters *counters)
     counters->channels = epicsAtomicGetSizeT(&up->channelCount);
     counters->searches = epicsAtomicGetSizeT(&up->searches);
     counters->updates = epicsAtomicGetSizeT(&up->updates);
+    counters->events = epicsAtomicGetSizeT(&up->events);
+    counters->getReplies = epicsAtomicGetSizeT(&up->getReplies);
     counters->puts = epicsAtomicGetSizeT(&up->puts);
     counters->putsRefused = epicsAtomicGetSizeT(&up->putsRefused);
+}
+
+/* Put pv into the list top[0..*n-1] (busiest first, at most max). */
+static void rank(gwPvActivity *top, unsigned *n, unsigned max, const gwPv *pv,
+                 unsigned long events)
+{
+    unsigned i;
+
+    if (*n == max && top[max - 1].events >= events)
+        return;
+    i = *n < max ? (*n)++ : max - 1;
+    while (i > 0 && top[i - 1].events < events) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    snprintf(top[i].name, sizeof top[i].name, "%s", pv->name);
+    top[i].events = events;
+}
+
+static unsigned upBusiest(void *self, gwPvActivity *out, unsigned max)
+{
+    gwUpstream *up = self;
+    int states[] = { GW_PV_ACTIVE, GW_PV_INACTIVE };
+    unsigned i, n = 0;
+    gwPv *pv;
+
+    if (max == 0)
+        return 0;
+    gwLockTake(up->lock);
+    for (i = 0; i < NELEMENTS(states); i++)
+        for (pv = (gwPv *)ellFirst(&up->states[states[i]]); pv;
+             pv = (gwPv *)ellNext(&pv->stateNode)) {
+            size_t events = epicsAtomicGetSizeT(&pv->events);
+            unsigned long delta = (unsigned long)(events - pv->eventsSeen);
+            pv->eventsSeen = events;
+            if (delta)
+                rank(out, &n, max, pv, delta);
+        }
+    epicsMutexUnlock(up->lock);
+    return n;
 }
 
 static void maskText(unsigned mask, char *text)
@@ -1217,9 +1300,9 @@ static void upReport(void *self, FILE *out, unsigned level)
     memset(&counts, 0, sizeof counts);
     upCounters(up, &counts);
     gwTextPrintf(&text, "upstream: %lu PVs: %lu connecting, %lu active, %lu inactive, "
-                 "%lu disconnected, %lu dead; %lu upstream subscriptions\n",
+                 "%lu disconnected, %lu dead; %lu upstream subscriptions; %lu IOCs\n",
                  counts.pvs, counts.connecting, counts.active, counts.inactive,
-                 counts.disconnected, counts.dead, counts.subscriptions);
+                 counts.disconnected, counts.dead, counts.subscriptions, counts.servers);
     if (up->search) {
         gwUpSearchCounts searches;
         gwUpSearchGetCounts(up->search, &searches);

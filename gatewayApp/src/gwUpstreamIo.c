@@ -64,6 +64,7 @@ static void getCallback(struct event_handler_args args)
     gwUpWaiter *waiter;
     int ok = args.status == ECA_NORMAL && args.dbr;
 
+    epicsAtomicIncrSizeT(&pv->up->getReplies);
     epicsMutexMustLock(pv->lock);
     ellDelete(&pv->gets, &get->node);
     while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
@@ -160,6 +161,7 @@ int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count
         return ECA_NORMAL;
 
     /* Not sent: the gets merged into it meanwhile fail too. */
+    epicsAtomicIncrSizeT(&pv->up->getReplies);
     epicsMutexMustLock(pv->lock);
     ellDelete(&pv->gets, &get->node);
     ellDelete(&get->waiters, &waiter->node);
@@ -428,6 +430,8 @@ static void eventCallback(struct event_handler_args args)
         release = sweepCancelled(pv, monitor);
     }
     epicsMutexUnlock(pv->lock);
+    epicsAtomicIncrSizeT(&pv->events);  /* the PV's own cache line */
+    epicsAtomicIncrSizeT(&up->events);
     if (delivered)   /* one atomic add per upstream update, not per client */
         epicsAtomicAddSizeT(&up->updates, delivered);
     if (held)

@@ -172,6 +172,10 @@ struct gwPv {
     int opening;               /* its first channel is being made outside
                                   the lock: not freed meanwhile  (up->lock) */
     epicsTimeStamp lastSearch; /* channel (re)created            (up->lock) */
+    unsigned serverHash;       /* gwNameHash of the IOC's "host:port" at the
+                                  last connection                (up->lock) */
+    size_t events;             /* atomic: subscription updates received */
+    size_t eventsSeen;         /* events at the last busiest() call (up->lock) */
     ELLNODE researchNode;      /* in one of the timer thread's own lists */
 
     epicsMutexId lock;
@@ -227,6 +231,7 @@ struct gwUpstream {
     epicsEventId hooksIdle;    /* signalled when hookCalls drops to 0 */
     /* counters (atomic) */
     size_t searches, updates, puts, putsRefused, channelCount;
+    size_t events, getReplies;
     epicsTimeStamp lastAnomaly;
     int anomalySent;
 };

@@ -613,6 +613,13 @@ static void wrCounters(void *self, gwProviderCounters *counters)
     counters->putsRefused += epicsAtomicGetSizeT(&w->putsRefused);
 }
 
+static unsigned wrBusiest(void *self, gwPvActivity *out, unsigned max)
+{
+    gwWrapper *w = self;
+
+    return gwCallBusiest(&w->inner, out, max);
+}
+
 /* Its own line, then the inner provider's report. */
 static void wrReport(void *self, FILE *out, unsigned level)
 {
@@ -655,6 +662,7 @@ static const gwProviderOps gwWrapperOps = {
     .enable = wrEnable,
     .report = wrReport,
     .counters = wrCounters,
+    .busiest = wrBusiest,
 };
 
 /* ---------------------------------------------------------------- recheck */

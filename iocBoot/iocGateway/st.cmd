@@ -13,6 +13,10 @@ gatewayIoc_registerRecordDeviceDriver pdbbase
 
 # The gateway IOC's own records, served through the gateway's server.
 dbLoadRecords "db/demo.db", "P=gw:"
+# The gateway's statistics and control flags (gw:vctotal, gw:cpuFract,
+# gw:report1Flag, ...; documentation/statistics.md). The flags are in ASG
+# GatewayAdmin of gateway.access.
+dbLoadRecords "db/gateway.db", "P=gw"
 
 # From here on the files are named relative to this directory.
 cd "${TOP}/iocBoot/${IOC}"
@@ -30,6 +34,9 @@ cd "${TOP}/iocBoot/${IOC}"
 #                           channels and this IOC's own records use it
 #   -putlog gateway.putlog  one line per write that a TRAPWRITE rule traps
 #                           (here: the gateway's flags); logrotate may move it
+#   (the reports of the flags, gwReportFile and SIGUSR2 are appended to
+#   gateway.report; gw:commandFlag and SIGUSR1 run gateway.command: the
+#   defaults of -report and -command, in this directory)
 #   -hostname_from_ip       host access groups (HAG) match the name of the
 #                           client's IP address, not the name the client
 #                           claims: no client can name itself into the
@@ -46,3 +53,5 @@ gwReport 1
 #   gwReport 3                                  the rules in force
 #   gwLoadPvList gateway.pvlist                 after editing the pvlist
 #   gwLoadAccess                                after editing the access file
+#   gwReportFile 1                              report 1 into gateway.report
+#   kill -USR1 <pid>                            runs gateway.command
