@@ -277,6 +277,9 @@ static int parseAccess(gwPvListParser *parser, gwPvListRule *rule, char **words,
 {
     if (count > 2)
         return fail(parser, "extra words after %s: \"%.*s\"", form, GW_PVLIST_QUOTE, words[2]);
+    if (count > 0 && strlen(words[0]) >= GW_PVLIST_ASG_SIZE)
+        return fail(parser, "access security group name longer than %d characters: "
+                    "\"%.*s...\"", GW_PVLIST_ASG_SIZE - 1, GW_PVLIST_QUOTE, words[0]);
     rule->asg = copyWord(parser, count > 0 ? words[0] : "DEFAULT");
     if (!rule->asg)
         return -1;
@@ -854,8 +857,8 @@ static void refuse(gwPvListMatch *match, gwPvListRuleKind kind, const gwPvListRu
     match->allowed = 0;
     match->kind = kind;
     match->line = rule ? rule->line : 0;
-    match->pattern = rule ? rule->pattern : "";
-    match->asg = "";
+    snprintf(match->pattern, sizeof match->pattern, "%s", rule ? rule->pattern : "");
+    match->asg[0] = '\0';
     match->asl = 0;
     match->aliased = 0;
     match->realName[0] = '\0';
@@ -888,8 +891,8 @@ static void decide(const gwPvList *list, const gwPvListAnswer *answer, const cha
     match->allowed = 1;
     match->kind = rule->kind;
     match->line = rule->line;
-    match->pattern = rule->pattern;
-    match->asg = rule->asg;
+    snprintf(match->pattern, sizeof match->pattern, "%s", rule->pattern);
+    snprintf(match->asg, sizeof match->asg, "%s", rule->asg);
     match->asl = rule->asl;
     match->aliased = rule->kind == GW_PVLIST_ALIAS;
     if (!match->aliased)

@@ -57,6 +57,8 @@ extern "C" {
 #endif
 
 #define GW_PVLIST_NAME_SIZE 1024       /* the longest real name + 1 */
+#define GW_PVLIST_ASG_SIZE 128         /* the longest group name + 1 */
+#define GW_PVLIST_PATTERN_SIZE 256     /* of a pattern in a match (for people) */
 #define GW_PVLIST_CACHE_MAX 65536
 #define GW_PVLIST_ERROR_SIZE 512
 
@@ -76,14 +78,16 @@ typedef enum gwPvListRuleKind {
 } gwPvListRuleKind;
 
 /* What the rules say of one name for one client. */
+/* A match is a copy: it stays valid when the list is freed or replaced. */
 typedef struct gwPvListMatch {
     int allowed;                /* 1: the name is served */
     gwPvListRuleKind kind;      /* the rule that decided: ALLOW/ALIAS when
                                    allowed; DENY, DENY_FROM or NONE when not */
     int line;                   /* its line in the file (0: none; the
                                    default list's rule is line 0 too) */
-    const char *pattern;        /* its pattern as written ("!" included), or "" */
-    const char *asg;            /* allowed: the rule's group, "DEFAULT" if none */
+    char pattern[GW_PVLIST_PATTERN_SIZE]; /* its pattern as written ("!"
+                                   included; cut when longer), or "" */
+    char asg[GW_PVLIST_ASG_SIZE]; /* allowed: the rule's group, "DEFAULT" if none */
     int asl;                    /* allowed: the rule's level, 1 if none */
     int aliased;                /* allowed by an ALIAS line */
     char realName[GW_PVLIST_NAME_SIZE]; /* allowed: the name to use upstream
