@@ -95,27 +95,35 @@ static long badLink(dbCommon *prec, const char *what)
     return S_db_badField;
 }
 
-/* ---------------------------------------------------------------- ai */
+/* What an ai or waveform record reads: its figure's or list's id. */
+typedef struct gwIdDpvt {
+    int id;
+} gwIdDpvt;
 
-typedef struct gwStatDpvt {
-    gwStatId id;
-} gwStatDpvt;
+static long setId(dbCommon *prec, int id)
+{
+    gwIdDpvt *dpvt = malloc(sizeof *dpvt);
+
+    if (!dpvt)
+        return badLink(prec, "out of memory");
+    dpvt->id = id;
+    prec->dpvt = dpvt;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- ai */
 
 static long aiInitRecord(dbCommon *common)
 {
     aiRecord *prec = (aiRecord *)common;
     const char *name = linkName(&prec->inp);
-    gwStatDpvt *dpvt;
     gwStatId id;
 
     epicsThreadOnce(&gwScanOnce, gwScanInit, NULL);
     if (!name || gwStatsLookup(name, &id) != 0)
         return badLink(common, "INP is not @<a gateway statistic> (documentation/statistics.md)");
-    dpvt = malloc(sizeof *dpvt);
-    if (!dpvt)
-        return badLink(common, "out of memory");
-    dpvt->id = id;
-    prec->dpvt = dpvt;
+    if (setId(common, (int)id) != 0)
+        return S_db_badField;
     if (id == GW_STAT_FD && prec->hihi == 0.0 && prec->high == 0.0) {
         /* alarms near the process's limit unless the database sets them */
         double limit = gwStatsFdLimit();
@@ -131,7 +139,7 @@ static long aiInitRecord(dbCommon *common)
 
 static long aiIoint(int cmd, dbCommon *common, IOSCANPVT *ppvt)
 {
-    gwStatDpvt *dpvt = common->dpvt;
+    gwIdDpvt *dpvt = common->dpvt;
 
     (void)cmd;
     if (!dpvt)
@@ -142,14 +150,14 @@ static long aiIoint(int cmd, dbCommon *common, IOSCANPVT *ppvt)
 
 static long aiRead(aiRecord *prec)
 {
-    gwStatDpvt *dpvt = prec->dpvt;
+    gwIdDpvt *dpvt = prec->dpvt;
     gwStats *stats = statistics();
 
     if (!dpvt || !stats) {
         recGblSetSevr(prec, READ_ALARM, INVALID_ALARM);
         return 2;
     }
-    prec->val = gwStatsValue(stats, dpvt->id);
+    prec->val = gwStatsValue(stats, (gwStatId)dpvt->id);
     prec->udf = FALSE;
     return 2;   /* VAL set: no conversion */
 }
@@ -190,15 +198,10 @@ epicsExportAddress(dset, devGwStatsSi);
 
 /* ---------------------------------------------------------------- waveform */
 
-typedef struct gwTextDpvt {
-    gwStatTextId id;
-} gwTextDpvt;
-
 static long wfInitRecord(dbCommon *common)
 {
     waveformRecord *prec = (waveformRecord *)common;
     const char *name = linkName(&prec->inp);
-    gwTextDpvt *dpvt;
     gwStatTextId id;
 
     epicsThreadOnce(&gwScanOnce, gwScanInit, NULL);
@@ -206,12 +209,7 @@ static long wfInitRecord(dbCommon *common)
         return badLink(common, "INP is not @<a gateway top list> (documentation/statistics.md)");
     if (prec->ftvl != menuFtypeCHAR && prec->ftvl != menuFtypeUCHAR)
         return badLink(common, "FTVL must be CHAR (the list is text)");
-    dpvt = malloc(sizeof *dpvt);
-    if (!dpvt)
-        return badLink(common, "out of memory");
-    dpvt->id = id;
-    prec->dpvt = dpvt;
-    return 0;
+    return setId(common, (int)id);
 }
 
 static long wfIoint(int cmd, dbCommon *common, IOSCANPVT *ppvt)
@@ -225,7 +223,7 @@ static long wfIoint(int cmd, dbCommon *common, IOSCANPVT *ppvt)
 
 static long wfRead(waveformRecord *prec)
 {
-    gwTextDpvt *dpvt = prec->dpvt;
+    gwIdDpvt *dpvt = prec->dpvt;
     gwStats *stats = statistics();
     char *text = prec->bptr;
 
@@ -233,7 +231,7 @@ static long wfRead(waveformRecord *prec)
         recGblSetSevr(prec, READ_ALARM, INVALID_ALARM);
         return 0;
     }
-    gwStatsText(stats, dpvt->id, text, prec->nelm);
+    gwStatsText(stats, (gwStatTextId)dpvt->id, text, prec->nelm);
     prec->nord = (epicsUInt32)strlen(text) + 1;  /* with its '\0' */
     prec->udf = FALSE;
     return 0;

@@ -28,8 +28,6 @@
 /* Output buffer growth step and the mark above which requests are not read. */
 #define GW_CIRCUIT_OUT_CHUNK (64u * 1024u)
 #define GW_CIRCUIT_HIGH_WATER (256u * 1024u)
-/* "user@host" as kept for statistics (longer names are cut). */
-#define GW_CIRCUIT_NAME_SIZE 128u
 #define GW_CIRCUIT_IN_CHUNK (16u * 1024u)
 /* Gets and puts with completion of one circuit at its providers at most.
  * At this many the circuit's requests are not read until half of them are
@@ -133,7 +131,7 @@ struct gwCircuit {
     size_t totalUpdatesSent, totalUpdatesReplaced, totalBytesSent, totalBytesReceived;
     int fill;                  /* atomic: % (see gwCircuitTraffic) */
     epicsMutexId nameLock;     /* leaf, never taken by the event path: name */
-    char name[GW_CIRCUIT_NAME_SIZE]; /* "user@host" (nameLock) */
+    char name[GW_SERVER_CLIENT_NAME_SIZE]; /* "user@host" (nameLock) */
 };
 
 /* The client's CA minor version (any thread). */

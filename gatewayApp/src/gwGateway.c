@@ -23,6 +23,7 @@
 #include <dbDefs.h>
 #include <epicsEvent.h>
 #include <epicsMutex.h>
+#include <epicsString.h>
 #include <epicsTime.h>
 #include <errlog.h>
 
@@ -521,7 +522,7 @@ static int runCommand(gwGateway *gateway, const char *path, unsigned number, cha
         return 0;
     if ((line[0] == 'R' || line[0] == 'r') && line[1] >= '1' && line[1] <= '3' && !line[2])
         return gwGatewayReportToFile(gateway, (unsigned)(line[1] - '0'));
-    if ((line[0] == 'A' || line[0] == 'a') && (line[1] == 'S' || line[1] == 's') && !line[2])
+    if (epicsStrCaseCmp(line, "AS") == 0)
         return gwGatewayNewAs(gateway);
     errlogPrintf("%s:%u: unknown command '%.40s' (R1, R2, R3 or AS)\n", path, number, line);
     return -1;

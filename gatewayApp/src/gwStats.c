@@ -65,7 +65,6 @@ struct gwStats {
     void (*rates)(void *arg);
     void *arg;
     /* the thread's own */
-    epicsThreadId thread;
     epicsEventId wake;
     epicsEventId exited;
     int stopping;                /* lock */
@@ -435,10 +434,9 @@ int gwStatsStart(gwStats *stats)
 
     epicsMutexMustLock(stats->lock);
     if (!stats->started) {
-        stats->thread = epicsThreadCreate("gwStats", epicsThreadPriorityLow,
-                                          epicsThreadGetStackSize(epicsThreadStackMedium),
-                                          statsThread, stats);
-        stats->started = stats->thread != NULL;
+        stats->started = epicsThreadCreate("gwStats", epicsThreadPriorityLow,
+                                           epicsThreadGetStackSize(epicsThreadStackMedium),
+                                           statsThread, stats) != NULL;
         status = stats->started ? 0 : -1;
     }
     epicsMutexUnlock(stats->lock);
