@@ -65,3 +65,23 @@ def harness(request, tmp_path, ca_repeater):
         print("\nlogs of the processes this test started:\n" + h.logs())
     if unclean:
         pytest.fail("; ".join(unclean))
+
+
+@pytest.fixture
+def hosts(harness, tmp_path):
+    """Two test hosts (gwhosts): A = 10.64.16.1 and B = 10.64.16.2, each
+    with its own caRepeater; gone when the test ends."""
+    import gwhosts
+    pair = gwhosts.make_hosts()
+    repeaters = []
+    try:
+        for host in pair:
+            repeaters.append(gwharness.Process(
+                "caRepeater-" + host.name, host.argv([gwharness.base_tool("caRepeater")]),
+                gwharness.ca_environment(), tmp_path))
+        yield pair
+    finally:
+        for repeater in repeaters:
+            repeater.stop()
+        for host in pair:
+            host.stop()

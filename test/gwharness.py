@@ -149,13 +149,22 @@ def module_tool(name):
 
 
 def ca_environment(extra=None):
-    """The caller's environment with every CA setting forced to loopback."""
+    """The caller's environment with every CA setting forced to loopback;
+    then extra (a value None removes the variable)."""
     env = dict(os.environ)
     for key in REMOVED_ENV:
         env.pop(key, None)
     env.update(LOOPBACK_ENV)
-    if extra:
-        env.update(extra)
+    return with_env(env, extra)
+
+
+def with_env(env, extra):
+    """env updated by extra; a value None removes that variable."""
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
@@ -375,14 +384,17 @@ class Harness:
     def _name(self, kind):
         return "%s%d" % (kind, next(self._names))
 
-    def softioc(self, *dbs, port=None, ready_pv=None, timeout=15.0, extra_env=None):
+    def softioc(self, *dbs, port=None, ready_pv=None, timeout=15.0, extra_env=None,
+                host=None):
         """Start Base's softIoc serving the given (db file, macros) pairs.
 
         Each db is a path, or a (path, {macro: value}) pair. Returns when a
         CA search for ready_pv (default: the first record) is answered.
         port: a given port (e.g. the port of a softIoc the test stopped, to
         restart it where clients and gateways look for it); default a fresh
-        one. extra_env: more environment (e.g. EPICS_CA_MAX_ARRAY_BYTES)."""
+        one. extra_env: more environment (e.g. EPICS_CA_MAX_ARRAY_BYTES; a
+        value None removes a variable). host: a gwhosts.Host to run on
+        (then ready when its shell runs, after iocInit)."""
         require_private_namespace()
         port = port or free_port()
         argv = [base_tool("softIoc")]
@@ -393,10 +405,13 @@ class Harness:
                 argv += ["-m", _macro_string(macros)]
             argv += ["-d", str(path)]
             records.append(first_record(path, macros))
-        env = ca_environment({"EPICS_CAS_SERVER_PORT": str(port)})
-        env.update(extra_env or {})
-        ioc = Ioc(self._name("softIoc"), argv, env, self.log_dir, port)
+        env = with_env(ca_environment({"EPICS_CAS_SERVER_PORT": str(port)}), extra_env)
+        ioc = Ioc(self._name("softIoc"), host.argv(argv) if host else argv, env,
+                  self.log_dir, port)
         self.processes.append(ioc)
+        if host:
+            ioc.command("", timeout)
+            return ioc
         pv = ready_pv or records[0]
         self._wait_answering(ioc, pv, timeout)
         return ioc
@@ -409,7 +424,8 @@ class Harness:
         return path
 
     def gateway(self, commands_after_init=(), commands_before_init=(), records=(),
-                port=None, timeout=15.0, extra_env=None, access=ALLOW_ALL_ACF, pvlist=None):
+                port=None, timeout=15.0, extra_env=None, access=ALLOW_ALL_ACF, pvlist=None,
+                host=None):
         """Start the gateway IOC with a generated st.cmd.
 
         records: (db path, macros) pairs loaded before iocInit. The IOC's own
@@ -419,7 +435,7 @@ class Harness:
         test/db/allow-all.acf (everyone reads and writes); None: no access
         file, so the gateway is read-only for every client; a path: that
         file. pvlist: a pvlist loaded with gwLoadPvList before iocInit
-        (None: none, every name is served)."""
+        (None: none, every name is served). host: a gwhosts.Host to run on."""
         require_private_namespace()
         port = port or free_port()
         lines = ['dbLoadDatabase "%s"' % (TOP / "dbd" / "gatewayIoc.dbd"),
@@ -437,9 +453,9 @@ class Harness:
         name = self._name("gateway")
         stcmd = self.log_dir / (name + ".cmd")
         stcmd.write_text("\n".join(lines) + "\n")
-        env = ca_environment({"EPICS_CAS_SERVER_PORT": str(port)})
-        env.update(extra_env or {})
-        ioc = Ioc(name, [module_tool("gateway"), stcmd], env, self.log_dir, port)
+        env = with_env(ca_environment({"EPICS_CAS_SERVER_PORT": str(port)}), extra_env)
+        argv = [module_tool("gateway"), stcmd]
+        ioc = Ioc(name, host.argv(argv) if host else argv, env, self.log_dir, port)
         self.processes.append(ioc)
         wait_for(lambda: ready in ioc.log() or not ioc.alive(), timeout,
                  "%s to run its st.cmd" % name)
@@ -449,7 +465,7 @@ class Harness:
 
     def gateway_server(self, options="", records=(), sport=None, extra_env=None,
                        commands_before_init=(), timeout=15.0, access=ALLOW_ALL_ACF,
-                       pvlist=None, commands_after_start=()):
+                       pvlist=None, commands_after_start=(), host=None, sip="127.0.0.1"):
         """Start the gateway IOC and its CA server (the gateway proper).
 
         Runs gwStart("-sip 127.0.0.1 -sport <sport> <options>") after
@@ -458,16 +474,18 @@ class Harness:
         lets everyone write). pvlist: given to gwStart as -pvlist.
         commands_after_start: iocsh commands run after gwStart. Returns the
         Ioc once the server listens, with `server_port` set; clients reach
-        it with server_env(server_port)."""
+        it with server_env(server_port). host: a gwhosts.Host to run on;
+        sip: the -sip list."""
         sport = sport or free_port()
         if pvlist is not None:
             options = "-pvlist %s %s" % (pvlist, options)
-        start = 'gwStart("-sip 127.0.0.1 -sport %d %s")' % (sport, options)
+        start = 'gwStart("-sip %s -sport %d %s")' % (sip, sport, options)
         ioc = self.gateway(commands_after_init=[start] + list(commands_after_start),
                            records=records, commands_before_init=commands_before_init,
-                           timeout=timeout, extra_env=extra_env, access=access)
+                           timeout=timeout, extra_env=extra_env, access=access, host=host)
         ioc.server_port = sport
-        wait_for(lambda: tcp_listening(sport) or not ioc.alive(), timeout,
+        listening = host.tcp_listening if host else tcp_listening
+        wait_for(lambda: listening(sport) or not ioc.alive(), timeout,
                  "%s to serve on TCP port %d" % (ioc.name, sport))
         if not ioc.alive():
             raise HarnessError("%s exited during start-up:\n%s" % (ioc.name, ioc.tail()))
@@ -488,17 +506,20 @@ class Harness:
         env.update(extra or {})
         return env
 
-    def run(self, argv, env, timeout=30.0):
-        """Run a client program to completion (bounded in time)."""
+    def run(self, argv, env, timeout=30.0, host=None):
+        """Run a client program to completion (bounded in time); on host
+        (a gwhosts.Host) when given."""
         require_private_namespace()
-        result = subprocess.run([str(a) for a in argv], env=env, capture_output=True,
+        program = Path(str(argv[0])).name
+        argv = host.argv(argv) if host else [str(a) for a in argv]
+        result = subprocess.run(argv, env=env, capture_output=True,
                                 text=True, timeout=timeout)
         for line in sanitizer_reports(result.stderr):
-            self.client_reports.append("%s: %s" % (Path(str(argv[0])).name, line))
+            self.client_reports.append("%s: %s" % (program, line))
         return result
 
-    def caget(self, env, *pvs, args=(), timeout=30.0):
-        return self.run([base_tool("caget"), "-w", "5", *args, *pvs], env, timeout)
+    def caget(self, env, *pvs, args=(), timeout=30.0, host=None):
+        return self.run([base_tool("caget"), "-w", "5", *args, *pvs], env, timeout, host)
 
     def stop_all(self):
         """Stop every process, newest first; what went wrong: the ones that
