@@ -14,6 +14,7 @@
 #include "gwIoc.h"
 #include "gwLog.h"
 #include "gwOptions.h"
+#include "gwRelay.h"
 #include "gwVersion.h"
 
 #ifdef IOCSHFUNCDEF_HAS_USAGE
@@ -81,7 +82,48 @@ static const iocshFuncDef gwReportDef = {
 
 static void gwReportCall(const iocshArgBuf *args)
 {
-    gwIocReport(args[0].ival < 0 ? 0u : (unsigned)args[0].ival);
+    unsigned level = args[0].ival < 0 ? 0u : (unsigned)args[0].ival;
+
+    gwIocReport(level);
+    if (gwRelayIsRunning())
+        gwRelayReport(stdout, level);
+}
+
+static const iocshArg gwRelayArg0 = { "listen", iocshArgString };
+static const iocshArg gwRelayArg1 = { "forward", iocshArgString };
+static const iocshArg gwRelayArg2 = { "rate", iocshArgDouble };
+static const iocshArg *const gwRelayArgs[] = { &gwRelayArg0, &gwRelayArg1, &gwRelayArg2 };
+static const iocshFuncDef gwRelayDef = {
+    "gwRelay", 3, gwRelayArgs
+    GW_USAGE("gwRelay \"<listen addresses>\" [\"<forward addresses>\"] [rate]\n"
+             "  Start the search relay: unicast searches to the listen addresses (this\n"
+             "  host's own, port 5064 by default) go to the forward addresses (default\n"
+             "  127.255.255.255), where every IOC of the host answers; the answers go\n"
+             "  back with each IOC's own TCP port. rate: names/s per client (0: 5000).\n")
+};
+
+static void gwRelayCall(const iocshArgBuf *args)
+{
+    if (!args[0].sval || !*args[0].sval) {
+        printf("usage: gwRelay \"<listen addresses>\" [\"<forward addresses>\"] [rate]\n"
+               "  e.g. gwRelay \"10.0.0.5 127.0.0.1\" \"127.255.255.255\"\n");
+        iocshSetError(1);
+        return;
+    }
+    if (gwRelayStart(args[0].sval, args[1].sval, args[2].dval) != 0)
+        iocshSetError(1);
+}
+
+static const iocshFuncDef gwRelayStopDef = {
+    "gwRelayStop", 0, NULL
+    GW_USAGE("gwRelayStop\n"
+             "  Stop the search relay.\n")
+};
+
+static void gwRelayStopCall(const iocshArgBuf *args)
+{
+    (void)args;
+    gwRelayStop();
 }
 
 static const iocshArg gwReportFileArg0 = { "report", iocshArgInt };
@@ -290,6 +332,8 @@ static void gwIocshRegister(void)
     iocshRegister(&gwNewAsDef, gwNewAsCall);
     iocshRegister(&gwPutLogDef, gwPutLogCall);
     iocshRegister(&gwAsTestDef, gwAsTestCall);
+    iocshRegister(&gwRelayDef, gwRelayCall);
+    iocshRegister(&gwRelayStopDef, gwRelayStopCall);
 }
 
 epicsExportRegistrar(gwIocshRegister);

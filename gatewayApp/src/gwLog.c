@@ -34,6 +34,7 @@ static const gwLogAreaInfo areas[GW_LOG_AREAS] = {
     [GW_LOG_UPSTREAM] = { "upstream", GW_LOG_WARNING },
     [GW_LOG_SEARCH]   = { "search",   GW_LOG_WARNING },
     [GW_LOG_LOCAL]    = { "local",    GW_LOG_WARNING },
+    [GW_LOG_RELAY]    = { "relay",    GW_LOG_WARNING },
 };
 
 static const char *const levelNames[GW_LOG_LEVELS] = {
@@ -51,6 +52,7 @@ int gwLogLevels[GW_LOG_AREAS] = {
     [GW_LOG_UPSTREAM] = GW_LOG_WARNING,
     [GW_LOG_SEARCH]   = GW_LOG_WARNING,
     [GW_LOG_LOCAL]    = GW_LOG_WARNING,
+    [GW_LOG_RELAY]    = GW_LOG_WARNING,
 };
 
 static gwLogBucket buckets[GW_LOG_AREAS];   /* bucketLock */

@@ -35,6 +35,7 @@ typedef enum gwLogArea {
     GW_LOG_UPSTREAM,    /* the upstream provider: libca, upstream channels and beacons */
     GW_LOG_SEARCH,      /* the upstream provider's own searches and search proxy */
     GW_LOG_LOCAL,       /* the local provider: the IOC's own records */
+    GW_LOG_RELAY,       /* the search relay (gwRelay) */
     GW_LOG_AREAS
 } gwLogArea;
 
