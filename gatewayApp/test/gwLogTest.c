@@ -86,7 +86,7 @@ static void testDefaults(void)
 static void testNames(void)
 {
     static const char *const names[] = {
-        "server", "circuit", "names", "beacon", "upstream", "search", "local"
+        "server", "circuit", "names", "beacon", "upstream", "search", "local", "relay"
     };
     unsigned i;
     int ok = 1;

@@ -1,6 +1,6 @@
 /* gwTestNetns.h - may a socket unit test open its sockets here? Used by
  * the socket tests (gwNameServerTest, gwServerTest, gwUpstreamSearchTest,
- * gwBeaconWatchTest, gwProviderConformanceTest) at the start of
+ * gwBeaconWatchTest, gwProviderConformanceTest, gwRelayTest) at the start of
  * main(), before anything else, and by gwPutLogTest before its log server
  * part (its file parts open no socket). Header only (static inline): nothing to
  * add to a test's sources.
