@@ -11,7 +11,7 @@ import gwharness
 import rawca
 
 DEMO_DB = gwharness.TOP / "db" / "demo.db"
-AREAS = ("server", "circuit", "names", "beacon", "upstream", "search", "local")
+AREAS = ("server", "circuit", "names", "beacon", "upstream", "search", "local", "relay")
 BURST = 10  # peer messages an area prints at once; one more per second after
 
 

@@ -156,7 +156,7 @@ static const iocshFuncDef gwLogLevelDef = {
     "gwLogLevel", 2, gwLogLevelArgs
     GW_USAGE("gwLogLevel [area|all] [level]\n"
              "  Print or set the level of the gateway's log areas.\n"
-             "  Areas: server circuit names beacon upstream search local (all: every one).\n"
+             "  Areas: server circuit names beacon upstream search local relay (all: every one).\n"
              "  Levels: error warning info debug. No arguments: print every area's level.\n")
 };
 
