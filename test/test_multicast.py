@@ -39,3 +39,20 @@ def test_proxy_gateway_reaches_every_ioc_through_a_loopback_group(harness, hosts
     # loopback, not on host A's veth address
     peers = {address for address, _ in a.tcp_peers()}
     assert "127.0.0.1" in peers and a.address not in peers, peers
+
+
+def test_gateway_answers_searches_sent_to_a_group_in_its_interface_list(harness, hosts):
+    a, b = hosts
+    # B's libca sends to the group where the route says: over the veth
+    b.sh("ip", "route", "add", "224.0.0.0/4", "dev", b.device)
+    ioc_port = gwharness.free_port()
+    harness.gateway_server("-cip 127.255.255.255 -cport %d" % ioc_port, host=a,
+                           sip="'%s %s'" % (a.address, SERVER_GROUP), sport=5064,
+                           extra_env={"EPICS_CAS_INTF_ADDR_LIST": None})
+    # the IOC on another port: only the gateway can answer on 5064
+    db = harness.write("gioc.db", test_hosts.RECORD % ("gioc", 7, "gioc"))
+    harness.softioc(db, port=ioc_port, host=a, extra_env={"EPICS_CAS_INTF_ADDR_LIST": None,
+                                                          "EPICS_CAS_BEACON_ADDR_LIST": None})
+    env = test_hosts.client_env(addresses=SERVER_GROUP)
+    assert test_hosts.resolved(harness, b, env, ["gioc"]) == {"gioc": 7.0}
+    assert set(b.tcp_peers()) <= {(a.address, 5064)}
