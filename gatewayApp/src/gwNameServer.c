@@ -3,14 +3,24 @@
  *
  * Sockets, one receive thread each ("gwNames"), all bound to config->port
  * with SO_REUSEADDR (several servers on a host share the port):
- * - one per interface of config->interfaces (INADDR_ANY when none), joined
- *   to every multicast group of that list (like RSRV in Base 7);
+ * - one per unicast interface of config->interfaces (INADDR_ANY when
+ *   none);
  * - for a specific unicast interface, a second one bound to the
  *   interface's broadcast address, because a socket bound to a unicast
  *   address receives no broadcasts (RSRV does the same on non-Windows).
  *   Loopback has no discoverable broadcast address; for a 127.x.y.z
  *   interface 127.255.255.255 is used (Linux routes it as lo's broadcast),
  *   so the gateway on 127.0.0.1 hears loopback broadcast searches.
+ * - per multicast group of that list and per unicast interface (once,
+ *   joined with INADDR_ANY, when there is none), one bound to group:port
+ *   and joined to the group on that interface, with IP_MULTICAST_ALL off
+ *   (Linux): it receives the group's datagrams that arrive on that
+ *   interface only. Linux delivers a multicast datagram only to sockets
+ *   bound to the group or to INADDR_ANY, never to one bound to a unicast
+ *   address, so joining the group on the unicast socket (as RSRV in Base
+ *   7.0.3.1 does) hears nothing when an interface is listed. The wildcard
+ *   socket has IP_MULTICAST_ALL off too, so that it does not hear the
+ *   groups again (or the groups other programs of the host joined).
  * Answers always leave through the interface's unicast socket.
  *
  * One datagram at a time, as RSRV's cast_server/camessage: the datagram is
@@ -89,7 +99,7 @@ typedef struct gwNameListener {
     gwNameServer *names;
     SOCKET socket;      /* receives */
     SOCKET replySocket; /* sends the answers: the interface's unicast socket */
-    char where[32];     /* the bound address, for messages */
+    char where[48];     /* the bound address (and group's interface), for messages */
     epicsThreadId thread;
     int lastSendError;  /* errno of the last failed send, 0 after a success;
                          * epicsAtomic: the listener and gwNameServerSettled's
@@ -102,7 +112,8 @@ struct gwNameServer {
     epicsUInt16 tcpPort;
     gwWakePipe wake;           /* signalled once by gwNameServerStop */
     unsigned nListeners;
-    gwNameListener *listeners; /* 2 per interface at most */
+    gwNameListener *listeners; /* 2 per interface and 1 per group and
+                                  interface at most */
     size_t datagrams, ignored, malformed, searches, answered, replyDatagrams;
     size_t settles;            /* gwNameServerSettled calls begun (atomic) */
     int paused;                /* iocPause: searches dropped (atomic) */
@@ -644,32 +655,6 @@ static SOCKET openSocket(epicsUInt32 address, unsigned short port, char *where, 
     return sock;
 }
 
-static void joinGroups(SOCKET sock, epicsUInt32 interfaceAddress, const char *where,
-                       const ELLLIST *interfaces)
-{
-    const ELLNODE *cur;
-
-    for (cur = ellFirst(interfaces); cur; cur = ellNext(cur)) {
-        const osiSockAddr *group = &((const osiSockAddrNode *)cur)->addr;
-        struct ip_mreq request;
-
-        if (!isMulticast(group))
-            continue;
-        memset(&request, 0, sizeof request);
-        request.imr_multiaddr = group->ia.sin_addr;
-        request.imr_interface.s_addr = interfaceAddress;
-        if (setsockopt(sock, IPPROTO_IP, IP_ADD_MEMBERSHIP, (char *)&request,
-                       sizeof request) != 0) {
-            char text[64], name[32];
-
-            epicsSocketConvertErrnoToString(text, sizeof text);
-            ipAddrToDottedIP(&group->ia, name, sizeof name);
-            gwLog(GW_LOG_NAMES, GW_LOG_WARNING,
-                  "%s cannot join multicast group %s: %s", where, name, text);
-        }
-    }
-}
-
 /* The broadcast address that reaches interfaceAddress (network order), or
  * INADDR_ANY when there is none. */
 static epicsUInt32 broadcastAddressOf(SOCKET sock, epicsUInt32 interfaceAddress)
@@ -707,6 +692,79 @@ static void addListener(gwNameServer *names, SOCKET sock, SOCKET replySocket, co
     epicsSnprintf(listener->where, sizeof listener->where, "%s", where);
 }
 
+/* Off: a socket hears only the groups it joined itself, on the interface
+ * it joined them on (Linux; elsewhere there is no such option and nothing
+ * to do). */
+static void hearOwnGroupsOnly(SOCKET sock, const char *where)
+{
+#ifdef IP_MULTICAST_ALL
+    int off = 0;
+
+    if (setsockopt(sock, IPPROTO_IP, IP_MULTICAST_ALL, (char *)&off, sizeof off) != 0) {
+        char text[64];
+
+        epicsSocketConvertErrnoToString(text, sizeof text);
+        gwLog(GW_LOG_NAMES, GW_LOG_WARNING,
+              "%s: cannot turn IP_MULTICAST_ALL off: %s", where, text);
+    }
+#else
+    (void)sock;
+    (void)where;
+#endif
+}
+
+/* The socket of group (network order) on the interface interfaceAddress
+ * (INADDR_ANY: where the route to the group goes), its answers sent
+ * through replySocket. Returns 0, also when the group cannot be joined
+ * there (a warning: the rest of the server works), or -1 after a message. */
+static int openGroup(gwNameServer *names, epicsUInt32 group, epicsUInt32 interfaceAddress,
+                     SOCKET replySocket)
+{
+    char where[48], bound[32], via[16];
+    epicsUInt32 host = ntohl(interfaceAddress);
+    struct ip_mreq request;
+    SOCKET sock = openSocket(group, names->config->port, bound, sizeof bound);
+
+    if (sock == INVALID_SOCKET)
+        return -1;
+    epicsSnprintf(via, sizeof via, "%u.%u.%u.%u", (unsigned)(host >> 24),
+                  (unsigned)(host >> 16 & 0xffu), (unsigned)(host >> 8 & 0xffu),
+                  (unsigned)(host & 0xffu));
+    epicsSnprintf(where, sizeof where, "%s on %s", bound,
+                  interfaceAddress == htonl(INADDR_ANY) ? "its route" : via);
+    hearOwnGroupsOnly(sock, where);
+    memset(&request, 0, sizeof request);
+    request.imr_multiaddr.s_addr = group;
+    request.imr_interface.s_addr = interfaceAddress;
+    if (setsockopt(sock, IPPROTO_IP, IP_ADD_MEMBERSHIP, (char *)&request,
+                   sizeof request) != 0) {
+        char text[64];
+
+        epicsSocketConvertErrnoToString(text, sizeof text);
+        gwLog(GW_LOG_NAMES, GW_LOG_WARNING,
+              "cannot join multicast group %s: %s", where, text);
+        epicsSocketDestroy(sock);
+        return 0;
+    }
+    addListener(names, sock, replySocket, where);
+    return 0;
+}
+
+/* A socket per group of the interface list on the interface address. */
+static int openGroups(gwNameServer *names, epicsUInt32 interfaceAddress, SOCKET replySocket)
+{
+    const ELLNODE *cur;
+
+    for (cur = ellFirst(&names->config->interfaces); cur; cur = ellNext(cur)) {
+        const osiSockAddr *group = &((const osiSockAddrNode *)cur)->addr;
+
+        if (isMulticast(group)
+            && openGroup(names, group->ia.sin_addr.s_addr, interfaceAddress, replySocket) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The sockets of one interface. Returns 0, or -1 after a message. */
 static int openInterface(gwNameServer *names, epicsUInt32 address)
 {
@@ -717,10 +775,13 @@ static int openInterface(gwNameServer *names, epicsUInt32 address)
 
     if (unicast == INVALID_SOCKET)
         return -1;
-    joinGroups(unicast, address, where, &config->interfaces);
     addListener(names, unicast, unicast, where);
-    if (address == htonl(INADDR_ANY))
+    if (openGroups(names, address, unicast) != 0)
+        return -1;
+    if (address == htonl(INADDR_ANY)) {
+        hearOwnGroupsOnly(unicast, where);
         return 0;
+    }
     broadcast = broadcastAddressOf(unicast, address);
     if (broadcast == htonl(INADDR_ANY)) {
         gwLog(GW_LOG_NAMES, GW_LOG_WARNING,
@@ -742,13 +803,15 @@ static int openSockets(gwNameServer *names)
 {
     const ELLLIST *interfaces = &names->config->interfaces;
     const ELLNODE *cur;
-    unsigned unicasts = 0, wildcards = 0;
+    unsigned unicasts = 0, wildcards = 0, groups = 0;
 
     for (cur = ellFirst(interfaces); cur; cur = ellNext(cur)) {
         const osiSockAddr *a = &((const osiSockAddrNode *)cur)->addr;
 
-        if (isMulticast(a))
+        if (isMulticast(a)) {
+            groups++;
             continue;
+        }
         unicasts++;
         wildcards += a->ia.sin_addr.s_addr == htonl(INADDR_ANY);
     }
@@ -758,7 +821,8 @@ static int openSockets(gwNameServer *names)
               " and other interfaces");
         return -1;
     }
-    names->listeners = calloc(2u * (unicasts ? unicasts : 1u), sizeof *names->listeners);
+    names->listeners = calloc((2u + groups) * (unicasts ? unicasts : 1u),
+                              sizeof *names->listeners);
     if (!names->listeners)
         return -1;
     if (unicasts == 0)

@@ -55,6 +55,16 @@
  * Replies and libca's datagrams are hostile input: parsed with the codec,
  * unknown ids ignored.
  *
+ * A multicast group in the address list (224.0.0.0/4) is searched on
+ * loopback: the socket's multicast interface is 127.0.0.1 (TTL 1, loop
+ * on), so the searches stay on the host, every server of the host that
+ * joined the group on lo hears them (RSRV with the group in
+ * EPICS_CAS_INTF_ADDR_LIST and a route of the group to lo), and their
+ * source, hence the IOCs' answers and the circuits to them, is 127.0.0.1,
+ * not the address of another interface that may go away. Unicast and
+ * broadcast destinations are not affected (see
+ * documentation/several-iocs-multicast.md).
+ *
  * Threads: one of its own ("gwUpSearch") receives on both sockets, sends
  * and forgets old searches. Lock: search->lock (a leaf: nothing else is
  * taken under it; the found callback runs without it), taken with
@@ -829,6 +839,38 @@ static void searchRun(void *arg)
     free(buf);
 }
 
+/* Multicast searches leave on loopback (see the top of the file); done
+ * only when the address list names a group. Failures are reported: the
+ * searches then go where the kernel's route for the group says. */
+static void scopeMulticastToLoopback(gwUpSearch *search)
+{
+    const ELLNODE *cur;
+    struct in_addr loopback;
+    unsigned char ttl = 1, loop = 1;
+    char text[64];
+
+    for (cur = ellFirst(&search->addresses); cur; cur = ellNext(cur)) {
+        const osiSockAddr *a = &((const osiSockAddrNode *)cur)->addr;
+        epicsUInt32 top = ntohl(a->ia.sin_addr.s_addr) >> 24;
+
+        if (a->ia.sin_family == AF_INET && top >= 224 && top <= 239)
+            break;
+    }
+    if (!cur)
+        return;
+    loopback.s_addr = htonl(INADDR_LOOPBACK);
+    if (setsockopt(search->sock, IPPROTO_IP, IP_MULTICAST_IF, (char *)&loopback,
+                   sizeof loopback) != 0
+        || setsockopt(search->sock, IPPROTO_IP, IP_MULTICAST_TTL, (char *)&ttl,
+                      sizeof ttl) != 0
+        || setsockopt(search->sock, IPPROTO_IP, IP_MULTICAST_LOOP, (char *)&loop,
+                      sizeof loop) != 0) {
+        epicsSocketConvertErrnoToString(text, sizeof text);
+        gwLog(GW_LOG_SEARCH, GW_LOG_WARNING,
+              "cannot search multicast groups on loopback (127.0.0.1): %s", text);
+    }
+}
+
 static void setNonBlocking(SOCKET sock)
 {
     osiSockIoctl_t yes = 1;
@@ -893,6 +935,7 @@ gwUpSearch *gwUpSearchCreate(unsigned short port, gwUpSearchFound *found, void *
         goto fail;
     setNonBlocking(search->sock);
     configureChannelAccessAddressList(&search->addresses, search->sock, port);
+    scopeMulticastToLoopback(search);
     if (ellCount(&search->addresses))
         search->proxy = openProxy(&search->proxyPort);
     options.priority = epicsThreadPriorityCAServerLow;

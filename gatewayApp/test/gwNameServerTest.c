@@ -7,6 +7,9 @@
  *
  * gwServer.c is replaced by a stand-in (below) that serves names starting
  * with "known:", says PENDING for "pending:" and NO for anything else.
+ * A multicast group in the interface list is tested on lo: a client
+ * sends to the group through 127.0.0.1 (IP_MULTICAST_IF; the namespace
+ * has no route to the group) and the server bound to 127.0.0.1 answers.
  * Ordering, not timing: the server handles the datagrams of one socket in
  * order, so "no reply to X" is proven by sending X, then a good request
  * from the same (or another) client, and seeing the good reply first.
@@ -817,6 +820,66 @@ static void testNameServer(void)
     epicsMutexDestroy(server.lock);
 }
 
+#define TEST_GROUP "224.0.2.10"
+
+/* interfaces "127.0.0.1 <group>": a search sent to the group on lo is
+ * answered once, from the unicast socket (127.0.0.1:port). Before the
+ * group had its own socket the server joined it on the socket bound to
+ * 127.0.0.1, which Linux never gives a multicast datagram. */
+static void testGroup(void)
+{
+    char error[160];
+    gwNameServer *names;
+    resources before;
+    SOCKET client;
+    struct in_addr loopback;
+    struct sockaddr_in from;
+    unsigned short port;
+    request r;
+    reply got;
+    int n;
+    union {
+        double align;
+        unsigned char bytes[1024];
+    } buf;
+
+    testDiag("a multicast group in the interface list");
+    startServer();
+    port = server.config.port;
+    ellFree(&server.config.interfaces);
+    if (gwServerConfigParseAddresses(&server.config.interfaces, "127.0.0.1 " TEST_GROUP, port,
+                                     "interfaces", error, sizeof error) != 0)
+        testAbort("%s", error);
+    before = resourcesSettled();
+    names = gwNameServerStart(&server);
+    server.names = names;
+    testOk(names != NULL, "name server on 127.0.0.1 and %s started", TEST_GROUP);
+    if (!names)
+        testAbort("cannot go on");
+    client = gwTestUdpSocket("127.0.0.1", 0);
+    loopback.s_addr = htonl(INADDR_LOOPBACK);
+    if (setsockopt(client, IPPROTO_IP, IP_MULTICAST_IF, (char *)&loopback, sizeof loopback) != 0)
+        testAbort("IP_MULTICAST_IF: %s", strerror(errno));
+    r.used = 0;
+    addVersion(&r, GW_CA_MINOR_VERSION, 3);
+    addSearch(&r, "known:group", 41, DONTREPLY);
+    sendTo(client, r.buf.bytes, r.used, TEST_GROUP, port);
+    n = gwTestReceive(client, buf.bytes, sizeof buf.bytes, &from, WAIT_SECONDS);
+    testOk(n > 0, "a search sent to %s:%u is answered", TEST_GROUP, port);
+    testOk(n > 0 && from.sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(from.sin_port) == port,
+           "from the unicast socket 127.0.0.1:%u", port);
+    testOk(answersOnly(client, port, 42) && !gwTestPending(client),
+           "once: the next datagram answers the next request");
+    sendTo(client, r.buf.bytes, r.used, TEST_GROUP, port);
+    testOk(receiveReply(client, &got) == 0 && got.nAnswers == 1 && got.ids[0] == 41,
+           "again: the group's socket goes on answering");
+    epicsSocketDestroy(client);
+    gwNameServerStop(names);
+    testNothingLeft("name server with a group stopped", before);
+    gwServerConfigClear(&server.config);
+    epicsMutexDestroy(server.lock);
+}
+
 /* ---- beacons -------------------------------------------------------------- */
 
 typedef struct beaconSeen {
@@ -931,9 +994,10 @@ MAIN(gwNameServerTest)
         testSkip(1, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
-    testPlan(68);
+    testPlan(74);
     errlogFlush(); /* start errlog's thread now, so that thread counts stay put */
     testNameServer();
+    testGroup();
     testBeacons();
     return testDone();
 }

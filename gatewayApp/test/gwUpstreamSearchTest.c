@@ -1,7 +1,9 @@
 /* gwUpstreamSearchTest.c - unit test of the upstream provider's own
  * searches and search proxy (gwUpstreamSearch.c) with real sockets on
  * loopback: a stand-in IOC answers the searches, a stand-in libca sends
- * its searches to the proxy.
+ * its searches to the proxy. A multicast group in the address list is
+ * searched on loopback: a stand-in IOC that joined the group on lo hears
+ * the searches from 127.0.0.1 (the namespace has no route to the group).
  *
  * Opens sockets: run only inside `scripts/netns run` (make runtests does).
  * Outside a private network namespace (GW_NETNS unset) it skips, or fails
@@ -237,6 +239,61 @@ static void testFoundBeforeLibcaAnswered(SOCKET ioc, SOCKET libca, unsigned shor
     testOk(!found.libcaHadAnswer, "libca's answer went after the name was reported found");
 }
 
+#define GROUP "224.0.2.9"
+
+/* A UDP socket bound to GROUP (any port), joined to it on lo. */
+static SOCKET groupSocket(void)
+{
+    SOCKET s = gwTestUdpSocket(GROUP, 0);
+    struct ip_mreq request;
+
+    memset(&request, 0, sizeof request);
+    request.imr_multiaddr.s_addr = inet_addr(GROUP);
+    request.imr_interface.s_addr = htonl(INADDR_LOOPBACK);
+    if (setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, (char *)&request, sizeof request) != 0)
+        testAbort("join %s on lo: %s", GROUP, strerror(errno));
+    return s;
+}
+
+/* EPICS_CA_ADDR_LIST names a group only: the own search reaches a member
+ * on lo from 127.0.0.1, and the member's answer reports the name found. */
+static void testMulticastSearchOnLoopback(SOCKET ioc)
+{
+    SOCKET member = groupSocket();
+    gwUpSearch *search;
+    unsigned char in[1024], out[64];
+    struct sockaddr_in from;
+    gwCaMessage m;
+    gwCaSearch query;
+    size_t step, offset = 0, used = 0;
+    unsigned before = foundCount();
+    int got;
+
+    epicsEnvSet("EPICS_CA_ADDR_LIST", GROUP);
+    search = gwUpSearchCreate(gwTestBoundPort(member), onFound, &found);
+    if (!search)
+        testAbort("cannot make the search for %s", GROUP);
+    gwUpSearchSend(search, "mcast:x");
+    gwUpSearchFlush(search);
+    got = gwTestReceive(member, in, sizeof in, &from, WAIT_SECONDS);
+    testOk(got > 0, "a member of %s on lo got the search", GROUP);
+    testOk(got > 0 && from.sin_addr.s_addr == htonl(INADDR_LOOPBACK),
+           "sent from 127.0.0.1 (%s)", got > 0 ? inet_ntoa(from.sin_addr) : "nothing");
+    while (got > 0 && offset < (size_t)got
+           && gwCodecParseMessage(in + offset, (size_t)got - offset, (size_t)got, &m, &step)
+                  == GW_CODEC_OK) {
+        offset += step;
+        if (m.header.command == CA_PROTO_SEARCH && gwCodecDecodeSearch(&m, &query) == GW_CODEC_OK)
+            used = gwCodecBuildSearchReply(out, sizeof out, IOC_TCP_PORT,
+                                           GW_CA_ADDRESS_OF_SENDER, query.searchId, 13);
+    }
+    if (used)
+        sendto(ioc, (const char *)out, used, 0, (struct sockaddr *)&from, sizeof from);
+    testOk(used && waitFound(before + 1), "the member's answer reported the name found");
+    gwUpSearchDestroy(search);
+    epicsSocketDestroy(member);
+}
+
 MAIN(gwUpstreamSearchTest)
 {
     SOCKET ioc, libca;
@@ -251,7 +308,7 @@ MAIN(gwUpstreamSearchTest)
         testSkip(1, "opens sockets: run inside scripts/netns run");
         return testDone();
     }
-    testPlan(12);
+    testPlan(15);
     osiSockAttach();
     found.lock = epicsMutexMustCreate();
     found.libca = INVALID_SOCKET;
@@ -274,6 +331,7 @@ MAIN(gwUpstreamSearchTest)
            "libca's searches counted: %zu passed, %zu answered", counts.libcaSearches,
            counts.libcaAnswered);
     gwUpSearchDestroy(search);
+    testMulticastSearchOnLoopback(ioc);
     epicsSocketDestroy(ioc);
     epicsSocketDestroy(libca);
     epicsMutexDestroy(found.lock);
