@@ -5,7 +5,7 @@ listed in EPICS_CAS_INTF_ADDR_LIST); the proxy gateway on host A searches
 through that group (-cip <group>) and reaches every one of them.
 Server side: the gateway listed a group in its own interface list (-sip)
 and answers searches sent to that group from another host.
-See documentation/several-iocs-multicast.md for what each needs.
+See documentation/several-iocs.md for what each needs.
 """
 import gwharness
 import test_hosts
@@ -56,3 +56,18 @@ def test_gateway_answers_searches_sent_to_a_group_in_its_interface_list(harness,
     env = test_hosts.client_env(addresses=SERVER_GROUP)
     assert test_hosts.resolved(harness, b, env, ["gioc"]) == {"gioc": 7.0}
     assert set(b.tcp_peers()) <= {(a.address, 5064)}
+
+
+def test_relay_forwards_to_a_loopback_group(harness, hosts):
+    """The relay's forward list names a group: sent on 127.0.0.1, every IOC
+    that joined it on lo answers, and a client on host B reaches all three
+    at their own ports."""
+    a, b = hosts
+    a.sh("ip", "route", "add", "224.0.0.0/4", "dev", "lo")
+    gateway = test_hosts.relay(harness, a, forward=UPSTREAM_GROUP)
+    names = group_iocs(harness, a, UPSTREAM_GROUP)
+    env = test_hosts.client_env(addresses=a.address)
+    found = test_hosts.resolved(harness, b, env, names)
+    assert sorted(found) == names
+    counters = test_hosts.relay_counters(gateway)
+    assert counters["replies"] >= 3, counters
