@@ -69,6 +69,12 @@ extern "C" {
 #define GW_CA_MINOR_EXTENDED 9u
 /* Oldest client minor version that may ask for count 0 (current size). */
 #define GW_CA_MINOR_COUNT_ZERO 13u
+/* Oldest client RSRV answers (CA_MINIMUM_SUPPORTED_VERSION) and the one
+ * from which UDP VERSION carries a sequence number (CA_V411). */
+#define GW_CA_MINOR_SUPPORTED 4u
+#define GW_CA_MINOR_SEQUENCE 11u
+/* UDP VERSION data type meaning "parameter 1 is a sequence number". */
+#define GW_CA_SEQUENCE_VALID 1u
 
 #define GW_CA_HEADER_SIZE 16u
 #define GW_CA_EXTENDED_HEADER_SIZE 24u

@@ -85,8 +85,7 @@ static void gwReportCall(const iocshArgBuf *args)
     unsigned level = args[0].ival < 0 ? 0u : (unsigned)args[0].ival;
 
     gwIocReport(level);
-    if (gwRelayIsRunning())
-        gwRelayReport(stdout, level);
+    gwRelayReport(stdout, level);
 }
 
 static const iocshArg gwRelayArg0 = { "listen", iocshArgString };
@@ -106,7 +105,7 @@ static void gwRelayCall(const iocshArgBuf *args)
 {
     if (!args[0].sval || !*args[0].sval) {
         printf("usage: gwRelay \"<listen addresses>\" [\"<forward addresses>\"] [rate]\n"
-               "  e.g. gwRelay \"10.0.0.5 127.0.0.1\" \"127.255.255.255\"\n");
+               "  e.g. gwRelay \"<this host's address> 127.0.0.1\" \"127.255.255.255\"\n");
         iocshSetError(1);
         return;
     }

@@ -73,6 +73,7 @@
 
 #include "gwCodec.h"
 #include "gwLog.h"
+#include "gwMulticast.h"
 #include "gwNameTable.h"
 #include "gwNameServer.h"
 #include "gwOsd.h"
@@ -84,12 +85,6 @@
 #define GW_NAME_RECEIVE_MAX 65536u
 /* Reply datagrams: RSRV's MAX_UDP_SEND. */
 #define GW_NAME_REPLY_MAX 1024u
-/* Oldest client RSRV answers (CA_MINIMUM_SUPPORTED_VERSION) and the one
- * from which UDP VERSION carries a sequence number (CA_V411). */
-#define GW_CA_MINOR_SUPPORTED 4u
-#define GW_CA_MINOR_SEQUENCE 11u
-/* VERSION data type meaning "parameter 1 is a sequence number". */
-#define GW_CA_SEQUENCE_VALID 1u
 /* Searches waiting for a pending name: how many, how long, hash size. */
 #define GW_NAME_WAIT_MAX 4096u
 #define GW_NAME_WAIT_SECONDS 30.0
@@ -617,9 +612,7 @@ static void listenerRun(void *arg)
 
 static int isMulticast(const osiSockAddr *address)
 {
-    epicsUInt32 top = ntohl(address->ia.sin_addr.s_addr) >> 24;
-
-    return address->ia.sin_family == AF_INET && top >= 224 && top <= 239;
+    return address->ia.sin_family == AF_INET && gwIsMulticast(address->ia.sin_addr.s_addr);
 }
 
 /* A UDP socket bound to address:port, non-blocking, shared (SO_REUSEADDR). */

@@ -59,6 +59,7 @@
 
 #include "gwCodec.h"
 #include "gwLog.h"
+#include "gwMulticast.h"
 #include "gwOsd.h"
 #include "gwRelay.h"
 #include "gwServerConfig.h"
@@ -70,9 +71,6 @@
 /* What one forwarded or reply datagram holds: RSRV's and libca's size. */
 #define GW_RELAY_DATAGRAM_MAX 1024u
 #define GW_RELAY_BUCKETS 1024u
-#define GW_RELAY_MINOR_SUPPORTED 4u
-#define GW_RELAY_MINOR_SEQUENCE 11u
-#define GW_RELAY_SEQUENCE_VALID 1u
 
 typedef struct relayListener {
     SOCKET sock;
@@ -87,7 +85,6 @@ typedef struct relaySearch {
     epicsUInt32 sequence;           /* the client's datagram sequence number */
     epicsUInt16 clientMinor;
     unsigned char listener;         /* the listener it came in on */
-    unsigned char answered;         /* got at least one reply */
     struct sockaddr_in client;
     epicsUInt64 expires;            /* epicsMonotonicGet() */
 } relaySearch;
@@ -175,14 +172,12 @@ typedef struct relayForward {
 
 static void forwardReset(relayForward *f)
 {
-    gwCodecBuildVersion(f->out.bytes, GW_CA_HEADER_SIZE, GW_RELAY_SEQUENCE_VALID,
-                        GW_CA_MINOR_VERSION, ++f->relay->sequence);
-    /* the marker in the VERSION's last word (parameter 2) */
-    f->out.bytes[12] = (unsigned char)(GW_RELAY_MARKER >> 24);
-    f->out.bytes[13] = (unsigned char)(GW_RELAY_MARKER >> 16);
-    f->out.bytes[14] = (unsigned char)(GW_RELAY_MARKER >> 8);
-    f->out.bytes[15] = (unsigned char)GW_RELAY_MARKER;
-    f->used = GW_CA_HEADER_SIZE;
+    /* VERSION with the relay's sequence number and, in parameter 2, its marker */
+    gwCaHeader version = { CA_PROTO_VERSION, 0, GW_CA_SEQUENCE_VALID, GW_CA_MINOR_VERSION,
+                           ++f->relay->sequence, GW_RELAY_MARKER };
+
+    f->used = gwCodecWriteHeader(f->out.bytes, sizeof f->out.bytes, &version,
+                                 GW_CA_MINOR_VERSION);
 }
 
 static void forwardSend(relayForward *f)
@@ -205,12 +200,9 @@ static void forwardSend(relayForward *f)
     forwardReset(f);
 }
 
-static int isMarked(const unsigned char *version)
+static int isMarked(const gwCaMessage *m)
 {
-    return version[12] == (unsigned char)(GW_RELAY_MARKER >> 24)
-        && version[13] == (unsigned char)(GW_RELAY_MARKER >> 16)
-        && version[14] == (unsigned char)(GW_RELAY_MARKER >> 8)
-        && version[15] == (unsigned char)GW_RELAY_MARKER;
+    return m->header.command == CA_PROTO_VERSION && m->header.parameter2 == GW_RELAY_MARKER;
 }
 
 /* One search of a client: a slot, a token, a place in the datagram. */
@@ -246,7 +238,6 @@ static void forwardSearch(relayForward *f, const gwCaSearch *search, unsigned li
     slot->sequence = sequence;
     slot->clientMinor = (epicsUInt16)search->clientMinor;
     slot->listener = (unsigned char)listener;
-    slot->answered = 0;
     slot->client = *client;
     slot->expires = now + (epicsUInt64)(GW_RELAY_EXPIRE_SECONDS * 1e9);
     if (f->used + n > sizeof f->out.bytes)
@@ -283,14 +274,14 @@ static void clientDatagram(gwRelay *relay, unsigned listener, const unsigned cha
                 epicsAtomicIncrSizeT(&relay->malformed);
                 break;
             }
-            if (isMarked(buf + offset)) {
+            if (isMarked(&m)) {
                 epicsAtomicIncrSizeT(&relay->looped);
                 return;     /* nothing of a relayed datagram goes out again */
             }
-            sequence = version.minorVersion >= GW_RELAY_MINOR_SEQUENCE ? version.sequence : 0;
+            sequence = version.minorVersion >= GW_CA_MINOR_SEQUENCE ? version.sequence : 0;
         } else if (m.header.command == CA_PROTO_SEARCH) {
             if (gwCodecDecodeSearch(&m, &search) != GW_CODEC_OK
-                || search.clientMinor < GW_RELAY_MINOR_SUPPORTED) {
+                || search.clientMinor < GW_CA_MINOR_SUPPORTED) {
                 epicsAtomicIncrSizeT(&relay->malformed);
                 break;
             }
@@ -334,8 +325,8 @@ static void replySend(relayReply *r)
         r->to = NULL;
         return;
     }
-    if (to->clientMinor >= GW_RELAY_MINOR_SEQUENCE) {
-        gwCodecBuildVersion(r->out.bytes, GW_CA_HEADER_SIZE, GW_RELAY_SEQUENCE_VALID,
+    if (to->clientMinor >= GW_CA_MINOR_SEQUENCE) {
+        gwCodecBuildVersion(r->out.bytes, GW_CA_HEADER_SIZE, GW_CA_SEQUENCE_VALID,
                             GW_CA_MINOR_VERSION, to->sequence);
     } else {
         start += GW_CA_HEADER_SIZE;
@@ -376,7 +367,6 @@ static void passReply(relayReply *r, const gwCaSearchReply *reply, epicsUInt64 n
     r->to = slot;
     memcpy(r->out.bytes + r->used, message, n);
     r->used += n;
-    slot->answered = 1;
     epicsAtomicIncrSizeT(&relay->replies);
 }
 
@@ -403,7 +393,7 @@ static void replyDatagram(gwRelay *relay, const unsigned char *buf, size_t len)
             if (gwCodecDecodeSearchReply(&m, &reply) == GW_CODEC_OK)
                 passReply(&r, &reply, now);
         } else if (m.header.command == CA_PROTO_VERSION) {
-            if (isMarked(buf + offset)) {
+            if (isMarked(&m)) {
                 /* our own forwarded searches, come back: a destination
                  * reaches the forwarding socket */
                 epicsAtomicIncrSizeT(&relay->looped);
@@ -516,11 +506,6 @@ static void relayRun(void *arg)
 
 /* ---- start and stop ---------------------------------------------------- */
 
-static int isMulticastAddress(epicsUInt32 hostOrder)
-{
-    return hostOrder >> 28 == 0xeu;
-}
-
 static SOCKET openUdp(const struct sockaddr_in *address, int shared, char *error,
                       size_t errorSize)
 {
@@ -563,12 +548,6 @@ static void relayFree(gwRelay *relay)
     free(relay);
 }
 
-static int parseList(ELLLIST *list, const char *text, unsigned short port, const char *what,
-                     char *error, size_t errorSize)
-{
-    return gwServerConfigParseAddresses(list, text, port, what, error, errorSize);
-}
-
 /* The listeners. 0, or -1 with error set. */
 static int openListeners(gwRelay *relay, const ELLLIST *list, char *error, size_t errorSize)
 {
@@ -581,7 +560,7 @@ static int openListeners(gwRelay *relay, const ELLLIST *list, char *error, size_
         char where[32];
 
         ipAddrToDottedIP(a, where, sizeof where);
-        if (host == INADDR_ANY || host == INADDR_BROADCAST || isMulticastAddress(host)
+        if (host == INADDR_ANY || host == INADDR_BROADCAST || gwIsMulticast(a->sin_addr.s_addr)
             || (host & 0xffu) == 0xffu) {
             epicsSnprintf(error, errorSize,
                           "gwRelay listens on specific unicast addresses of this host, not %s",
@@ -614,10 +593,8 @@ static int openForward(gwRelay *relay, const ELLLIST *list, char *error, size_t 
     const ELLNODE *cur;
     struct sockaddr_in here;
     osiSocklen_t size = sizeof here;
-    int local = 1, multicast = 0;
+    int local = 1;
     int yes = 1;
-    unsigned char ttl = 1, loop = 1;
-    struct in_addr loopback;
 
     for (cur = ellFirst(list); cur; cur = ellNext(cur)) {
         const struct sockaddr_in *a = &((const osiSockAddrNode *)cur)->addr.ia;
@@ -628,9 +605,7 @@ static int openForward(gwRelay *relay, const ELLLIST *list, char *error, size_t 
                           GW_RELAY_FORWARD_MAX);
             return -1;
         }
-        if (isMulticastAddress(host))
-            multicast = 1;
-        else if (host >> 24 != 127u)
+        if (!gwIsMulticast(a->sin_addr.s_addr) && host >> 24 != 127u)
             local = 0;
         relay->forward[relay->nForward++] = *a;
     }
@@ -640,15 +615,8 @@ static int openForward(gwRelay *relay, const ELLLIST *list, char *error, size_t 
     relay->forwardSock = openUdp(&here, 0, error, errorSize);
     if (relay->forwardSock == INVALID_SOCKET)
         return -1;
-    loopback.s_addr = htonl(INADDR_LOOPBACK);
     if (setsockopt(relay->forwardSock, SOL_SOCKET, SO_BROADCAST, (char *)&yes, sizeof yes) != 0
-        || (multicast
-            && (setsockopt(relay->forwardSock, IPPROTO_IP, IP_MULTICAST_IF, (char *)&loopback,
-                           sizeof loopback) != 0
-                || setsockopt(relay->forwardSock, IPPROTO_IP, IP_MULTICAST_TTL, (char *)&ttl,
-                              sizeof ttl) != 0
-                || setsockopt(relay->forwardSock, IPPROTO_IP, IP_MULTICAST_LOOP, (char *)&loop,
-                              sizeof loop) != 0))) {
+        || (gwListHasMulticast(list) && gwMulticastOnLoopback(relay->forwardSock) != 0)) {
         char text[64];
 
         epicsSocketConvertErrnoToString(text, sizeof text);
@@ -721,15 +689,15 @@ int gwRelayStart(const char *listen, const char *forward, double rate)
     int status = -1;
 
     if (!(rate >= 0.0) || !isfinite(rate)) {
-        errlogPrintf("gwRelay: the rate must be a number of names per second, 0 for %g\n",
-                     GW_RELAY_DEFAULT_RATE);
-        return -1;
+        epicsSnprintf(error, sizeof error, "gwRelay: the rate must be a number of names "
+                      "per second, 0 for %g", GW_RELAY_DEFAULT_RATE);
+        goto done;
     }
     if (!forward || !*forward)
         forward = "127.255.255.255";
-    if (parseList(&listenList, listen ? listen : "", port, "gwRelay listen list", error,
+    if (gwServerConfigParseAddresses(&listenList, listen ? listen : "", port, "gwRelay listen list", error,
                   sizeof error) != 0
-        || parseList(&forwardList, forward, port, "gwRelay forward list", error,
+        || gwServerConfigParseAddresses(&forwardList, forward, port, "gwRelay forward list", error,
                      sizeof error) != 0)
         goto done;
     if (!ellCount(&forwardList)) {
@@ -792,8 +760,6 @@ void gwRelayReport(FILE *out, unsigned level)
     lockRelay();
     relay = theRelay;
     if (!relay) {
-        if (level)
-            fprintf(out, "relay: not running\n");
         epicsMutexUnlock(relayLock);
         return;
     }

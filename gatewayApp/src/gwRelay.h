@@ -47,8 +47,8 @@ int gwRelayStart(const char *listen, const char *forward, double rate);
 void gwRelayStop(void);
 /* 1 when it runs. */
 int gwRelayIsRunning(void);
-/* Print its report: level 0 one line, 1 its sockets and counters. Nothing
- * when none runs and level is 0. */
+/* Print its report: level 0 one line, 1 its sockets and counters.
+ * Nothing when none runs. */
 void gwRelayReport(FILE *out, unsigned level);
 
 #ifdef __cplusplus

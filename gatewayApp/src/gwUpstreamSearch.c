@@ -63,7 +63,7 @@
  * source, hence the IOCs' answers and the circuits to them, is 127.0.0.1,
  * not the address of another interface that may go away. Unicast and
  * broadcast destinations are not affected (see
- * documentation/several-iocs-multicast.md).
+ * documentation/several-iocs.md).
  *
  * Threads: one of its own ("gwUpSearch") receives on both sockets, sends
  * and forgets old searches. Lock: search->lock (a leaf: nothing else is
@@ -87,6 +87,7 @@
 
 #include "gwCodec.h"
 #include "gwLog.h"
+#include "gwMulticast.h"
 #include "gwNameTable.h"
 #include "gwOsd.h"
 #include "gwUpstreamSearch.h"
@@ -844,31 +845,13 @@ static void searchRun(void *arg)
  * searches then go where the kernel's route for the group says. */
 static void scopeMulticastToLoopback(gwUpSearch *search)
 {
-    const ELLNODE *cur;
-    struct in_addr loopback;
-    unsigned char ttl = 1, loop = 1;
     char text[64];
 
-    for (cur = ellFirst(&search->addresses); cur; cur = ellNext(cur)) {
-        const osiSockAddr *a = &((const osiSockAddrNode *)cur)->addr;
-        epicsUInt32 top = ntohl(a->ia.sin_addr.s_addr) >> 24;
-
-        if (a->ia.sin_family == AF_INET && top >= 224 && top <= 239)
-            break;
-    }
-    if (!cur)
+    if (!gwListHasMulticast(&search->addresses) || gwMulticastOnLoopback(search->sock) == 0)
         return;
-    loopback.s_addr = htonl(INADDR_LOOPBACK);
-    if (setsockopt(search->sock, IPPROTO_IP, IP_MULTICAST_IF, (char *)&loopback,
-                   sizeof loopback) != 0
-        || setsockopt(search->sock, IPPROTO_IP, IP_MULTICAST_TTL, (char *)&ttl,
-                      sizeof ttl) != 0
-        || setsockopt(search->sock, IPPROTO_IP, IP_MULTICAST_LOOP, (char *)&loop,
-                      sizeof loop) != 0) {
-        epicsSocketConvertErrnoToString(text, sizeof text);
-        gwLog(GW_LOG_SEARCH, GW_LOG_WARNING,
-              "cannot search multicast groups on loopback (127.0.0.1): %s", text);
-    }
+    epicsSocketConvertErrnoToString(text, sizeof text);
+    gwLog(GW_LOG_SEARCH, GW_LOG_WARNING,
+          "cannot search multicast groups on loopback (127.0.0.1): %s", text);
 }
 
 static void setNonBlocking(SOCKET sock)
