@@ -60,8 +60,7 @@ def test_gateway_answers_searches_sent_to_a_group_in_its_interface_list(harness,
 
 def test_relay_forwards_to_a_loopback_group(harness, hosts):
     """The relay's forward list names a group: sent on 127.0.0.1, every IOC
-    that joined it on lo answers, and a client on host B reaches all three
-    at their own ports."""
+    that joined it on lo answers, and a client on host B reaches all three."""
     a, b = hosts
     a.sh("ip", "route", "add", "224.0.0.0/4", "dev", "lo")
     gateway = test_hosts.relay(harness, a, forward=UPSTREAM_GROUP)
