@@ -1,10 +1,14 @@
 /* gatewayMain.c - main() of the ready-made gateway IOC.
  *
- * Runs the startup script given as the first argument, then the
- * interactive iocsh; leaves through epicsExit so exit handlers run.
- * `gateway -check [-pvlist FILE] [-access FILE]` only validates the
- * files and exits: 0 good, 1 an error (printed as FILE:LINE: reason),
- * 2 a bad command line.
+ * What the first argument is decides:
+ * - none: the interactive iocsh;
+ * - `-check [-pvlist FILE] [-access FILE]`: only validate the files and
+ *   exit: 0 good, 1 an error (printed as FILE:LINE: reason), 2 a bad
+ *   command line;
+ * - another option (`-cip ...`): the classic gateway's command line
+ *   (gwCommandMode.c);
+ * - anything else: a startup script, then the interactive iocsh.
+ * Leaves through epicsExit so exit handlers run.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +17,11 @@
 #include <epicsThread.h>
 #include <iocsh.h>
 
+#include "gwCommandLine.h"
+#include "gwCommandMode.h"
 #include "gwRules.h"
+
+int gatewayIoc_registerRecordDeviceDriver(struct dbBase *pdbbase);
 
 static int checkMode(int argc, char *argv[])
 {
@@ -28,12 +36,12 @@ static int checkMode(int argc, char *argv[])
         else {
             fprintf(stderr, "gateway -check: unexpected '%s'\n"
                     "usage: gateway -check [-pvlist FILE] [-access FILE]\n", argv[i]);
-            return 2;
+            return GW_COMMAND_LINE_BAD;
         }
     }
     if (!pvlist && !access) {
         fprintf(stderr, "usage: gateway -check [-pvlist FILE] [-access FILE]\n");
-        return 2;
+        return GW_COMMAND_LINE_BAD;
     }
     return gwRulesCheckFiles(pvlist, access, stdout) == 0 ? 0 : 1;
 }
@@ -44,6 +52,12 @@ int main(int argc, char *argv[])
 
     if (argc >= 2 && strcmp(argv[1], "-check") == 0) {
         status = checkMode(argc, argv);
+        fflush(stdout);
+        epicsExit(status);
+        return status;
+    }
+    if (argc >= 2 && argv[1][0] == '-') {
+        status = gwCommandMode(argc, argv, gatewayIoc_registerRecordDeviceDriver);
         fflush(stdout);
         epicsExit(status);
         return status;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <epicsAtomic.h>
 #include <epicsExit.h>
@@ -33,7 +34,7 @@ static const char *const flagNames[GW_CONTROL_ACTIONS] = {
     "quitFlag", "quitServerFlag",
 };
 
-enum { GW_SIGNAL_USR1 = 1, GW_SIGNAL_USR2 = 2 };
+enum { GW_SIGNAL_USR1 = 1, GW_SIGNAL_USR2 = 2, GW_SIGNAL_END = 4 };
 
 struct gwControl {
     struct gwGateway *gateway;  /* const */
@@ -47,6 +48,13 @@ struct gwControl {
 
 /* The control that takes the signals (atomic pointer). */
 static void *signalTarget;
+/* Set before the signals' thread starts (gwControlCatchEndSignals), then
+ * read only: SIGTERM, SIGINT and SIGHUP end the gateway cleanly. */
+static int catchEnd;
+/* The last of those that came (atomic). */
+static int endSignal;
+/* The exit status quitServerFlag ends the process with. */
+static int quitServerStatus;
 
 int gwControlLookup(const char *flag, gwControlAction *action)
 {
@@ -86,7 +94,12 @@ static void quit(gwControlAction action)
           flagNames[action]);
     /* a moment for the flag's put to be answered and the log to be written */
     epicsThreadSleep(0.2);
-    epicsExit(0);
+    epicsExit(action == GW_CONTROL_QUIT_SERVER ? epicsAtomicGetIntT(&quitServerStatus) : 0);
+}
+
+void gwControlSetQuitServerStatus(int status)
+{
+    epicsAtomicSetIntT(&quitServerStatus, status);
 }
 
 static void handleSignals(gwControl *control)
@@ -102,6 +115,11 @@ static void handleSignals(gwControl *control)
         act(control, GW_CONTROL_COMMAND_FILE);
     if (seen & GW_SIGNAL_USR2)
         act(control, GW_CONTROL_REPORT2);
+    if (seen & GW_SIGNAL_END) {
+        errlogPrintf("gateway: ended by signal %d\n", epicsAtomicGetIntT(&endSignal));
+        epicsThreadSleep(0.1);
+        epicsExit(0);
+    }
 }
 
 static void controlThread(void *arg)
@@ -219,14 +237,42 @@ int gwControlAsk(gwControl *control, gwControlRequest *request)
 static void signalled(int number)
 {
     gwControl *control = epicsAtomicGetPtrT(&signalTarget);
+    int end = number != SIGUSR1 && number != SIGUSR2;
 
+    if (end) {
+        epicsAtomicSetIntT(&endSignal, number);
+        if (!control)
+            _exit(0);   /* nothing runs yet that could end cleanly */
+    }
     if (control) {
-        int bit = number == SIGUSR1 ? GW_SIGNAL_USR1 : GW_SIGNAL_USR2;
+        int bit = end ? GW_SIGNAL_END : number == SIGUSR1 ? GW_SIGNAL_USR1 : GW_SIGNAL_USR2;
         int seen = epicsAtomicGetIntT(&control->signals);
         while (epicsAtomicCmpAndSwapIntT(&control->signals, seen, seen | bit) != seen)
             seen = epicsAtomicGetIntT(&control->signals);
         sem_post(&control->wake);
     }
+}
+
+/* The signals the signals' thread takes. */
+static void signalSet(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+    if (catchEnd) {
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGHUP);
+    }
+}
+
+void gwControlCatchEndSignals(void)
+{
+    sigset_t set;
+
+    catchEnd = 1;
+    signalSet(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 /* The signals' thread: takes them with sigwait, so they are handled at
@@ -238,9 +284,7 @@ static void signalThread(void *unused)
     int number;
 
     (void)unused;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
+    signalSet(&set);
     for (;;)
         if (sigwait(&set, &number) == 0)
             signalled(number);
@@ -290,9 +334,7 @@ int gwControlCatchSignals(gwControl *control)
     }
     /* blocked here (the iocsh thread; EPICS's threads block them already)
      * and taken by the signals' thread */
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
+    signalSet(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     epicsThreadOnce(&signalOnce, startSignalThread, NULL);
     if (!signalThreadStarted)

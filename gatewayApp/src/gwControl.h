@@ -57,6 +57,15 @@ int gwControlAsk(gwControl *control, gwControlRequest *request);
  * the last call wins). 0 or -1. */
 int gwControlCatchSignals(gwControl *control);
 
+/* The `gateway` program's choices, made before the IOC starts:
+ * - SIGTERM, SIGINT and SIGHUP end the process cleanly (epicsExit(0),
+ *   with a log line) instead of at once; call from the main thread
+ *   before any thread starts, and before gwControlCatchSignals;
+ * - the exit status of quitServerFlag (0 unless a supervisor waits for
+ *   GW_SUPERVISOR_EXIT_QUIT_SERVER). */
+void gwControlCatchEndSignals(void);
+void gwControlSetQuitServerStatus(int status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -270,7 +270,7 @@ void gwOptionTableUsage(const gwOptionDescriptor *table, size_t rows, FILE *out)
 
         epicsSnprintf(head, sizeof head, "%s %s", table[i].name,
                       table[i].argument ? table[i].argument : "");
-        fprintf(out, "  %-26s %s\n", head, table[i].help);
+        fprintf(out, "  %-30s %s\n", head, table[i].help);
     }
 }
 
@@ -377,6 +377,12 @@ int gwOptionsApplyToUpstreamConfig(gwOptions *options, gwUpstreamConfig *config)
     if (options->noCacheGiven)
         config->noCache = 1;
     return 0;
+}
+
+const gwOptionDescriptor *gwOptionsTable(size_t *rows)
+{
+    *rows = GW_OPTION_ROWS;
+    return gwOptionTable;
 }
 
 void gwOptionsUsage(FILE *out)

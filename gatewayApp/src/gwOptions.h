@@ -141,6 +141,10 @@ int gwOptionTableParseString(const gwOptionDescriptor *table, size_t rows, void 
 void gwOptionTableClear(const gwOptionDescriptor *table, size_t rows, void *target);
 void gwOptionTableUsage(const gwOptionDescriptor *table, size_t rows, FILE *out);
 
+/* The rows of gwOptions (offsets into gwOptions), for a larger struct
+ * that starts with a gwOptions and adds rows of its own. */
+const gwOptionDescriptor *gwOptionsTable(size_t *rows);
+
 #ifdef __cplusplus
 }
 #endif
