@@ -44,8 +44,9 @@ static const gwOptionDescriptor programRows[] = {
 
 #define PROGRAM_ROWS (sizeof programRows / sizeof programRows[0])
 
-/* gwStart's rows and the program's, in one table (built once; gwStart's
- * rows keep their offsets: gwOptions is at offset 0 of gwCommandLine). */
+/* gwStart's rows and the program's, in one table (built at the first
+ * call, from the main thread before any other starts; gwStart's rows keep
+ * their offsets: gwOptions is at offset 0 of gwCommandLine). */
 static const gwOptionDescriptor *fullTable(size_t *rows)
 {
     static gwOptionDescriptor table[64];

@@ -2,7 +2,8 @@
  * the report file, the command file, reloading the rules and quitting, run
  * one at a time on a thread of their own, asked for by the control flag
  * records, by iocsh and by the signals SIGUSR1 (the command file) and
- * SIGUSR2 (report 2).
+ * SIGUSR2 (report 2); for the `gateway` program also SIGTERM, SIGINT and
+ * SIGHUP (a clean end).
  *
  * Threads: any thread asks (gwControlAsk), a signal handler too; the
  * control thread acts and calls the requester's `done` there.
