@@ -26,7 +26,8 @@ What it proves, each with real processes in the test namespace:
   9. The options shared with gwStart take effect from the command line:
      -pvlist, -access, -ro, -signore, -connect_timeout/-dead_timeout,
      -command/-report (SIGUSR1, SIGUSR2), -putlog, -caputlog (Base's
-     iocLogServer receives the put).
+     iocLogServer receives the put), -reconnect_inhibit (beacon anomalies
+     of reconnecting PVs counted on the beacon port).
 """
 import os
 import re
@@ -666,3 +667,73 @@ def test_putlog_and_caputlog_from_the_command_line(harness):
              "the put in gw.putlog")
     wait_for(lambda: received.exists() and re.search(r"up:ao new=42 ", received.read_text()),
              20, "the log server to receive the put")
+
+
+# ---------------------------------------------------------------- -reconnect_inhibit
+
+CA_PROTO_RSRV_IS_UP = 13
+
+
+def beacon_socket(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", port))
+    s.setblocking(False)
+    return s
+
+
+def beacons(sock, seconds):
+    """The number of beacons that come to sock within the next seconds."""
+    import select
+    count, deadline = 0, time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return count
+        ready, _, _ = select.select([sock], [], [], left)
+        if ready:
+            data = sock.recv(4096)
+            if len(data) >= 16 and int.from_bytes(data[0:2], "big") == CA_PROTO_RSRV_IS_UP:
+                count += 1
+
+
+def test_reconnect_inhibit_limits_the_beacon_anomalies_of_reconnecting_pvs(harness):
+    # Two gateways on one upstream IOC, each with its own beacon port: one
+    # may send a beacon anomaly once per 600 s, the other once per second.
+    # A fast beacon sequence (0.02 s doubling) after a reconnect is the
+    # anomaly; without one, beacons come seconds apart.
+    up = upstream(harness)
+    gateways = {}
+    for inhibit in ("600", "1"):
+        home = home_dir(harness, "inhibit" + inhibit)
+        port, beacon_port = gwharness.free_port(), gwharness.free_port()
+        sock = beacon_socket(beacon_port)
+        proc = CommandLine(harness, ["-cip", "127.0.0.1:%d" % up.port, "-sip", "127.0.0.1",
+                                     "-sport", port, "-prefix", "gw" + inhibit,
+                                     "-reconnect_inhibit", inhibit], home,
+                           {"EPICS_CAS_BEACON_PORT": str(beacon_port)})
+        wait_serving(port, "up:ao", proc)
+        assert caget_value(harness, port, "up:ao") == "1.5"
+        gateways[inhibit] = (proc, port, sock)
+    try:
+        time.sleep(4)           # the start-up sequence slows to seconds apart
+        counts = []
+        for restart in (1, 2):
+            for _, _, sock in gateways.values():
+                beacons(sock, 0)            # drop what came before
+            up.stop()
+            up = harness.softioc((WRITABLE_DB, {"P": "up:"}), port=up.port)
+            window = {k: beacons(sock, 3.0) for k, (_, _, sock) in gateways.items()}
+            for inhibit, (_, port, _) in gateways.items():
+                assert caget_value(harness, port, "up:ao") == "1.5"
+            counts.append(window)
+            time.sleep(2)
+        print("beacons in the 3 s after each upstream restart: %s" % counts)
+        # the first reconnect: both send the anomaly
+        assert counts[0]["600"] >= 6 and counts[0]["1"] >= 6, counts
+        # the second, 5 s later: only the gateway whose inhibit time is over
+        assert counts[1]["1"] >= 6, counts
+        assert counts[1]["600"] <= 3, counts
+    finally:
+        for _, _, sock in gateways.values():
+            sock.close()
