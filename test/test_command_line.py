@@ -27,7 +27,7 @@ What it proves, each with real processes in the test namespace:
      -pvlist, -access, -ro, -signore, -connect_timeout/-dead_timeout,
      -command/-report (SIGUSR1, SIGUSR2), -putlog, -caputlog (Base's
      iocLogServer receives the put), -reconnect_inhibit (beacon anomalies
-     of reconnecting PVs counted on the beacon port).
+     of reconnecting PVs counted on the beacon port), -io_threads.
 """
 import os
 import re
@@ -612,8 +612,11 @@ def test_gwstart_options_take_effect_from_the_command_line(harness):
         "-signore", "127.0.0.2", "-connect_timeout", "0.5", "-dead_timeout", "2",
         "-inactive_timeout", "3", "-disconnect_timeout", "3", "-reconnect_inhibit", "2",
         "-mask", "val", "-archive", "-no_cache", "-command", "gw.command",
-        "-report", "gw.report"], home)
+        "-report", "gw.report", "-io_threads", "3"], home)
     wait_serving(port, "up:ao", proc)
+    # -io_threads: the server's I/O threads
+    names = sorted(p.read_text().strip() for p in Path("/proc/%d/task" % proc.pid).glob("*/comm"))
+    assert [n for n in names if n.startswith("gwIo")] == ["gwIo0", "gwIo1", "gwIo2"], names
     # -pvlist
     assert not serving(port, "up:secret")
     # -signore: searches from 127.0.0.2 are dropped, from 127.0.0.1 answered
