@@ -491,6 +491,19 @@ class Harness:
             raise HarnessError("%s exited during start-up:\n%s" % (ioc.name, ioc.tail()))
         return ioc
 
+    def log_server(self, received):
+        """Start Base's iocLogServer writing what it receives to the file
+        received; its port. It only stops on a signal (no clean exit)."""
+        port = free_port()
+        server = Process(self._name("iocLogServer"), [base_tool("iocLogServer")],
+                         ca_environment({"EPICS_IOC_LOG_PORT": str(port),
+                                         "EPICS_IOC_LOG_FILE_NAME": str(received)}),
+                         self.log_dir)
+        server.expect_clean_exit = False
+        self.processes.append(server)
+        wait_for(lambda: tcp_listening(port), 10, "iocLogServer to listen")
+        return port
+
     def _wait_answering(self, ioc, pv, timeout):
         def answering():
             if not ioc.alive():

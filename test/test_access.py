@@ -938,16 +938,8 @@ def test_10000_puts_from_4_clients_give_10000_lines_and_moving_the_file_loses_no
 
 
 def test_caputlog_sends_each_put_to_a_log_server(harness):
-    port = gwharness.free_port()
     received = harness.log_dir / "iocLogServer.log"
-    server = gwharness.Process("iocLogServer", [gwharness.base_tool("iocLogServer")],
-                               gwharness.ca_environment({
-                                   "EPICS_IOC_LOG_PORT": str(port),
-                                   "EPICS_IOC_LOG_FILE_NAME": str(received)}),
-                               harness.log_dir)
-    server.expect_clean_exit = False        # it only stops on a signal
-    harness.processes.append(server)
-    gwharness.wait_for(lambda: gwharness.tcp_listening(port), 10, "iocLogServer to listen")
+    port = harness.log_server(received)
     log = harness.log_dir / "gateway.putlog"
     softioc, gateway = access_pair(harness, "-putlog %s -caputlog 127.0.0.1:%d" % (log, port))
     with client(gateway, user="alice", host="opi-admin") as c:

@@ -648,16 +648,8 @@ def test_putlog_and_caputlog_from_the_command_line(harness):
     up = upstream(harness)
     home = home_dir(harness)
     acf = harness.write("trap.acf", TRAPWRITE_ACF)
-    log_port = gwharness.free_port()
     received = harness.log_dir / "iocLogServer.log"
-    server = gwharness.Process("iocLogServer", [gwharness.base_tool("iocLogServer")],
-                               gwharness.ca_environment({
-                                   "EPICS_IOC_LOG_PORT": str(log_port),
-                                   "EPICS_IOC_LOG_FILE_NAME": str(received)}),
-                               harness.log_dir)
-    server.expect_clean_exit = False        # it only stops on a signal
-    harness.processes.append(server)
-    wait_for(lambda: gwharness.tcp_listening(log_port), 10, "iocLogServer to listen")
+    log_port = harness.log_server(received)
     port = gwharness.free_port()
     proc = CommandLine(harness, ["-cip", "127.0.0.1:%d" % up.port, "-sip", "127.0.0.1",
                                  "-sport", port, "-prefix", "gwp", "-access", acf,
