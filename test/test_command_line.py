@@ -121,6 +121,21 @@ def start_files(home):
             "supervisor": int(supervisor.group(1)) if supervisor else None}
 
 
+def wait_start_files(home, timeout=START_TIMEOUT):
+    """start_files(home) once gateway.killer is written (after iocInit: the
+    server may answer a moment before)."""
+    found = {}
+
+    def written():
+        try:
+            found.update(start_files(home))
+        except (OSError, AttributeError):
+            return False
+        return True
+    wait_for(written, timeout, "gateway.killer in %s" % home)
+    return found
+
+
 def serving(port, name, address="127.0.0.1"):
     return gwharness.ca_search(name, port, host=address, timeout=0.3)
 
@@ -182,7 +197,7 @@ def server_mode(harness, upstream_ioc, home, more=(), prefix="gwt", extra_env=No
         args += ["-log", log]
     proc = CommandLine(harness, args + list(more), home, extra_env, log_file=log)
     wait_serving(port, prefix + ":vctotal", proc)
-    files = start_files(home)
+    files = wait_start_files(home)
     assert files["supervisor"] == proc.pid, files
     proc.track()
     return proc, port, files["gateway"]
@@ -220,7 +235,7 @@ def test_the_users_guide_typical_line_serves_with_a_supervisor_and_a_stamped_log
     assert caget_value(harness, port, "up:ao") == "1.5"
     # -prefix defaults to the host name
     assert float(caget_value(harness, port, host + ":vctotal")) >= 0
-    files = start_files(home)
+    files = wait_start_files(home)
     assert files["supervisor"] == proc.pid and alive(files["gateway"]), files
     killer = (home / "gateway.killer").read_text()
     assert "# prefix           %s" % host in killer
@@ -252,7 +267,7 @@ def test_cport_without_sport_serves_on_the_upstream_port_and_sport_keeps_them_ap
     # the gateway's server took the upstream port (on its own interface)
     wait_serving(port, "gwa:vctotal", same)
     assert caget_value(harness, port, "up:ao") == "1.5"
-    assert start_files(home)["gateway"] == same.pid
+    assert wait_start_files(home)["gateway"] == same.pid
     assert "# server port      %d" % port in (home / "gateway.killer").read_text()
     assert same.stop() == 0
     other = gwharness.free_port()
@@ -392,7 +407,7 @@ def test_killer_and_restart_without_server_mode(harness):
     proc = CommandLine(harness, ["-cip", "127.0.0.1:%d" % up.port, "-sip", "127.0.0.1",
                                  "-sport", port, "-prefix", "gwt"], home)
     wait_serving(port, "up:ao", proc)
-    files = start_files(home)
+    files = wait_start_files(home)
     assert files == {"gateway": proc.pid, "supervisor": None}
     killer = (home / "gateway.killer").read_text()
     assert [l for l in killer.splitlines() if l and not l.startswith("#")] == \
@@ -426,10 +441,16 @@ def test_uid_and_gid_are_taken_after_a_root_only_port_is_bound(harness):
     home = home_dir(harness)
     home.chmod(0o777)
     port = 1023         # below 1024: only root binds it
+    # LeakSanitizer's report at exit runs as uid 65534, which cannot read
+    # EPICS Base's libraries under /root to name their frames, so the
+    # suppressions of Base's own leaks (test/lsan.supp) do not match: no
+    # leak check for this process (every other test checks the same code).
+    extra = {"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":detect_leaks=0"} \
+        if "ASAN_OPTIONS" in os.environ else None
     proc = CommandLine(harness, ["-cip", "127.0.0.1:%d 127.0.0.1:%d" % (up.port, up2.port),
                                  "-sip", "127.0.0.1", "-sport", port, "-prefix", "gwt",
                                  "-uid", "65534", "-gid", "65534", "-log", "gateway.log"],
-                       home, log_file="gateway.log")
+                       home, extra, log_file="gateway.log")
     wait_serving(port, "up:ao", proc)
     wait_for(lambda: "now running as uid 65534 gid 65534" in (home / "gateway.log").read_text(),
              10, "the gateway to say it changed user")
@@ -528,7 +549,8 @@ def test_home_and_gateway_home_and_the_option_wins(harness):
     proc = CommandLine(harness, args, start, {"GATEWAY_HOME": str(env_home)})
     wait_serving(port, "up:ao", proc)
     assert not serving(port, "gwh:vctotal"), "the pvlist in GATEWAY_HOME was not read"
-    assert (env_home / "gateway.killer").exists() and not (start / "gateway.killer").exists()
+    wait_start_files(env_home)
+    assert not (start / "gateway.killer").exists()
     assert "# home             %s" % env_home in (env_home / "gateway.killer").read_text()
     assert proc.stop() == 0
     (opt_home / "gw.pvlist").write_text("gwh:.*  ALLOW\n")
@@ -536,7 +558,7 @@ def test_home_and_gateway_home_and_the_option_wins(harness):
                        {"GATEWAY_HOME": str(env_home)})
     wait_serving(port, "gwh:vctotal", proc)
     assert not serving(port, "up:ao")
-    assert start_files(opt_home)["gateway"] == proc.pid
+    assert wait_start_files(opt_home)["gateway"] == proc.pid
     assert start_files(env_home)["gateway"] != proc.pid
 
 
