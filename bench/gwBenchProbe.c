@@ -32,6 +32,13 @@
  *       context I "get I count C median_us M p90_us P p99_us Q max_us X", or
  *       fails on the first get without answer.
  *
+ *   gwBenchProbe gets SECONDS OUTSTANDING PV ADDRESS
+ *       One context connects PV at ADDRESS and keeps OUTSTANDING
+ *       ca_array_get_callback(DBR_DOUBLE, 1) in flight for SECONDS: each
+ *       answer's callback sends the next get (one ca_flush_io per answer).
+ *       Prints "gets N seconds S per_s R errors E" (answers counted after
+ *       the first 0.5 s; E: answers that were not ECA_NORMAL).
+ *
  * Threads: callbacks run on libca's auxiliary threads (preemptive contexts)
  * and only store a time, bump an atomic counter or signal an event; the
  * main thread does the rest, attaching to one context at a time. The
@@ -528,6 +535,70 @@ static int getMode(size_t count, const char *pv, int n, char *const addresses[])
     return failed ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------- gets */
+
+typedef struct probeStream {
+    chid channel;
+    int stopping;           /* atomic: no new gets */
+    size_t answers;         /* atomic */
+    size_t errors;          /* atomic */
+    size_t inFlight;        /* atomic */
+} probeStream;
+
+static void onStreamGet(struct event_handler_args args)
+{
+    probeStream *stream = args.usr;
+
+    if (args.status == ECA_NORMAL)
+        epicsAtomicIncrSizeT(&stream->answers);
+    else
+        epicsAtomicIncrSizeT(&stream->errors);
+    if (!epicsAtomicGetIntT(&stream->stopping)
+        && ca_array_get_callback(DBR_DOUBLE, 1, stream->channel, onStreamGet, stream)
+               == ECA_NORMAL) {
+        ca_flush_io();
+        return;
+    }
+    epicsAtomicDecrSizeT(&stream->inFlight);
+}
+
+static int getsMode(double seconds, int outstanding, const char *pv, char *address)
+{
+    probeStream stream;
+    size_t first, last;
+    double t0, t1, deadline;
+    int i, failed;
+
+    memset(&stream, 0, sizeof stream);
+    failed = connectOne(address, pv, &stream.channel) != 0;
+    for (i = 0; !failed && i < outstanding; i++) {
+        epicsAtomicIncrSizeT(&stream.inFlight);
+        if (ca_array_get_callback(DBR_DOUBLE, 1, stream.channel, onStreamGet, &stream)
+                != ECA_NORMAL) {
+            epicsAtomicDecrSizeT(&stream.inFlight);
+            failed = 1;
+        }
+    }
+    if (!failed) {
+        ca_flush_io();
+        epicsThreadSleep(0.5);
+        first = epicsAtomicGetSizeT(&stream.answers);
+        t0 = monotonicSeconds();
+        epicsThreadSleep(seconds);
+        last = epicsAtomicGetSizeT(&stream.answers);
+        t1 = monotonicSeconds();
+        printf("gets %zu seconds %.3f per_s %.0f errors %zu\n", last - first, t1 - t0,
+               (double)(last - first) / (t1 - t0), epicsAtomicGetSizeT(&stream.errors));
+    }
+    epicsAtomicSetIntT(&stream.stopping, 1);
+    deadline = monotonicSeconds() + PROBE_ANSWER_SECONDS;
+    while (epicsAtomicGetSizeT(&stream.inFlight) && monotonicSeconds() < deadline)
+        epicsThreadSleep(0.01);
+    if (ca_current_context())
+        ca_context_destroy();
+    return failed ? 1 : 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int usage(void)
@@ -535,6 +606,7 @@ static int usage(void)
     fprintf(stderr, "usage: gwBenchProbe latency SECONDS RATE PV PUT_ADDRESS MONITOR_ADDRESS...\n"
                     "       gwBenchProbe connect N PREFIX SECONDS\n"
                     "       gwBenchProbe get COUNT PV ADDRESS...\n"
+                    "       gwBenchProbe gets SECONDS OUTSTANDING PV ADDRESS\n"
                     "(at most %d addresses)\n", PROBE_MAX_TARGETS);
     return 2;
 }
@@ -560,6 +632,13 @@ int main(int argc, char *argv[])
         if (count < 1 || count > 10000000)
             return usage();
         return getMode((size_t)count, argv[3], argc - 4, argv + 4);
+    }
+    if (argc == 6 && strcmp(argv[1], "gets") == 0) {
+        double seconds = atof(argv[2]);
+        int outstanding = atoi(argv[3]);
+        if (seconds <= 0.0 || seconds > 3600.0 || outstanding < 1 || outstanding > 1000)
+            return usage();
+        return getsMode(seconds, outstanding, argv[4], argv[5]);
     }
     return usage();
 }
