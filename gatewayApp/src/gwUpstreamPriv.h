@@ -85,6 +85,8 @@ typedef struct gwUpMonitor {
                                   no get is answered from the cache until an
                                   update arrives with no put in flight */
     ELLLIST subs;              /* gwProviderSubscription */
+    epicsTimeStamp lastEvent;  /* of the previous update (pv->lock): a
+                                  burst or a steady rate (eventCallback) */
     /* the cache: the last update */
     int hasValue;
     int status;                /* ECA_* of the last update */
