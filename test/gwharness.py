@@ -385,7 +385,7 @@ class Harness:
         return "%s%d" % (kind, next(self._names))
 
     def softioc(self, *dbs, port=None, ready_pv=None, timeout=15.0, extra_env=None,
-                host=None):
+                host=None, address="127.0.0.1"):
         """Start Base's softIoc serving the given (db file, macros) pairs.
 
         Each db is a path, or a (path, {macro: value}) pair. Returns when a
@@ -394,7 +394,9 @@ class Harness:
         restart it where clients and gateways look for it); default a fresh
         one. extra_env: more environment (e.g. EPICS_CA_MAX_ARRAY_BYTES; a
         value None removes a variable). host: a gwhosts.Host to run on
-        (then ready when its shell runs, after iocInit)."""
+        (then ready when its shell runs, after iocInit). address: the
+        loopback address it serves on (EPICS_CAS_INTF_ADDR_LIST), e.g.
+        127.0.0.2."""
         require_private_namespace()
         port = port or free_port()
         argv = [base_tool("softIoc")]
@@ -405,7 +407,8 @@ class Harness:
                 argv += ["-m", _macro_string(macros)]
             argv += ["-d", str(path)]
             records.append(first_record(path, macros))
-        env = with_env(ca_environment({"EPICS_CAS_SERVER_PORT": str(port)}), extra_env)
+        env = with_env(ca_environment({"EPICS_CAS_SERVER_PORT": str(port),
+                                       "EPICS_CAS_INTF_ADDR_LIST": address}), extra_env)
         ioc = Ioc(self._name("softIoc"), host.argv(argv) if host else argv, env,
                   self.log_dir, port)
         self.processes.append(ioc)
@@ -413,7 +416,7 @@ class Harness:
             ioc.command("", timeout)
             return ioc
         pv = ready_pv or records[0]
-        self._wait_answering(ioc, pv, timeout)
+        self._wait_answering(ioc, pv, timeout, address)
         return ioc
 
     def write(self, name, text):
@@ -504,11 +507,11 @@ class Harness:
         wait_for(lambda: tcp_listening(port), 10, "iocLogServer to listen")
         return port
 
-    def _wait_answering(self, ioc, pv, timeout):
+    def _wait_answering(self, ioc, pv, timeout, address="127.0.0.1"):
         def answering():
             if not ioc.alive():
                 raise HarnessError("%s exited during start-up:\n%s" % (ioc.name, ioc.tail()))
-            return ca_search(pv, ioc.port, timeout=0.2)
+            return ca_search(pv, ioc.port, host=address, timeout=0.2)
         wait_for(answering, timeout, "%s to answer a search for %s" % (ioc.name, pv))
 
     def client_env(self, *iocs, extra=None):

@@ -31,6 +31,7 @@ What it proves, each with real processes in the test namespace:
 """
 import os
 import re
+import select
 import signal
 import socket
 import stat
@@ -136,16 +137,16 @@ def wait_start_files(home, timeout=START_TIMEOUT):
     return found
 
 
-def serving(port, name, address="127.0.0.1"):
-    return gwharness.ca_search(name, port, host=address, timeout=0.3)
+def serving(port, name):
+    return gwharness.ca_search(name, port, timeout=0.3)
 
 
-def wait_serving(port, name, proc=None, timeout=START_TIMEOUT, address="127.0.0.1"):
+def wait_serving(port, name, proc=None, timeout=START_TIMEOUT):
     def ready():
         if proc is not None and not proc.alive():
             raise HarnessError("%s exited (%s):\n%s" % (proc.name, proc.popen.returncode,
                                                         proc.tail()))
-        return serving(port, name, address)
+        return serving(port, name)
     wait_for(ready, timeout, "a gateway to answer a search for %s on port %d" % (name, port))
 
 
@@ -253,14 +254,8 @@ def test_the_users_guide_typical_line_serves_with_a_supervisor_and_a_stamped_log
 # ---------------------------------------------------------------- 2. -cport and -sport
 
 def test_cport_without_sport_serves_on_the_upstream_port_and_sport_keeps_them_apart(harness):
-    port = gwharness.free_port()
-    env = gwharness.ca_environment({"EPICS_CAS_SERVER_PORT": str(port),
-                                    "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.2"})
-    up = gwharness.Ioc(harness._name("softIoc"),
-                       [gwharness.base_tool("softIoc"), "-m", "P=up:", "-d", WRITABLE_DB],
-                       env, harness.log_dir, port)
-    harness.processes.append(up)
-    wait_serving(port, "up:ao", up, address="127.0.0.2")
+    up = harness.softioc((WRITABLE_DB, {"P": "up:"}), address="127.0.0.2")
+    port = up.port
     home = home_dir(harness)
     same = CommandLine(harness, ["-cip", "127.0.0.2", "-cport", port, "-sip", "127.0.0.1",
                                  "-prefix", "gwa"], home)
@@ -299,7 +294,7 @@ def test_server_mode_replaces_a_killed_gateway_within_5_s(harness):
     assert "the supervisor (pid %d) started the gateway pid %d" % (proc.pid, second) in log
 
 
-def kill_and_replace(home, pid, port, proc):
+def kill_and_replace(home, pid):
     os.kill(pid, signal.SIGKILL)
     return wait_new_gateway(home, pid)
 
@@ -310,7 +305,7 @@ def test_the_eleventh_end_within_the_window_stops_the_supervisor(harness):
     proc, port, pid = server_mode(harness, up, home,
                                   extra_env={"GATEWAY_TEST_RESTART_WINDOW": "600"})
     for end in range(1, 11):
-        pid = kill_and_replace(home, pid, port, proc)
+        pid = kill_and_replace(home, pid)
         assert proc.alive(), "the supervisor ended after %d ends" % end
     wait_serving(port, "up:ao", proc)
     os.kill(pid, signal.SIGKILL)
@@ -329,7 +324,7 @@ def test_ends_spread_wider_than_the_window_do_not_stop_the_supervisor(harness):
     proc, port, pid = server_mode(harness, up, home,
                                   extra_env={"GATEWAY_TEST_RESTART_WINDOW": "1"})
     for _ in range(12):
-        pid = kill_and_replace(home, pid, port, proc)
+        pid = kill_and_replace(home, pid)
         time.sleep(1.1)
     assert proc.alive()
     wait_serving(port, "up:ao", proc)
@@ -504,9 +499,7 @@ def test_server_mode_renames_the_previous_log_and_put_log_at_each_start(harness)
     assert "started the gateway pid %d" % first in first_log
     assert len(putlogs) == 1 and "up:ao" in putlogs[0].read_text()
     current = (home / "gateway.log").read_text()
-    assert "gateway: the previous log is %s" % logs[-1].name in current or \
-        any("the previous log is" in l and l.endswith(p.name) for p in logs
-            for l in current.splitlines()), current
+    assert any("gateway: the previous log is %s\n" % p.name in current for p in logs), current
     assert "the previous put log is" in current, current
     assert "started the gateway pid %d" % first not in current
     assert all(STAMP.match(l) for l in current.splitlines() if l), current
@@ -646,8 +639,6 @@ def test_gwstart_options_take_effect_from_the_command_line(harness):
     assert gwharness.ca_search("up:ao", port, source="127.0.0.1")
     # -ro over an access file that lets everyone write
     result = caput(harness, port, "up:ao", 5)
-    assert result.returncode != 0 or "Write access denied" in result.stdout + result.stderr, \
-        result.stdout + result.stderr
     assert "Write access denied" in result.stdout + result.stderr
     assert caget_value(harness, port, "up:ao") == "1.5"
     # -connect_timeout and -dead_timeout: a missing name is dead, then gone
@@ -701,7 +692,6 @@ def beacon_socket(port):
 
 def beacons(sock, seconds):
     """The number of beacons that come to sock within the next seconds."""
-    import select
     count, deadline = 0, time.monotonic() + seconds
     while True:
         left = deadline - time.monotonic()
@@ -741,7 +731,7 @@ def test_reconnect_inhibit_limits_the_beacon_anomalies_of_reconnecting_pvs(harne
             up.stop()
             up = harness.softioc((WRITABLE_DB, {"P": "up:"}), port=up.port)
             window = {k: beacons(sock, 3.0) for k, (_, _, sock) in gateways.items()}
-            for inhibit, (_, port, _) in gateways.items():
+            for _, port, _ in gateways.values():
                 assert caget_value(harness, port, "up:ao") == "1.5"
             counts.append(window)
             time.sleep(2)
