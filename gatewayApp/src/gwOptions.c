@@ -51,6 +51,9 @@ static const gwOptionDescriptor gwOptionTable[] = {
      "keep archivers' DBE_LOG subscriptions apart (archive deadband)"},
     {"-no_cache", GW_OPTION_FLAG, 0, offsetof(gwOptions, noCacheGiven), 0, 0, NULL,
      "forward every get upstream instead of answering from a subscription's cache"},
+    {"-cache_gets", GW_OPTION_DOUBLE, ROW(cacheGets), 0, 1e7, "<seconds>",
+     "(extension) a PV read twice within this time keeps an upstream subscription "
+     "that answers its gets until none has come for this long; 0: never; default: 10"},
     /* access rules */
     {"-pvlist", GW_OPTION_STRING, ROW(pvlist), 0, 0, "<file>",
      "the names served, their aliases and access groups; default: .* ALLOW"},
@@ -376,6 +379,8 @@ int gwOptionsApplyToUpstreamConfig(gwOptions *options, gwUpstreamConfig *config)
         config->archive = 1;
     if (options->noCacheGiven)
         config->noCache = 1;
+    if (options->cacheGetsGiven)
+        config->getCacheTime = options->cacheGets;
     return 0;
 }
 

@@ -71,6 +71,8 @@ typedef struct gwOptions {
     int maskGiven;
     int archiveGiven;          /* -archive */
     int noCacheGiven;          /* -no_cache */
+    double cacheGets;          /* -cache_gets */
+    int cacheGetsGiven;
 
     /* access rules */
     char *pvlist;              /* -pvlist */

@@ -59,6 +59,7 @@ void gwUpstreamConfigDefaults(gwUpstreamConfig *config)
     config->deadTimeout = GW_UPSTREAM_DEAD_TIMEOUT;
     config->disconnectTimeout = GW_UPSTREAM_DISCONNECT_TIMEOUT;
     config->reconnectInhibit = GW_UPSTREAM_RECONNECT_INHIBIT;
+    config->getCacheTime = GW_UPSTREAM_GET_CACHE_TIME;
     config->defaultMask = GW_EVENT_VALUE | GW_EVENT_ALARM;
 }
 
@@ -294,6 +295,10 @@ static void unlinkPv(gwUpstream *up, gwPv *pv)
 {
     ellDelete(&up->states[pv->state], &pv->stateNode);
     gwNameTableRemove(&up->table, &pv->tableNode);
+    if (pv->pollListed) {
+        ellDelete(&up->polled, &pv->pollNode);
+        pv->pollListed = 0;
+    }
     pv->removed = 1;
 }
 
@@ -1001,6 +1006,8 @@ static double tickOf(const gwUpstreamConfig *config)
         tick = config->inactiveTimeout;
     if (config->disconnectTimeout < tick)
         tick = config->disconnectTimeout;
+    if (config->getCacheTime > 0 && config->getCacheTime < tick)
+        tick = config->getCacheTime;
     tick /= 4.0;
     if (tick > GW_UPSTREAM_TICK_MAX)
         tick = GW_UPSTREAM_TICK_MAX;
@@ -1019,6 +1026,7 @@ static void timerThread(void *arg)
         ELLLIST doomed = ELLLIST_INIT;
         ELLLIST again = ELLLIST_INIT;
         ELLLIST toOpen = ELLLIST_INIT;
+        ELLLIST idle = ELLLIST_INIT;
         epicsTimeStamp now;
         ELLNODE *node;
         gwPv *pv;
@@ -1034,9 +1042,12 @@ static void timerThread(void *arg)
         expire(up, GW_PV_DEAD, config->deadTimeout, &now, &doomed, &toOpen);
         expire(up, GW_PV_INACTIVE, config->inactiveTimeout, &now, &doomed, &toOpen);
         expire(up, GW_PV_DISCONNECTED, config->disconnectTimeout, &now, &doomed, &toOpen);
+        gwUpstreamExpirePolls(up, &now, &idle);   /* of PVs not doomed */
         collectResearch(up, &now, &again);
         soon = up->searchWanted;
         epicsMutexUnlock(up->lock);
+
+        gwUpstreamReleaseIdle(up, &idle);
 
         while ((pv = (gwPv *)ellGet(&doomed)) != NULL)
             freePv(up, pv);
@@ -1062,6 +1073,7 @@ gwProvider *gwUpstreamProviderCreate(const gwUpstreamConfig *config)
     up->config.addressList = config->addressList ? epicsStrDup(config->addressList) : NULL;
     for (i = 0; i < GW_PV_STATES; i++)
         ellInit(&up->states[i]);
+    ellInit(&up->polled);
     up->lock = epicsMutexCreate();
     up->wake = epicsEventCreate(epicsEventEmpty);
     up->timerExited = epicsEventCreate(epicsEventEmpty);
@@ -1279,9 +1291,10 @@ static void reportPv(gwPv *pv, const epicsTimeStamp *now, gwText *text)
          monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
         char mask[8];
         maskText(monitor->mask, mask);
-        gwTextPrintf(text, "    subscription %s count %lu mask %s: %d clients%s\n",
+        gwTextPrintf(text, "    subscription %s count %lu mask %s: %d clients%s%s\n",
                      dbr_type_to_text(monitor->type), monitor->count, mask,
-                     ellCount(&monitor->subs), monitor->hasValue ? ", cached" : "");
+                     ellCount(&monitor->subs), monitor->polled ? ", held for gets" : "",
+                     monitor->hasValue ? ", cached" : "");
     }
     epicsMutexUnlock(pv->lock);
 }

@@ -41,6 +41,9 @@ typedef struct gwUpstreamConfig {
     unsigned defaultMask;     /* GW_EVENT_* used for a client's DBE_VALUE|DBE_ALARM */
     int archive;              /* keep DBE_LOG subscriptions separate */
     int noCache;              /* forward every get */
+    double getCacheTime;      /* seconds: a PV read twice within this time
+                                 keeps an upstream subscription for its gets
+                                 until none has come for this long; 0: never */
 } gwUpstreamConfig;
 
 #define GW_UPSTREAM_CONNECT_TIMEOUT     1.0
@@ -48,6 +51,7 @@ typedef struct gwUpstreamConfig {
 #define GW_UPSTREAM_DEAD_TIMEOUT      120.0
 #define GW_UPSTREAM_DISCONNECT_TIMEOUT 7200.0
 #define GW_UPSTREAM_RECONNECT_INHIBIT 300.0
+#define GW_UPSTREAM_GET_CACHE_TIME     10.0
 
 /* The defaults of the Users Guide. */
 void gwUpstreamConfigDefaults(gwUpstreamConfig *config);

@@ -16,9 +16,15 @@
 #include <cadef.h>
 #include <caerr.h>
 #include <db_access.h>
+#include <dbDefs.h>
 #include <epicsAtomic.h>
 
+#include "gwLock.h"
 #include "gwUpstreamPriv.h"
+
+static void unlinkMonitor(gwPv *pv, gwUpMonitor *monitor);
+static void releaseMonitor(gwUpstream *up, gwUpMonitor *monitor);
+static int startMonitor(gwPv *pv, gwUpMonitor *monitor, gwProviderSubscription *own);
 
 /* ---------------------------------------------------------------- masks and cache */
 
@@ -33,29 +39,55 @@ unsigned gwUpstreamEffectiveMask(const gwUpstreamConfig *config, unsigned mask)
     return mask;
 }
 
+/* The events a subscription's mask must bring for its cache to answer a
+ * get of the type: every change the type shows; the value; the alarm for
+ * STS/TIME/STSACK; the properties (limits, units, strings) too for
+ * GR/CTRL. */
+static unsigned eventsShown(short type)
+{
+    if (dbr_type_is_plain(type))
+        return GW_EVENT_VALUE;
+    if (dbr_type_is_GR(type) || dbr_type_is_CTRL(type))
+        return GW_EVENT_VALUE | GW_EVENT_ALARM | GW_EVENT_PROPERTY;
+    return GW_EVENT_VALUE | GW_EVENT_ALARM;
+}
+
 /* Does a subscription's cache hold what a get of (type, count) would read
- * now? Its mask must bring every change the type shows: the value; the
- * alarm for STS/TIME/STSACK; the properties (limits, units, strings) too
- * for GR/CTRL. */
+ * now? */
 static int cacheAnswers(const gwUpMonitor *monitor, short type, unsigned long count)
 {
     unsigned need;
 
     if (monitor->type != type || monitor->count != count || !monitor->hasValue
-        || monitor->stale || monitor->status != ECA_NORMAL)
+        || monitor->unconfirmed || monitor->status != ECA_NORMAL)
         return 0;
     if (type == DBR_CLASS_NAME)
         return 1;
-    if (dbr_type_is_plain(type))
-        need = GW_EVENT_VALUE;
-    else if (dbr_type_is_GR(type) || dbr_type_is_CTRL(type))
-        need = GW_EVENT_VALUE | GW_EVENT_ALARM | GW_EVENT_PROPERTY;
-    else
-        need = GW_EVENT_VALUE | GW_EVENT_ALARM;
+    need = eventsShown(type);
     return (monitor->mask & need) == need;
 }
 
 /* ---------------------------------------------------------------- gets */
+
+/* A get sent after the last put came back with no put in flight (pv->lock
+ * held): the caches of its type and count that hold the same bytes are
+ * current again (gwUpMonitor.unconfirmed). */
+static void confirmCaches(gwPv *pv, const gwUpGet *get, const struct event_handler_args *args)
+{
+    size_t size = dbr_size_n(args->type, args->count);
+    gwUpMonitor *monitor;
+
+    if (get->writeEpoch != pv->writeEpoch || pv->writesInFlight)
+        return;
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+         monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
+        if (monitor->unconfirmed && monitor->type == args->type && monitor->count == get->count
+            && monitor->hasValue && monitor->status == ECA_NORMAL
+            && monitor->valueCount == (unsigned long)args->count && monitor->value
+            && memcmp(monitor->value, args->dbr, size) == 0)
+            monitor->unconfirmed = 0;
+    }
+}
 
 static void getCallback(struct event_handler_args args)
 {
@@ -67,6 +99,8 @@ static void getCallback(struct event_handler_args args)
     epicsAtomicIncrSizeT(&pv->up->getReplies);
     epicsMutexMustLock(pv->lock);
     ellDelete(&pv->gets, &get->node);
+    if (ok)
+        confirmCaches(pv, get, &args);
     while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
         if (ok)
             waiter->done(waiter->user, ECA_NORMAL, (short)args.type, args.count, args.dbr);
@@ -99,16 +133,165 @@ int gwUpstreamPeek(gwProviderChannel *channel, gwValueCallback *done, void *user
     return status;
 }
 
+/* ---------------------------------------------------------------- subscriptions for gets */
+
+/* A monitor in pv->monitors whose upstream subscription is about to be
+ * made (pv->lock held); NULL with no memory. */
+static gwUpMonitor *newMonitor(gwPv *pv, short type, unsigned long count, unsigned mask)
+{
+    gwUpMonitor *monitor = calloc(1, sizeof *monitor);
+
+    if (!monitor)
+        return NULL;
+    monitor->pv = pv;
+    monitor->type = type;
+    monitor->count = count;
+    monitor->mask = mask;
+    monitor->creating = 1;
+    /* its first update may be read before a put in flight is done */
+    monitor->stale = monitor->unconfirmed = pv->writesInFlight != 0;
+    ellAdd(&pv->monitors, &monitor->node);
+    return monitor;
+}
+
+/* A PV polled by gets (the same type and count read twice within
+ * config.getCacheTime) gets a subscription of its own, the poll
+ * subscription, with the mask its cache needs (and the client default's
+ * value and alarm, so that a camonitor of the same type shares it): the
+ * polling clients are then answered from its cache, as from any client
+ * subscription's. The timer thread cancels it once no get has used it
+ * for getCacheTime and no client subscription has joined it. Not for
+ * DBR_STSACK_STRING and DBR_CLASS_NAME (not followed by subscriptions),
+ * nor without read access upstream. */
+
+static unsigned pollMask(short type)
+{
+    return eventsShown(type) | GW_EVENT_VALUE | GW_EVENT_ALARM;
+}
+
+/* A get used a subscription's cache, or wants one (pv->lock held): it is
+ * held for gets from now on; 1 when the PV must be put in up->polled. */
+static int usedForGets(gwUpMonitor *monitor)
+{
+    int first = !monitor->polled;
+
+    monitor->polled = 1;
+    monitor->pollGets++;
+    return first;
+}
+
+/* After pv->lock: the timer thread looks at the PV's poll subscriptions. */
+static void listPolled(gwPv *pv)
+{
+    gwUpstream *up = pv->up;
+
+    gwLockTake(up->lock);
+    if (!pv->pollListed && !pv->removed) {
+        ellAdd(&up->polled, &pv->pollNode);
+        pv->pollListed = 1;
+    }
+    epicsMutexUnlock(up->lock);
+}
+
+/* A get the caches could not answer (pv->lock held): the poll subscription
+ * to make now, if this PV is being polled (NULL if not). *list: the PV must
+ * be put in up->polled. */
+static gwUpMonitor *pollSubscription(gwPv *pv, short type, unsigned long count, int *list)
+{
+    gwUpstream *up = pv->up;
+    unsigned mask = pollMask(type);
+    gwUpMonitor *monitor;
+    epicsTimeStamp now;
+    int again;
+
+    if (up->config.getCacheTime <= 0 || type > DBR_CTRL_DOUBLE
+        || !(pv->rights & GW_RIGHT_READ) || count > pv->nativeCount)
+        return NULL;
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
+         monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
+        if (monitor->type == type && monitor->count == count && monitor->mask == mask) {
+            /* there (no value yet, or stale): keep it for these gets */
+            *list = usedForGets(monitor);
+            return NULL;
+        }
+    }
+    epicsTimeGetCurrent(&now);
+    again = pv->lastGetType == type && pv->lastGetCount == count
+            && epicsTimeDiffInSeconds(&now, &pv->lastGetTime) < up->config.getCacheTime;
+    pv->lastGetType = type;
+    pv->lastGetCount = count;
+    pv->lastGetTime = now;
+    if (!again)
+        return NULL;
+    monitor = newMonitor(pv, type, count, mask);
+    if (monitor)        /* else the get goes upstream all the same */
+        *list = usedForGets(monitor);
+    return monitor;
+}
+
+void gwUpstreamExpirePolls(gwUpstream *up, const epicsTimeStamp *now, ELLLIST *idle)
+{
+    ELLNODE *node = ellFirst(&up->polled);
+
+    while (node) {
+        ELLNODE *nextNode = ellNext(node);
+        gwPv *pv = CONTAINER(node, gwPv, pollNode);
+        gwUpMonitor *monitor;
+        int holding = 0;
+
+        epicsMutexMustLock(pv->lock);
+        monitor = (gwUpMonitor *)ellFirst(&pv->monitors);
+        while (monitor) {
+            gwUpMonitor *next = (gwUpMonitor *)ellNext(&monitor->node);
+            if (monitor->polled) {
+                if (monitor->creating || monitor->pollGets != monitor->pollSeen) {
+                    monitor->pollSeen = monitor->pollGets;
+                    monitor->pollIdleSince = *now;
+                    holding = 1;
+                }
+                else if (epicsTimeDiffInSeconds(now, &monitor->pollIdleSince)
+                         < up->config.getCacheTime) {
+                    holding = 1;
+                }
+                else {
+                    monitor->polled = 0;
+                    if (ellCount(&monitor->subs) == 0) {
+                        unlinkMonitor(pv, monitor);
+                        ellAdd(idle, &monitor->node);
+                    }
+                }
+            }
+            monitor = next;
+        }
+        epicsMutexUnlock(pv->lock);
+        if (!holding) {
+            ellDelete(&up->polled, &pv->pollNode);
+            pv->pollListed = 0;
+        }
+        node = nextNode;
+    }
+}
+
+void gwUpstreamReleaseIdle(gwUpstream *up, ELLLIST *idle)
+{
+    gwUpMonitor *monitor;
+
+    while ((monitor = (gwUpMonitor *)ellGet(idle)) != NULL)
+        releaseMonitor(up, monitor);
+}
+
+/* ---------------------------------------------------------------- gets upstream */
+
 int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count,
                   gwValueCallback *done, void *user)
 {
     gwPv *pv = channel->pv;
     gwUpstream *up = pv->up;
     struct ca_client_context *previous;
-    gwUpMonitor *monitor;
+    gwUpMonitor *monitor, *poll = NULL;
     gwUpWaiter *waiter;
     gwUpGet *get;
-    int status;
+    int status, list = 0;
 
     if (INVALID_DB_REQ(dbrType))
         return ECA_BADTYPE;
@@ -125,53 +308,69 @@ int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count
              monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
             if (cacheAnswers(monitor, dbrType, count)) {
                 done(user, ECA_NORMAL, dbrType, monitor->valueCount, monitor->value);
+                if (up->config.getCacheTime > 0)
+                    list = usedForGets(monitor);
                 epicsMutexUnlock(pv->lock);
                 free(waiter);
+                if (list)
+                    listPolled(pv);
                 return ECA_NORMAL;
             }
         }
+        poll = pollSubscription(pv, dbrType, count, &list);
     }
     for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
         if (get->type == dbrType && get->count == count && get->writeEpoch == pv->writeEpoch) {
             ellAdd(&get->waiters, &waiter->node);   /* merged */
             epicsMutexUnlock(pv->lock);
-            return ECA_NORMAL;
+            waiter = NULL;
+            break;
         }
     }
-    get = calloc(1, sizeof *get);
-    if (!get) {
+    if (waiter) {
+        get = calloc(1, sizeof *get);
+        if (!get) {
+            epicsMutexUnlock(pv->lock);
+            free(waiter);
+            status = ECA_ALLOCMEM;
+            goto poll;
+        }
+        get->pv = pv;
+        get->type = dbrType;
+        get->count = count;
+        get->writeEpoch = pv->writeEpoch;
+        ellAdd(&get->waiters, &waiter->node);
+        ellAdd(&pv->gets, &get->node);
         epicsMutexUnlock(pv->lock);
-        free(waiter);
-        return ECA_ALLOCMEM;
-    }
-    get->pv = pv;
-    get->type = dbrType;
-    get->count = count;
-    get->writeEpoch = pv->writeEpoch;
-    ellAdd(&get->waiters, &waiter->node);
-    ellAdd(&pv->gets, &get->node);
-    epicsMutexUnlock(pv->lock);
 
-    previous = gwUpstreamUseContext(up);
-    status = ca_array_get_callback(dbrType, count, pv->chan, getCallback, get);
-    if (status == ECA_NORMAL)
-        ca_flush_io();
-    gwUpstreamLeaveContext(up, previous);
-    if (status == ECA_NORMAL)
-        return ECA_NORMAL;
-
-    /* Not sent: the gets merged into it meanwhile fail too. */
-    epicsAtomicIncrSizeT(&pv->up->getReplies);
-    epicsMutexMustLock(pv->lock);
-    ellDelete(&pv->gets, &get->node);
-    ellDelete(&get->waiters, &waiter->node);
-    free(waiter);
-    while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
-        waiter->done(waiter->user, status, dbrType, count, NULL);
-        free(waiter);
+        previous = gwUpstreamUseContext(up);
+        status = ca_array_get_callback(dbrType, count, pv->chan, getCallback, get);
+        if (status == ECA_NORMAL)
+            ca_flush_io();
+        gwUpstreamLeaveContext(up, previous);
+        if (status != ECA_NORMAL) {
+            /* Not sent: the gets merged into it meanwhile fail too. */
+            epicsAtomicIncrSizeT(&pv->up->getReplies);
+            epicsMutexMustLock(pv->lock);
+            ellDelete(&pv->gets, &get->node);
+            ellDelete(&get->waiters, &waiter->node);
+            free(waiter);
+            while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
+                waiter->done(waiter->user, status, dbrType, count, NULL);
+                free(waiter);
+            }
+            epicsMutexUnlock(pv->lock);
+            free(get);
+        }
     }
-    epicsMutexUnlock(pv->lock);
-    free(get);
+    else {
+        status = ECA_NORMAL;
+    }
+poll:
+    if (list)
+        listPolled(pv);
+    if (poll)
+        startMonitor(pv, poll, NULL);
     return status;
 }
 
@@ -189,8 +388,10 @@ static void putSent(gwPv *pv, int inFlight)
     if (inFlight)
         pv->writesInFlight++;
     for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor;
-         monitor = (gwUpMonitor *)ellNext(&monitor->node))
+         monitor = (gwUpMonitor *)ellNext(&monitor->node)) {
         monitor->stale = 1;
+        monitor->unconfirmed = 1;
+    }
 }
 
 static void putAnswered(gwPv *pv)
@@ -368,9 +569,6 @@ static void deliver(gwProviderSubscription *sub, const gwUpMonitor *monitor, int
                     monitor->count, NULL);
 }
 
-static void unlinkMonitor(gwPv *pv, gwUpMonitor *monitor);
-static void releaseMonitor(gwUpstream *up, gwUpMonitor *monitor);
-
 /* The subscriptions cancelled from inside this update go, and the
  * monitor too when none is left (pv->lock held): 1 when the caller must
  * release the monitor after the lock. */
@@ -386,7 +584,7 @@ static int sweepCancelled(gwPv *pv, gwUpMonitor *monitor)
         }
         sub = next;
     }
-    if (ellCount(&monitor->subs) || monitor->creating || monitor->unlinked)
+    if (ellCount(&monitor->subs) || monitor->creating || monitor->unlinked || monitor->polled)
         return 0;
     unlinkMonitor(pv, monitor);
     return 1;
@@ -489,12 +687,9 @@ gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short db
 {
     gwPv *pv = channel->pv;
     gwUpstream *up = pv->up;
-    struct ca_client_context *previous;
     gwProviderSubscription *sub;
     gwUpMonitor *monitor;
     int created = 0;
-    int release = 0;
-    evid id = NULL;
     int status;
 
     mask = gwUpstreamEffectiveMask(&up->config, mask);
@@ -524,19 +719,13 @@ gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short db
             break;
     }
     if (!monitor) {
-        monitor = calloc(1, sizeof *monitor);
+        monitor = newMonitor(pv, dbrType, count, mask);
         if (!monitor) {
             epicsMutexUnlock(pv->lock);
             free(sub);
             *ecaStatus = ECA_ALLOCMEM;
             return NULL;
         }
-        monitor->pv = pv;
-        monitor->type = dbrType;
-        monitor->count = count;
-        monitor->mask = mask;
-        monitor->creating = 1;
-        ellAdd(&pv->monitors, &monitor->node);
         created = 1;
     }
     sub->monitor = monitor;
@@ -548,9 +737,30 @@ gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short db
     epicsMutexUnlock(pv->lock);
     if (!created)
         return sub;
+    status = startMonitor(pv, monitor, sub);
+    if (status == ECA_NORMAL)
+        return sub;
+    free(sub);
+    *ecaStatus = status;
+    return NULL;
+}
+
+/* Make the upstream subscription of a monitor just added to pv->monitors
+ * (`creating`), without locks. On failure the monitor leaves the PV: `own`
+ * (the caller's, or NULL) is taken off it, the client subscriptions that
+ * joined meanwhile hear of the failure (and stay on the dead monitor until
+ * cancelled). Returns the ECA status. */
+static int startMonitor(gwPv *pv, gwUpMonitor *monitor, gwProviderSubscription *own)
+{
+    gwUpstream *up = pv->up;
+    struct ca_client_context *previous;
+    gwProviderSubscription *other;
+    evid id = NULL;
+    int status, release = 0;
 
     previous = gwUpstreamUseContext(up);
-    status = ca_create_subscription(dbrType, count, pv->chan, mask, eventCallback, monitor, &id);
+    status = ca_create_subscription(monitor->type, monitor->count, pv->chan, monitor->mask,
+                                    eventCallback, monitor, &id);
     if (status == ECA_NORMAL)
         ca_flush_io();
     gwUpstreamLeaveContext(up, previous);
@@ -559,28 +769,25 @@ gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short db
     monitor->creating = 0;
     if (status == ECA_NORMAL) {
         monitor->id = id;
+        /* a poll subscription whose clients came and went meanwhile stays
+         * for the timer thread; a client's always has its caller's */
     }
     else {
-        gwProviderSubscription *other;
         unlinkMonitor(pv, monitor);
-        ellDelete(&monitor->subs, &sub->node);
-        /* Subscriptions that joined meanwhile hear of the failure; they
-         * stay on the dead monitor until cancelled. */
+        monitor->polled = 0;
+        if (own)
+            ellDelete(&monitor->subs, &own->node);
         for (other = (gwProviderSubscription *)ellFirst(&monitor->subs); other;
              other = (gwProviderSubscription *)ellNext(&other->node))
-            other->update(other->user, status, dbrType, count, NULL);
+            other->update(other->user, status, monitor->type, monitor->count, NULL);
         release = ellCount(&monitor->subs) == 0;
     }
     epicsMutexUnlock(pv->lock);
-    if (status == ECA_NORMAL) {
+    if (status == ECA_NORMAL)
         gwUpstreamCountMonitors(up, 1);
-        return sub;
-    }
-    if (release)
+    else if (release)
         releaseMonitor(up, monitor);
-    free(sub);
-    *ecaStatus = status;
-    return NULL;
+    return status;
 }
 
 void gwUpstreamCancel(gwProviderSubscription *sub)
@@ -598,7 +805,7 @@ void gwUpstreamCancel(gwProviderSubscription *sub)
         return;
     }
     ellDelete(&monitor->subs, &sub->node);
-    if (ellCount(&monitor->subs) == 0 && !monitor->creating) {
+    if (ellCount(&monitor->subs) == 0 && !monitor->creating && !monitor->polled) {
         unlinkMonitor(pv, monitor);
         release = 1;
     }

@@ -82,9 +82,23 @@ typedef struct gwUpMonitor {
     int delivering;            /* eventCallback is delivering (pv->lock held):
                                   a cancel from inside an update only marks */
     int stale;                 /* a put went upstream since the cached update:
-                                  no get is answered from the cache until an
-                                  update arrives with no put in flight */
+                                  peek gives nothing until an update arrives
+                                  with no put in flight */
+    int unconfirmed;           /* a put went upstream since: no get is
+                                  answered from the cache until one sent
+                                  upstream after the put, answered with no
+                                  put in flight, read the bytes the cache
+                                  holds (an update posted before the put can
+                                  arrive after its answer; updates of one
+                                  subscription come in order, so later ones
+                                  are newer) */
     ELLLIST subs;              /* gwProviderSubscription */
+    int polled;                /* held for gets (config getCacheTime): kept
+                                  with no client subscription until no get
+                                  has used it for that long (timer thread) */
+    size_t pollGets;           /* gets that used it                       */
+    size_t pollSeen;           /* pollGets at the timer's last look       */
+    epicsTimeStamp pollIdleSince; /* when the timer saw pollGets change   */
     epicsTimeStamp lastEvent;  /* of the previous update (pv->lock): a
                                   burst or a steady rate (eventCallback) */
     /* the cache: the last update */
@@ -179,6 +193,8 @@ struct gwPv {
     size_t events;             /* atomic: subscription updates received */
     size_t eventsSeen;         /* events at the last busiest() call (up->lock) */
     ELLNODE researchNode;      /* in one of the timer thread's own lists */
+    ELLNODE pollNode;          /* in up->polled while pollListed (up->lock) */
+    int pollListed;            /*                                (up->lock) */
 
     epicsMutexId lock;
     chid chan;                 /* set at creation (searching first: when an
@@ -199,6 +215,9 @@ struct gwPv {
     ELLLIST writes;            /* gwUpWrite                      (pv->lock) */
     unsigned writeEpoch;       /* puts sent so far               (pv->lock) */
     unsigned writesInFlight;   /* puts whose answer (or fence) is due (pv->lock) */
+    short lastGetType;         /* the last get forwarded upstream: */
+    unsigned long lastGetCount; /* a second one soon after with the same */
+    epicsTimeStamp lastGetTime; /* type and count subscribes (pv->lock) */
     char name[1];              /* allocated to its length */
 };
 
@@ -211,6 +230,8 @@ struct gwUpstream {
     gwNameTable table;         /* name -> gwPv (tableNode) */
     ELLLIST states[GW_PV_STATES]; /* each ordered by since */
     unsigned monitorCount;     /* upstream subscriptions     (up->lock) */
+    ELLLIST polled;            /* gwPv (pollNode) that may hold a
+                                  subscription for gets      (up->lock) */
 
     epicsThreadId timer;
     epicsEventId wake;
@@ -271,5 +292,12 @@ void gwUpstreamFailRequests(gwPv *pv, gwProviderChannel *channel);
 unsigned gwUpstreamFreeRequests(gwPv *pv);
 /* The mask an upstream subscription is made with for a client's mask. */
 unsigned gwUpstreamEffectiveMask(const gwUpstreamConfig *config, unsigned mask);
+/* The timer thread's look at the PVs holding subscriptions for gets
+ * (up->lock held; takes each pv->lock): the subscriptions no get has used
+ * for config.getCacheTime and no client holds are unlinked into `idle`,
+ * and PVs left with none leave up->polled. */
+void gwUpstreamExpirePolls(gwUpstream *up, const epicsTimeStamp *now, ELLLIST *idle);
+/* Cancel the subscriptions gwUpstreamExpirePolls collected (no lock). */
+void gwUpstreamReleaseIdle(gwUpstream *up, ELLLIST *idle);
 
 #endif /* INC_gwUpstreamPriv_H */
