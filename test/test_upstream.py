@@ -49,7 +49,7 @@ WRITABLE_DB = gwharness.TOP / "test" / "db" / "writable.db"
 BIGWAVE_DB = gwharness.TOP / "test" / "db" / "bigwave.db"
 PREFIX = fidelity.PREFIX
 
-DBR_TIME_DOUBLE, DBR_CTRL_DOUBLE = 20, 34
+DBR_DOUBLE, DBR_TIME_DOUBLE, DBR_CTRL_DOUBLE = 6, 20, 34
 DBR_TIME_LONG = 19
 DBR_PUT_ACKT, DBR_PUT_ACKS, DBR_STSACK_STRING = 35, 36, 37
 DBE_VALUE, DBE_LOG, DBE_ALARM, DBE_PROPERTY = 1, 2, 4, 8
@@ -887,6 +887,90 @@ def test_no_cache_option_forwards_every_get_upstream(harness):
             channel.close()
     finally:
         subscriber.close()
+
+
+def held_for_gets(gateway, pv):
+    """The lines of pv's upstream subscriptions held for gets (gwReport 2)."""
+    lines, mine = [], False
+    for line in gateway.command("gwReport 2").splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            mine = line.split()[0] == pv
+        elif mine and "held for gets" in line:
+            lines.append(line.strip())
+    return lines
+
+
+def test_a_polled_pv_keeps_an_upstream_subscription_that_answers_its_gets(harness):
+    softioc, gateway = start_fidelity_pair(harness, "-cache_gets 2")
+    pv = PREFIX + "ai"
+    wait_found(gateway, pv)
+    through = RawChannel(gateway.server_port, pv)
+    direct = RawChannel(softioc.port, pv)
+    subscriber = None
+    try:
+        # One get goes upstream and leaves nothing behind.
+        assert through.get(DBR_TIME_DOUBLE).payload == direct.get(DBR_TIME_DOUBLE).payload
+        assert gwharness.event_subscriptions(softioc, pv) == 0
+        # The second within 2 s makes the subscription for gets.
+        assert through.get(DBR_TIME_DOUBLE).payload == direct.get(DBR_TIME_DOUBLE).payload
+        wait_until(lambda: gwharness.event_subscriptions(softioc, pv) == 1, 10,
+                   "an upstream subscription for the polled PV")
+        assert held_for_gets(gateway, pv) == [
+            "subscription DBR_TIME_DOUBLE count 1 mask va: 0 clients, held for gets, cached"]
+        # Answered from it: 3.5 is inside MDEL 1 around 3.25, the IOC posts
+        # nothing, a get upstream would read 3.5.
+        softioc.command("dbpf fid:ai 3.5")
+        assert double_at(through.get(DBR_TIME_DOUBLE).payload, 16) == 3.25
+        # It follows what the IOC posts, byte for byte.
+        softioc.command("dbpf fid:ai 7")
+        wait_until(lambda: double_at(through.get(DBR_TIME_DOUBLE).payload, 16) == 7.0, 10,
+                   "the polled value to follow the IOC")
+        assert through.get(DBR_TIME_DOUBLE).payload == direct.get(DBR_TIME_DOUBLE).payload
+        # A client's own write is read back, even one the IOC posts nothing
+        # for (7.5 is inside MDEL): after a put the cache answers again only
+        # once a get upstream has read the bytes it holds.
+        assert through.put_notify(DBR_DOUBLE, struct.pack(">d", 7.5)) == ECA_NORMAL
+        for _ in range(3):
+            assert double_at(through.get(DBR_TIME_DOUBLE).payload, 16) == 7.5
+        assert through.get(DBR_TIME_DOUBLE).payload == direct.get(DBR_TIME_DOUBLE).payload
+        # A client subscription of the same key shares it, and a new one
+        # after a write gets the written value first, as from the IOC.
+        assert through.put_notify(DBR_DOUBLE, struct.pack(">d", 7.75)) == ECA_NORMAL
+        subscriber = RawSubscriber(gateway.server_port, pv, DBR_TIME_DOUBLE)
+        assert double_at(subscriber.first.payload, 16) == 7.75
+        assert gwharness.event_subscriptions(softioc, pv) == 1
+        subscriber.close()
+        subscriber = None
+        # No get for 2 s: it goes (the timer looks every 0.5 s).
+        stopped = time.monotonic()
+        wait_until(lambda: gwharness.event_subscriptions(softioc, pv) == 0, 10,
+                   "the subscription for gets to go once the gets stopped")
+        print("subscription for gets gone %.2f s after the last get (-cache_gets 2)" % (
+            time.monotonic() - stopped))
+        assert held_for_gets(gateway, pv) == []
+        softioc.command("dbpf fid:ai 8")
+        assert double_at(through.get(DBR_TIME_DOUBLE).payload, 16) == 8.0
+    finally:
+        if subscriber:
+            subscriber.close()
+        through.close()
+        direct.close()
+
+
+@pytest.mark.parametrize("options", ["-cache_gets 0", "-no_cache"])
+def test_without_subscriptions_for_gets_every_get_goes_upstream(harness, options):
+    softioc, gateway = start_fidelity_pair(harness, options)
+    pv = PREFIX + "ai"
+    wait_found(gateway, pv)
+    through = RawChannel(gateway.server_port, pv)
+    try:
+        for value in (3.5, 3.75, 4.0):
+            softioc.command("dbpf fid:ai %g" % value)   # inside MDEL: no post
+            assert double_at(through.get(DBR_TIME_DOUBLE).payload, 16) == value
+        assert gwharness.event_subscriptions(softioc, pv) == 0
+        assert held_for_gets(gateway, pv) == []
+    finally:
+        through.close()
 
 
 # ---------------------------------------------------------------- 9. states

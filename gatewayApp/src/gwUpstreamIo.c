@@ -282,25 +282,87 @@ void gwUpstreamReleaseIdle(gwUpstream *up, ELLLIST *idle)
 
 /* ---------------------------------------------------------------- gets upstream */
 
+/* A get the caches do not answer goes upstream, merged into one of the
+ * same (type, count) in flight sent after the last put, or sent (called
+ * with pv->lock held; releases it). When it cannot be sent, its waiters
+ * (the merged ones too) hear of the failure, all but `waiter`, whose
+ * caller is told by the status returned. */
+static int forward(gwPv *pv, short type, unsigned long count, gwUpWaiter *waiter)
+{
+    gwUpstream *up = pv->up;
+    struct ca_client_context *previous;
+    gwUpGet *get;
+    int status;
+
+    for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
+        if (get->type == type && get->count == count && get->writeEpoch == pv->writeEpoch) {
+            ellAdd(&get->waiters, &waiter->node);   /* merged */
+            epicsMutexUnlock(pv->lock);
+            return ECA_NORMAL;
+        }
+    }
+    get = calloc(1, sizeof *get);
+    if (!get) {
+        epicsMutexUnlock(pv->lock);
+        free(waiter);
+        return ECA_ALLOCMEM;
+    }
+    get->pv = pv;
+    get->type = type;
+    get->count = count;
+    get->writeEpoch = pv->writeEpoch;
+    ellAdd(&get->waiters, &waiter->node);
+    ellAdd(&pv->gets, &get->node);
+    epicsMutexUnlock(pv->lock);
+
+    previous = gwUpstreamUseContext(up);
+    status = ca_array_get_callback(type, count, pv->chan, getCallback, get);
+    if (status == ECA_NORMAL)
+        ca_flush_io();
+    gwUpstreamLeaveContext(up, previous);
+    if (status == ECA_NORMAL)
+        return ECA_NORMAL;
+
+    epicsAtomicIncrSizeT(&up->getReplies);
+    epicsMutexMustLock(pv->lock);
+    ellDelete(&pv->gets, &get->node);
+    ellDelete(&get->waiters, &waiter->node);
+    free(waiter);
+    while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
+        waiter->done(waiter->user, status, type, count, NULL);
+        free(waiter);
+    }
+    epicsMutexUnlock(pv->lock);
+    free(get);
+    return status;
+}
+
+static gwUpWaiter *newWaiter(gwProviderChannel *channel, gwValueCallback *done, void *user)
+{
+    gwUpWaiter *waiter = calloc(1, sizeof *waiter);
+
+    if (waiter) {
+        waiter->channel = channel;
+        waiter->done = done;
+        waiter->user = user;
+    }
+    return waiter;
+}
+
 int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count,
                   gwValueCallback *done, void *user)
 {
     gwPv *pv = channel->pv;
     gwUpstream *up = pv->up;
-    struct ca_client_context *previous;
     gwUpMonitor *monitor, *poll = NULL;
     gwUpWaiter *waiter;
-    gwUpGet *get;
     int status, list = 0;
 
     if (INVALID_DB_REQ(dbrType))
         return ECA_BADTYPE;
-    waiter = calloc(1, sizeof *waiter);
+    waiter = newWaiter(channel, done, user);
     if (!waiter)
         return ECA_ALLOCMEM;
-    waiter->channel = channel;
-    waiter->done = done;
-    waiter->user = user;
 
     epicsMutexMustLock(pv->lock);
     if (!up->config.noCache) {
@@ -319,54 +381,7 @@ int gwUpstreamGet(gwProviderChannel *channel, short dbrType, unsigned long count
         }
         poll = pollSubscription(pv, dbrType, count, &list);
     }
-    for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
-        if (get->type == dbrType && get->count == count && get->writeEpoch == pv->writeEpoch) {
-            ellAdd(&get->waiters, &waiter->node);   /* merged */
-            epicsMutexUnlock(pv->lock);
-            waiter = NULL;
-            break;
-        }
-    }
-    if (waiter) {
-        get = calloc(1, sizeof *get);
-        if (!get) {
-            epicsMutexUnlock(pv->lock);
-            free(waiter);
-            status = ECA_ALLOCMEM;
-            goto poll;
-        }
-        get->pv = pv;
-        get->type = dbrType;
-        get->count = count;
-        get->writeEpoch = pv->writeEpoch;
-        ellAdd(&get->waiters, &waiter->node);
-        ellAdd(&pv->gets, &get->node);
-        epicsMutexUnlock(pv->lock);
-
-        previous = gwUpstreamUseContext(up);
-        status = ca_array_get_callback(dbrType, count, pv->chan, getCallback, get);
-        if (status == ECA_NORMAL)
-            ca_flush_io();
-        gwUpstreamLeaveContext(up, previous);
-        if (status != ECA_NORMAL) {
-            /* Not sent: the gets merged into it meanwhile fail too. */
-            epicsAtomicIncrSizeT(&pv->up->getReplies);
-            epicsMutexMustLock(pv->lock);
-            ellDelete(&pv->gets, &get->node);
-            ellDelete(&get->waiters, &waiter->node);
-            free(waiter);
-            while ((waiter = (gwUpWaiter *)ellGet(&get->waiters)) != NULL) {
-                waiter->done(waiter->user, status, dbrType, count, NULL);
-                free(waiter);
-            }
-            epicsMutexUnlock(pv->lock);
-            free(get);
-        }
-    }
-    else {
-        status = ECA_NORMAL;
-    }
-poll:
+    status = forward(pv, dbrType, count, waiter);
     if (list)
         listPolled(pv);
     if (poll)
@@ -569,6 +584,51 @@ static void deliver(gwProviderSubscription *sub, const gwUpMonitor *monitor, int
                     monitor->count, NULL);
 }
 
+/* The first update of a client subscription that joined a cache not
+ * confirmed since a put: the value read upstream for it (pv->lock held,
+ * from getCallback; or a failure: the cached value then). */
+static void firstValue(void *user, int status, short type, unsigned long count,
+                       const void *value)
+{
+    gwProviderSubscription *sub = user;
+    gwUpMonitor *monitor = sub->monitor;
+
+    (void)type;
+    sub->awaitingFirst = 0;
+    if (!sub->enabled || sub->cancelled)
+        return;
+    /* A cancel from inside this delivery only marks the subscription; the
+     * monitor's next update (or the PV's end) frees it. */
+    monitor->delivering = 1;
+    if (status == ECA_NORMAL && value)
+        deliver(sub, monitor, status, count, value);
+    else if (monitor->hasValue)
+        deliver(sub, monitor, monitor->status, monitor->valueCount, monitor->value);
+    monitor->delivering = 0;
+    epicsAtomicIncrSizeT(&monitor->pv->up->updates);
+}
+
+/* The first value of a subscription is no longer wanted (pv->lock held). */
+static void dropFirstValue(gwPv *pv, gwProviderSubscription *sub)
+{
+    gwUpGet *get;
+
+    if (!sub->awaitingFirst)
+        return;
+    for (get = (gwUpGet *)ellFirst(&pv->gets); get; get = (gwUpGet *)ellNext(&get->node)) {
+        gwUpWaiter *waiter;
+        for (waiter = (gwUpWaiter *)ellFirst(&get->waiters); waiter;
+             waiter = (gwUpWaiter *)ellNext(&waiter->node)) {
+            if (waiter->done == firstValue && waiter->user == sub) {
+                ellDelete(&get->waiters, &waiter->node);
+                free(waiter);
+                sub->awaitingFirst = 0;
+                return;
+            }
+        }
+    }
+}
+
 /* The subscriptions cancelled from inside this update go, and the
  * monitor too when none is left (pv->lock held): 1 when the caller must
  * release the monitor after the lock. */
@@ -580,6 +640,7 @@ static int sweepCancelled(gwPv *pv, gwUpMonitor *monitor)
         gwProviderSubscription *next = (gwProviderSubscription *)ellNext(&sub->node);
         if (sub->cancelled) {
             ellDelete(&monitor->subs, &sub->node);
+            dropFirstValue(pv, sub);
             free(sub);
         }
         sub = next;
@@ -638,7 +699,7 @@ static void eventCallback(struct event_handler_args args)
         monitor->delivering = 1;
         for (sub = (gwProviderSubscription *)ellFirst(&monitor->subs); sub;
              sub = (gwProviderSubscription *)ellNext(&sub->node)) {
-            if (sub->enabled && !sub->cancelled) {
+            if (sub->enabled && !sub->cancelled && !sub->awaitingFirst) {
                 deliver(sub, monitor, args.status, args.count, args.dbr);
                 delivered++;
             }
@@ -730,6 +791,19 @@ gwProviderSubscription *gwUpstreamSubscribe(gwProviderChannel *channel, short db
     }
     sub->monitor = monitor;
     ellAdd(&monitor->subs, &sub->node);
+    if (monitor->hasValue && monitor->unconfirmed) {
+        /* A put went upstream since the cached update: the first value is
+         * read upstream, after the put, as the IOC reads it for a new
+         * subscription; updates wait for it (firstValue). */
+        gwUpWaiter *waiter = newWaiter(channel, firstValue, sub);
+        if (waiter) {
+            sub->awaitingFirst = 1;
+            if (forward(pv, dbrType, count, waiter) == ECA_NORMAL)
+                return sub;
+            epicsMutexMustLock(pv->lock);   /* not sent: the cached value */
+            sub->awaitingFirst = 0;
+        }
+    }
     if (monitor->hasValue) { /* the key exists: its last value at once */
         deliver(sub, monitor, monitor->status, monitor->valueCount, monitor->value);
         epicsAtomicIncrSizeT(&up->updates);
@@ -805,6 +879,7 @@ void gwUpstreamCancel(gwProviderSubscription *sub)
         return;
     }
     ellDelete(&monitor->subs, &sub->node);
+    dropFirstValue(pv, sub);
     if (ellCount(&monitor->subs) == 0 && !monitor->creating && !monitor->polled) {
         unlinkMonitor(pv, monitor);
         release = 1;

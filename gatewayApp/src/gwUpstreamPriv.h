@@ -117,6 +117,8 @@ struct gwProviderSubscription {
     int enabled;
     int cancelled;             /* cancelled from inside an update: freed by
                                   eventCallback after its delivery loop */
+    int awaitingFirst;         /* its first value is being read upstream
+                                  (gwUpMonitor.unconfirmed): no update yet */
 };
 
 struct gwProviderChannel {
