@@ -69,12 +69,39 @@ static int cacheAnswers(const gwUpMonitor *monitor, short type, unsigned long co
 
 /* ---------------------------------------------------------------- gets */
 
+/* Do two readings of (type, count) say the same: status, severity, time
+ * stamp and value? The bytes the IOC leaves undefined (alignment pads,
+ * string bytes after the NUL) are not compared; limits, units and enum
+ * strings change only with a DBE_PROPERTY update, which the cache gets. */
+static int sameReading(short type, unsigned long count, const void *a, const void *b)
+{
+    const char *x = a, *y = b;
+    size_t head = 0, i;
+
+    if (type > DBR_CTRL_DOUBLE)
+        return memcmp(a, b, dbr_size_n(type, count)) == 0;
+    if (dbr_type_is_TIME(type))
+        head = 12;  /* status, severity, stamp: the same offsets in every dbr_time_* */
+    else if (!dbr_type_is_plain(type))
+        head = 4;   /* status, severity */
+    if (memcmp(x, y, head) != 0)
+        return 0;
+    x += dbr_value_offset[type];
+    y += dbr_value_offset[type];
+    if (dbr_type_is_STRING(type)) {
+        for (i = 0; i < count; i++)
+            if (strncmp(x + i * MAX_STRING_SIZE, y + i * MAX_STRING_SIZE, MAX_STRING_SIZE) != 0)
+                return 0;
+        return 1;
+    }
+    return memcmp(x, y, count * dbr_value_size[type]) == 0;
+}
+
 /* A get sent after the last put came back with no put in flight (pv->lock
- * held): the caches of its type and count that hold the same bytes are
+ * held): the caches of its type and count that hold the same reading are
  * current again (gwUpMonitor.unconfirmed). */
 static void confirmCaches(gwPv *pv, const gwUpGet *get, const struct event_handler_args *args)
 {
-    size_t size = dbr_size_n(args->type, args->count);
     gwUpMonitor *monitor;
 
     if (get->writeEpoch != pv->writeEpoch || pv->writesInFlight)
@@ -84,7 +111,7 @@ static void confirmCaches(gwPv *pv, const gwUpGet *get, const struct event_handl
         if (monitor->unconfirmed && monitor->type == args->type && monitor->count == get->count
             && monitor->hasValue && monitor->status == ECA_NORMAL
             && monitor->valueCount == (unsigned long)args->count && monitor->value
-            && memcmp(monitor->value, args->dbr, size) == 0)
+            && sameReading(monitor->type, monitor->valueCount, monitor->value, args->dbr))
             monitor->unconfirmed = 0;
     }
 }
