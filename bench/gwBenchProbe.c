@@ -2,7 +2,7 @@
  * and get figures (its fan-out figures use gwBenchClient monitor/put).
  *
  *   gwBenchProbe latency SECONDS RATE PV PUT_ADDRESS MONITOR_ADDRESS...
- *       One CA context per MONITOR_ADDRESS (an EPICS_CA_ADDR_LIST, at most 4)
+ *       One CA context per MONITOR_ADDRESS (an EPICS_CA_ADDR_LIST, at most 8)
  *       subscribes DBR_DOUBLE / DBE_VALUE to PV there; another context puts
  *       to PV at PUT_ADDRESS, RATE puts per second for SECONDS. Each put
  *       writes a new sequence number; each monitor callback takes the
@@ -25,7 +25,7 @@
  *       and "end" at the end: when the connections came.
  *
  *   gwBenchProbe get COUNT PV ADDRESS...
- *       One context per ADDRESS (at most 4) connects PV there; then round
+ *       One context per ADDRESS (at most 8) connects PV there; then round
  *       robin over the contexts, COUNT times each: ca_array_get_callback
  *       (DBR_DOUBLE, 1) and a wait for its callback (after 10 unmeasured
  *       rounds), so every target sees the same machine load. Prints per
@@ -67,7 +67,7 @@
 #define PROBE_MAX_SAMPLES 10000000.0
 #define PROBE_MAX_CHANNELS 1000000
 #define PROBE_NAME_SIZE 128
-#define PROBE_MAX_TARGETS 4
+#define PROBE_MAX_TARGETS 8
 
 /* ---------------------------------------------------------------- helpers */
 
