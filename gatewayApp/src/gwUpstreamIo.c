@@ -683,6 +683,15 @@ static int sweepCancelled(gwPv *pv, gwUpMonitor *monitor)
  * that follow at once leave together; slower ones are sent at once. */
 #define GW_UP_BURST_SECONDS 0.0002
 
+/* An update for more client subscriptions than this is handed to their
+ * circuits' I/O loops: sent one by one on libca's receive thread, it would
+ * keep that thread from reading the IOC for longer than updates come at a
+ * machine's rates (100 clients: 0.7 ms of each ms at 1000 updates/s, and
+ * the IOC then drops updates), where the loops send in parallel, one
+ * wake-up each per update, and what piles up meanwhile leaves in one send.
+ * Below it, sending here costs fewer wake-ups (bench/gateway, paced). */
+#define GW_UP_LOOPS_SEND_MIN 32
+
 /* Is this update part of a burst (pv->lock held)? */
 static int inBurst(gwUpMonitor *monitor)
 {
@@ -705,20 +714,21 @@ static void eventCallback(struct event_handler_args args)
      * any channel, cleared by unbind after the last client has gone */
     const gwServerCallbacks *server = epicsAtomicGetPtrT((void *const *)&up->server);
     gwDeliveryBatch batch;
-    int held, release = 0;
+    int held, subs, release = 0;
     size_t delivered = 0;
 
     /* libca's receive thread. One client in a burst of updates: queue and
      * let its I/O loop send, so updates that follow at once leave together
-     * and this thread gets back to reading the IOC. One client at a steady
-     * rate, or more clients: send on this thread (the server's default):
+     * and this thread gets back to reading the IOC. Many clients
+     * (GW_UP_LOOPS_SEND_MIN): queue for the loops too. One client at a
+     * steady rate, or a few: send on this thread (the server's default):
      * handing every update to a loop costs a wake-up and a thread switch
-     * each (paced 1000 updates/s, bench/gateway), and waking the loops for
-     * every circuit of many measured several times slower (gwProvider.h). */
+     * each (paced 1000 updates/s, bench/gateway). */
     batch.loopsSend = 1;
     batch.count = 0;
     epicsMutexMustLock(pv->lock);
-    held = server && ellCount(&monitor->subs) == 1 && inBurst(monitor);
+    subs = ellCount(&monitor->subs);
+    held = server && (subs > GW_UP_LOOPS_SEND_MIN || inBurst(monitor));
     if (held)
         server->deliveryHold(up->serverArg, &batch);
     if (!monitor->unlinked) {
