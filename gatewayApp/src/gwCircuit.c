@@ -485,12 +485,34 @@ void gwCircuitDeliveryHold(gwDeliveryBatch *batch)
     epicsThreadPrivateSet(heldBatch, batch);
 }
 
+/* The loops a batch's circuits were posted to quietly (at most a few). */
+typedef struct postedLoops {
+    unsigned count;
+    gwIoLoop *loops[GW_DELIVERY_BATCH_MAX];
+} postedLoops;
+
+/* Post c's flush without waking its loop yet (lock held). */
+static void postFlushQuiet(gwCircuit *c, postedLoops *posted)
+{
+    unsigned i;
+
+    if (c->closing)
+        return;
+    gwIoLoopPostQuiet(c->loop, &c->flushTask);
+    for (i = 0; i < posted->count && posted->loops[i] != c->loop; i++)
+        ;
+    if (i == posted->count)
+        posted->loops[posted->count++] = c->loop;
+}
+
 void gwCircuitDeliveryRelease(gwDeliveryBatch *batch)
 {
+    postedLoops posted;
     unsigned i;
 
     epicsThreadOnce(&currentOnce, currentInit, NULL);
     epicsThreadPrivateSet(heldBatch, NULL);
+    posted.count = 0;
     for (i = 0; i < batch->count; i++) {
         gwCircuit *c = batch->circuits[i];
         epicsMutexMustLock(c->lock);
@@ -498,12 +520,17 @@ void gwCircuitDeliveryRelease(gwDeliveryBatch *batch)
             c->heldBy = NULL;
         if (batch->loopsSend || batch->count > GW_DELIVERY_SEND_HERE_MAX
             || gwIoLoopIsSelf(c->loop))
-            postFlush(c);
+            postFlushQuiet(c, &posted);
         else
             sendHere(c);
         epicsMutexUnlock(c->lock);
-        circuitRelease(c);
     }
+    /* Each loop wakes once, with all of its circuits queued. The batch's
+     * references keep the circuits (and so their loops) until here. */
+    for (i = 0; i < posted.count; i++)
+        gwIoLoopWake(posted.loops[i]);
+    for (i = 0; i < batch->count; i++)
+        circuitRelease(batch->circuits[i]);
     batch->count = 0;
 }
 

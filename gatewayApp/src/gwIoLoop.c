@@ -98,18 +98,40 @@ static ELLLIST *queueOf(gwIoLoop *loop, const gwIoTask *task)
     }
 }
 
-void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task)
+/* Queue a task to run now (lock held): 1 if it was not queued yet. */
+static int queueNow(gwIoLoop *loop, gwIoTask *task)
 {
-    epicsMutexMustLock(loop->lock);
     if (task->queued == GW_IO_TASK_SOON) {
         ellDelete(&loop->soonTasks, &task->node);   /* now, not soon */
         task->queued = GW_IO_TASK_IDLE;
     }
-    if (task->queued == GW_IO_TASK_IDLE) {
-        task->queued = GW_IO_TASK_QUEUED;
-        ellAdd(&loop->tasks, &task->node);
+    if (task->queued != GW_IO_TASK_IDLE)
+        return 0;
+    task->queued = GW_IO_TASK_QUEUED;
+    ellAdd(&loop->tasks, &task->node);
+    return 1;
+}
+
+void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task)
+{
+    epicsMutexMustLock(loop->lock);
+    if (queueNow(loop, task))
         wake(loop);
-    }
+    epicsMutexUnlock(loop->lock);
+}
+
+void gwIoLoopPostQuiet(gwIoLoop *loop, gwIoTask *task)
+{
+    epicsMutexMustLock(loop->lock);
+    queueNow(loop, task);
+    epicsMutexUnlock(loop->lock);
+}
+
+void gwIoLoopWake(gwIoLoop *loop)
+{
+    epicsMutexMustLock(loop->lock);
+    if (ellCount(&loop->tasks))
+        wake(loop);
     epicsMutexUnlock(loop->lock);
 }
 

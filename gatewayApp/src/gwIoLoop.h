@@ -51,6 +51,12 @@ void gwIoLoopPost(gwIoLoop *loop, gwIoTask *task);
  * a millisecond, with whatever else was posted meanwhile, so the loop
  * wakes once for many. A later gwIoLoopPost of the task runs it at once. */
 void gwIoLoopPostSoon(gwIoLoop *loop, gwIoTask *task);
+/* Post without waking the loop, for a run of posts from one thread to a
+ * few loops: gwIoLoopWake each loop after the run, so that a loop that
+ * would wake at the first post (at once, under SCHED_FIFO) finds them all
+ * and wakes once. Any thread. */
+void gwIoLoopPostQuiet(gwIoLoop *loop, gwIoTask *task);
+void gwIoLoopWake(gwIoLoop *loop);
 /* Forget task if it is queued and has not started. Any thread. */
 void gwIoLoopUnpost(gwIoLoop *loop, gwIoTask *task);
 

@@ -259,6 +259,8 @@ struct gwUpstream {
     size_t events, getReplies;
     epicsTimeStamp lastAnomaly;
     int anomalySent;
+    int realTime;              /* atomic: libca's threads under SCHED_FIFO or
+                                  SCHED_RR: 2, not: 1, not asked yet: 0 */
 };
 
 extern const gwProviderOps gwUpstreamOps;
