@@ -1,7 +1,8 @@
 /* gwIoLoopTest.c - gwIoLoop.c's tasks: gwIoLoopPostSoon gathers work
  * posted in many pieces into one run, a later gwIoLoopPost runs it at
- * once, gwIoLoopUnpost takes it back (also from the round being run), and
- * a stopping loop runs what is still waiting. The loop thread is held busy by a blocking task while the
+ * once, gwIoLoopUnpost takes it back (also from the round being run),
+ * quiet posts run after gwIoLoopWake, and a stopping loop runs what is
+ * still waiting. The loop thread is held busy by a blocking task while the
  * posts are made, so what runs when does not depend on timing.
  *
  * No sockets (the loop's wake-up is a pipe): runs anywhere.
@@ -106,7 +107,7 @@ MAIN(gwIoLoopTest)
 
     (void)argc;
     (void)argv;
-    testPlan(9);
+    testPlan(11);
     gwIoTaskInit(&b.task, blockRun, &b);
     b.started = epicsEventMustCreate(epicsEventEmpty);
     b.release = epicsEventMustCreate(epicsEventEmpty);
@@ -171,12 +172,28 @@ MAIN(gwIoLoopTest)
                runsOf(&c));
     }
 
+    testDiag("a quiet post to an idle loop runs after the wake");
+    gwIoLoopPostQuiet(loop, &c.task);
+    gwIoLoopWake(loop);
+    epicsEventWaitWithTimeout(c.ran, WAIT_SECONDS);
+    testOk(runsOf(&c) == 6, "it ran (%u in all)", runsOf(&c));
+
+    testDiag("twenty quiet posts while the loop is busy, one wake: one run");
+    block(loop, &b);
+    for (i = 0; i < 20; i++)
+        gwIoLoopPostQuiet(loop, &c.task);
+    gwIoLoopWake(loop);
+    epicsEventSignal(b.release);
+    epicsEventWaitWithTimeout(c.ran, WAIT_SECONDS);
+    epicsThreadSleep(SETTLE_SECONDS);
+    testOk(runsOf(&c) == 7, "one more run (%u in all)", runsOf(&c));
+
     testDiag("a stopping loop runs what waits for soon");
     block(loop, &b);
     gwIoLoopPostSoon(loop, &c.task);
     epicsEventSignal(b.release);
     gwIoLoopStop(loop, NULL, NULL);
-    testOk(runsOf(&c) == 6, "it ran before the loop ended (%u in all)", runsOf(&c));
+    testOk(runsOf(&c) == 8, "it ran before the loop ended (%u in all)", runsOf(&c));
 
     counterClear(&c);
     epicsEventDestroy(b.started);
