@@ -967,6 +967,40 @@ def test_a_polled_pv_keeps_an_upstream_subscription_that_answers_its_gets(harnes
         direct.close()
 
 
+def test_a_subscription_for_gets_survives_its_ioc_going_and_coming_back(harness):
+    """The PV's channel is replaced while it is disconnected and no client
+    channel is attached: its subscription for gets goes with the old one
+    (cancelled first, not left to a cleared channel)."""
+    softioc, gateway = start_fidelity_pair(harness, "-cache_gets 60")
+    pv = PREFIX + "ai"
+    wait_found(gateway, pv)
+    through = RawChannel(gateway.server_port, pv)
+    try:
+        for _ in range(2):
+            through.get(DBR_TIME_DOUBLE)
+        wait_until(lambda: held_for_gets(gateway, pv) == [
+            "subscription DBR_TIME_DOUBLE count 1 mask va: 0 clients, held for gets, cached"],
+            10, "the subscription for gets and its first update (gwReport 2)")
+    finally:
+        through.close()
+    softioc.kill()
+    wait_state(gateway, pv, "disconnected", 10)
+    # Searched again at once with a new channel (no client channel is
+    # attached): what was held for gets goes with the old one, long before
+    # -cache_gets would end it.
+    wait_until(lambda: held_for_gets(gateway, pv) == [], 10,
+               "the subscription for gets to go with the replaced channel")
+    assert gateway.alive(), gateway.tail()
+    restarted = harness.softioc((FIDELITY_DB, {"P": PREFIX}), port=softioc.port)
+    wait_found(gateway, pv)
+    again = RawChannel(gateway.server_port, pv)
+    try:
+        assert double_at(again.get(DBR_TIME_DOUBLE).payload, 16) == 3.25
+    finally:
+        again.close()
+    assert gateway.alive(), gateway.tail()
+
+
 @pytest.mark.parametrize("options", ["-cache_gets 0", "-no_cache"])
 def test_without_subscriptions_for_gets_every_get_goes_upstream(harness, options):
     softioc, gateway = start_fidelity_pair(harness, options)

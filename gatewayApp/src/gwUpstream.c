@@ -944,9 +944,15 @@ static void collectResearch(gwUpstream *up, const epicsTimeStamp *now, ELLLIST *
  * it searches at once, where the old one waits for libca's governor. */
 static void research(gwUpstream *up, gwPv *pv)
 {
-    struct ca_client_context *previous = gwUpstreamUseContext(up);
+    struct ca_client_context *previous;
+    ELLLIST idle = ELLLIST_INIT;
     int status;
 
+    /* Subscriptions for gets (no client's: no channel is attached) go
+     * first: clearing the channel frees them, and a new channel has none. */
+    gwUpstreamDropPolls(pv, &idle);
+    gwUpstreamReleaseIdle(up, &idle);
+    previous = gwUpstreamUseContext(up);
     ca_clear_channel(pv->chan);     /* its callbacks are ignored and done */
     gwUpstreamLeaveContext(up, previous);
     pv->chan = NULL;

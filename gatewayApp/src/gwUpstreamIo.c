@@ -301,6 +301,22 @@ void gwUpstreamExpirePolls(gwUpstream *up, const epicsTimeStamp *now, ELLLIST *i
     }
 }
 
+void gwUpstreamDropPolls(gwPv *pv, ELLLIST *idle)
+{
+    gwUpMonitor *monitor, *next;
+
+    epicsMutexMustLock(pv->lock);
+    for (monitor = (gwUpMonitor *)ellFirst(&pv->monitors); monitor; monitor = next) {
+        next = (gwUpMonitor *)ellNext(&monitor->node);
+        if (ellCount(&monitor->subs) == 0 && !monitor->creating) {
+            monitor->polled = 0;
+            unlinkMonitor(pv, monitor);
+            ellAdd(idle, &monitor->node);
+        }
+    }
+    epicsMutexUnlock(pv->lock);
+}
+
 void gwUpstreamReleaseIdle(gwUpstream *up, ELLLIST *idle)
 {
     gwUpMonitor *monitor;

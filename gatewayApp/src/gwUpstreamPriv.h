@@ -301,6 +301,10 @@ unsigned gwUpstreamEffectiveMask(const gwUpstreamConfig *config, unsigned mask);
  * for config.getCacheTime and no client holds are unlinked into `idle`,
  * and PVs left with none leave up->polled. */
 void gwUpstreamExpirePolls(gwUpstream *up, const epicsTimeStamp *now, ELLLIST *idle);
+/* Before a PV's channel is replaced (no client channel attached): its
+ * subscriptions held for gets are unlinked into `idle` (takes pv->lock),
+ * to be cancelled before the channel is cleared, which would free them. */
+void gwUpstreamDropPolls(gwPv *pv, ELLLIST *idle);
 /* Cancel the subscriptions gwUpstreamExpirePolls collected (no lock). */
 void gwUpstreamReleaseIdle(gwUpstream *up, ELLLIST *idle);
 
