@@ -10,10 +10,8 @@
  * (eventCallback, getCallback, putCallback) on libca's. Objects and lock
  * order: gwUpstreamPriv.h.
  */
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cadef.h>
 #include <caerr.h>
@@ -22,6 +20,7 @@
 #include <epicsAtomic.h>
 
 #include "gwLock.h"
+#include "gwOsd.h"
 #include "gwUpstreamPriv.h"
 
 static void unlinkMonitor(gwPv *pv, gwUpMonitor *monitor);
@@ -720,12 +719,7 @@ static int threadsRealTime(gwUpstream *up)
     int known = epicsAtomicGetIntT(&up->realTime);
 
     if (!known) {
-#if defined(_POSIX_PRIORITY_SCHEDULING) && _POSIX_PRIORITY_SCHEDULING > 0
-        int policy = sched_getscheduler(0);
-        known = policy == SCHED_FIFO || policy == SCHED_RR ? 2 : 1;
-#else
-        known = 1;
-#endif
+        known = gwOsdThreadRealTime() ? 2 : 1;
         epicsAtomicSetIntT(&up->realTime, known);
     }
     return known == 2;
